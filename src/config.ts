@@ -1,0 +1,123 @@
+// The only reader of process.env: parses and validates every setting once, naming each bad one.
+import { readFileSync } from 'node:fs';
+import { parse as parseDotenv } from 'dotenv';
+import { z } from 'zod';
+
+const DECIMAL = /^\d+(\.\d{1,18})?$/;
+
+/** USD per token as a decimal string: non-negative, at most 18 decimal places. */
+const price = z
+  .string()
+  .trim()
+  .regex(DECIMAL, 'must be a non-negative decimal number with at most 18 decimal places');
+
+const url = z
+  .string()
+  .trim()
+  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), 'must be an http(s) URL')
+  .transform((value) => value.replace(/\/+$/, ''));
+
+const positiveInt = z.coerce.number().int('must be a whole number').positive('must be positive');
+
+const schema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgres:// URL')
+    .optional(),
+  DATA_DIR: z.string().trim().min(1).default('./data'),
+  HF_TOKEN: z.string().trim().optional(),
+  UPSTREAM_BASE_URL: url.default('https://router.huggingface.co/v1'),
+  DEFAULT_MODEL: z.string().trim().min(1).default('openai/gpt-oss-120b:groq'),
+  HUGGINGFACE_INPUT_TOKEN_COST: price.default('0.000001'),
+  HUGGINGFACE_OUTPUT_TOKEN_COST: price.default('0.000003'),
+  ADMIN_API_KEY: z.string().trim().min(16, 'must be at least 16 characters').optional(),
+  UPSTREAM_TIMEOUT_MS: positiveInt.default(120_000),
+  MAX_BODY_BYTES: positiveInt.default(4_194_304),
+  SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+
+export type Config = {
+  port: number;
+  host: string;
+  /** unset → PGlite in dataDir */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  hfToken: string | undefined;
+  upstreamBaseUrl: string;
+  defaultModel: string;
+  /** USD per token, decimal strings */
+  inputTokenCost: string;
+  outputTokenCost: string;
+  adminApiKey: string | undefined;
+  upstreamTimeoutMs: number;
+  maxBodyBytes: number;
+  shutdownGraceMs: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+};
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads `.env` (if present) under the real environment: a variable already set wins, as with dotenv. */
+export function readEnvironment({ dotenvPath = '.env' }: { dotenvPath?: string } = {}): Env {
+  let fromFile: Env = {};
+  try {
+    fromFile = parseDotenv(readFileSync(dotenvPath));
+  } catch {
+    // no .env: the environment alone
+  }
+  return { ...fromFile, ...process.env };
+}
+
+/** Validates the environment; throws ConfigError with one line per bad variable. */
+export function loadConfig(env: Env = readEnvironment()): Config {
+  // '' means unset, as in a .env line `HF_TOKEN=`
+  const cleaned = Object.fromEntries(
+    Object.keys(schema.shape).map((key) => [key, env[key] === '' ? undefined : env[key]]),
+  );
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${String(issue.path[0])}: ${issue.message} (got ${show(issue.path[0], cleaned)})`),
+    );
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    hfToken: e.HF_TOKEN,
+    upstreamBaseUrl: e.UPSTREAM_BASE_URL,
+    defaultModel: e.DEFAULT_MODEL,
+    inputTokenCost: e.HUGGINGFACE_INPUT_TOKEN_COST,
+    outputTokenCost: e.HUGGINGFACE_OUTPUT_TOKEN_COST,
+    adminApiKey: e.ADMIN_API_KEY,
+    upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+const SECRET = new Set(['HF_TOKEN', 'ADMIN_API_KEY', 'DATABASE_URL']);
+
+/** The offending value for the error line; secrets are never echoed. */
+function show(key: PropertyKey | undefined, env: Record<string, unknown>): string {
+  const name = String(key);
+  if (SECRET.has(name)) return '[redacted]';
+  const value = env[name];
+  return value === undefined ? 'nothing' : JSON.stringify(value);
+}

@@ -1,0 +1,97 @@
+// Opens the database: PostgreSQL through postgres.js when a URL is given, else embedded PGlite.
+// Both sit behind one drizzle type and one small interface, so every code path serves both.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import type { SQL } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import { schema } from './schema.ts';
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export type Database = {
+  kind: 'postgres' | 'pglite';
+  db: Db;
+  /** rows of a raw (parameterized) query */
+  rows<T>(query: SQL): Promise<T[]>;
+  /** subscribes to a NOTIFY channel; resolves to an unsubscribe function */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  notify(channel: string, payload: string): Promise<void>;
+  /** throws when the database cannot be reached */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** the driver handle, for migrations */
+  readonly client: { kind: 'postgres'; sql: postgres.Sql; url: string } | { kind: 'pglite'; pg: PGlite };
+};
+
+export type DatabaseOptions = {
+  /** postgres://… ; unset → PGlite */
+  databaseUrl?: string | undefined;
+  /** PGlite's folder; unset → in memory (tests) */
+  dataDir?: string | undefined;
+  /** postgres.js pool size */
+  maxConnections?: number;
+};
+
+export async function openDatabase({ databaseUrl, dataDir, maxConnections = 10 }: DatabaseOptions): Promise<Database> {
+  return databaseUrl ? openPostgres(databaseUrl, maxConnections) : openPglite(dataDir);
+}
+
+function openPostgres(url: string, max: number): Database {
+  const sql = postgres(url, {
+    max,
+    onnotice: () => {},
+    connect_timeout: 5,
+    // numeric stays a string: money never passes through a JS number
+    types: { numeric: { to: 1700, from: [1700], serialize: String, parse: String } },
+  });
+  const db = drizzlePostgres(sql, { schema }) as unknown as Db;
+  return {
+    kind: 'postgres',
+    db,
+    client: { kind: 'postgres', sql, url },
+    rows: async <T>(query: SQL) => [...((await db.execute(query)) as unknown as T[])],
+    async listen(channel, onPayload) {
+      const { unlisten } = await sql.listen(channel, onPayload);
+      return unlisten;
+    },
+    async notify(channel, payload) {
+      await sql.notify(channel, payload);
+    },
+    async ping() {
+      await sql`select 1`;
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+async function openPglite(dataDir: string | undefined): Promise<Database> {
+  let folder: string | undefined;
+  if (dataDir) {
+    folder = join(dataDir, 'pglite');
+    mkdirSync(folder, { recursive: true });
+  }
+  const pg = await PGlite.create(folder);
+  const db = drizzlePglite(pg, { schema }) as unknown as Db;
+  return {
+    kind: 'pglite',
+    db,
+    client: { kind: 'pglite', pg },
+    rows: async <T>(query: SQL) => ((await db.execute(query)) as unknown as { rows: T[] }).rows,
+    async listen(channel, onPayload) {
+      const unsubscribe = await pg.listen(channel, onPayload);
+      return unsubscribe;
+    },
+    async notify(channel, payload) {
+      await pg.query('select pg_notify($1, $2)', [channel, payload]);
+    },
+    async ping() {
+      if (pg.closed) throw new Error('PGlite is closed');
+      await pg.query('select 1');
+    },
+    close: () => pg.close(),
+  };
+}

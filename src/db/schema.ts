@@ -1,0 +1,108 @@
+// The tables (DESIGN §4). Money is `numeric` (exact), never float. Migrations in drizzle/ are generated
+// from this file by `npm run db:generate`.
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
+
+/** Versioned prices: never updated in place. A change is a new version; a delete is a retiring version. */
+export const apiProviderPricing = pgTable(
+  'api_provider_pricing',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    provider: text('provider').notNull(),
+    modelName: text('model_name').notNull(),
+    /** USD per token */
+    inputTokenCost: numeric('input_token_cost').notNull(),
+    /** USD per token */
+    outputTokenCost: numeric('output_token_cost').notNull(),
+    /** `env` (written at start from HUGGINGFACE_*_TOKEN_COST) or `admin` (PUT /admin/pricing) */
+    source: text('source').notNull(),
+    /** a version that ends the price for (provider, model_name): the resolver falls through */
+    retired: boolean('retired').notNull().default(false),
+    effectiveFrom: timestamp('effective_from', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('api_provider_pricing_lookup').on(t.provider, t.modelName, t.effectiveFrom)],
+);
+
+/** Client keys: only the SHA-256 of the secret is stored. */
+export const apiKeys = pgTable('api_keys', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  keyHash: text('key_hash').notNull().unique(),
+  /** the first characters of the key, for display */
+  keyPrefix: text('key_prefix').notNull(),
+  monthlyBudgetUsd: numeric('monthly_budget_usd'),
+  createdAt: createdAt(),
+  revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
+});
+
+/** The append-only ledger: one row per request, never updated. */
+export const usageLogs = pgTable(
+  'usage_logs',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    /** the id the client got in x-request-id; unique, so a spool replay never counts twice */
+    requestId: text('request_id').notNull(),
+    createdAt: createdAt(),
+    /** null for the master (admin) key */
+    apiKeyId: text('api_key_id'),
+    provider: text('provider').notNull(),
+    /** as requested */
+    model: text('model').notNull(),
+    /** as answered */
+    upstreamModel: text('upstream_model'),
+    stream: boolean('stream').notNull(),
+    /** ok | upstream_error | client_aborted | gateway_error */
+    status: text('status').notNull(),
+    httpStatus: integer('http_status').notNull(),
+    promptTokens: integer('prompt_tokens').notNull().default(0),
+    completionTokens: integer('completion_tokens').notNull().default(0),
+    totalTokens: integer('total_tokens').notNull().default(0),
+    cachedTokens: integer('cached_tokens').notNull().default(0),
+    /** part of completion_tokens for gpt-oss: never counted twice */
+    reasoningTokens: integer('reasoning_tokens').notNull().default(0),
+    /** upstream | estimated */
+    usageSource: text('usage_source').notNull(),
+    usageRaw: jsonb('usage_raw'),
+    /** the api_provider_pricing version applied; null for env/builtin prices */
+    pricingId: bigint('pricing_id', { mode: 'number' }),
+    /** USD per token, as applied */
+    inputTokenCost: numeric('input_token_cost').notNull(),
+    outputTokenCost: numeric('output_token_cost').notNull(),
+    /** db:exact | db:short | db:default | env | builtin */
+    pricingSource: text('pricing_source').notNull(),
+    costInput: numeric('cost_input').notNull(),
+    costOutput: numeric('cost_output').notNull(),
+    costTotal: numeric('cost_total').notNull(),
+    latencyMs: integer('latency_ms').notNull(),
+    /** time to first token (first byte of the reply for non-streaming) */
+    ttftMs: integer('ttft_ms'),
+    upstreamRequestId: text('upstream_request_id'),
+    error: text('error'),
+  },
+  (t) => [
+    uniqueIndex('usage_logs_request_id').on(t.requestId),
+    index('usage_logs_created_at').on(t.createdAt.desc(), t.id.desc()),
+    index('usage_logs_key_created_at').on(t.apiKeyId, t.createdAt.desc()),
+    index('usage_logs_model_created_at').on(t.model, t.createdAt.desc()),
+  ],
+);
+
+export const schema = { apiProviderPricing, apiKeys, usageLogs };
+
+export type UsageLogInsert = typeof usageLogs.$inferInsert;
+export type UsageLogRow = typeof usageLogs.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type PricingRow = typeof apiProviderPricing.$inferSelect;
