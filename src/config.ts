@@ -14,7 +14,10 @@ const price = z
 const url = z
   .string()
   .trim()
-  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), 'must be an http(s) URL')
+  .refine(
+    (value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol),
+    'must be an http(s) URL',
+  )
   .transform((value) => value.replace(/\/+$/, ''));
 
 const positiveInt = z.coerce.number().int('must be a whole number').positive('must be positive');
@@ -90,7 +93,9 @@ export function loadConfig(env: Env = readEnvironment()): Config {
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(
-      parsed.error.issues.map((issue) => `${String(issue.path[0])}: ${issue.message} (got ${show(issue.path[0], cleaned)})`),
+      parsed.error.issues.map(
+        (issue) => `${String(issue.path[0])}: ${issue.message} (got ${show(issue.path[0], cleaned)})`,
+      ),
     );
   }
   const e = parsed.data;

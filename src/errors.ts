@@ -2,7 +2,13 @@
 // turns any thrown value into OpenAI's envelope {error:{message,type,param,code}}.
 
 export type ErrorBody = {
-  error: { message: string; type: string; param: string | null; code: string | null; [extra: string]: unknown };
+  error: {
+    message: string;
+    type: string;
+    param: string | null;
+    code: string | null;
+    [extra: string]: unknown;
+  };
 };
 
 type GatewayErrorOptions = {
@@ -77,7 +83,11 @@ export function toGatewayError(err: unknown): GatewayError {
  * with their status; the body is kept byte for byte when it is already OpenAI-shaped, else wrapped.
  * 401/403 (the gateway's own token refused) and 5xx are the gateway's problem: 502.
  */
-export function fromUpstream(status: number, body: Uint8Array, headers: Record<string, string> = {}): GatewayError {
+export function fromUpstream(
+  status: number,
+  body: Uint8Array,
+  headers: Record<string, string> = {},
+): GatewayError {
   const parsed = parseJson(body);
   const message = upstreamMessage(parsed) ?? `Upstream answered HTTP ${status}.`;
   if (status === 401 || status === 403) {
@@ -101,7 +111,11 @@ function parseJson(body: Uint8Array): unknown {
 function isOpenAiError(value: unknown): value is { error: { message: string } & Record<string, unknown> } {
   if (typeof value !== 'object' || value === null) return false;
   const error = (value as { error?: unknown }).error;
-  return typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string';
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { message?: unknown }).message === 'string'
+  );
 }
 
 function fieldsOf(value: { error: Record<string, unknown> }): GatewayErrorOptions {

@@ -86,7 +86,12 @@ export function createPriceBook({
         }
       }
       if (provider === PROVIDER) {
-        return { pricingId: null, inputTokenCost: envInputTokenCost, outputTokenCost: envOutputTokenCost, source: 'env' };
+        return {
+          pricingId: null,
+          inputTokenCost: envInputTokenCost,
+          outputTokenCost: envOutputTokenCost,
+          source: 'env',
+        };
       }
       return {
         pricingId: null,

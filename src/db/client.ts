@@ -36,7 +36,11 @@ export type DatabaseOptions = {
   maxConnections?: number;
 };
 
-export async function openDatabase({ databaseUrl, dataDir, maxConnections = 10 }: DatabaseOptions): Promise<Database> {
+export async function openDatabase({
+  databaseUrl,
+  dataDir,
+  maxConnections = 10,
+}: DatabaseOptions): Promise<Database> {
   return databaseUrl ? openPostgres(databaseUrl, maxConnections) : openPglite(dataDir);
 }
 

@@ -1,0 +1,66 @@
+// createApp(deps): routes, middleware, error rendering. No I/O at import; everything arrives in deps.
+import { Hono } from 'hono';
+import type { Config } from './config.ts';
+import type { Database } from './db/client.ts';
+import { notFound } from './errors.ts';
+import type { Recorder } from './ledger/recorder.ts';
+import type { Logger } from './logger.ts';
+import { adminAuth, clientAuth } from './middleware/auth.ts';
+import type { AppEnv } from './middleware/context.ts';
+import { renderError } from './middleware/error-handler.ts';
+import { requestId } from './middleware/request-id.ts';
+import { adminKeysRoutes } from './routes/admin-keys.ts';
+import { adminPricingRoutes } from './routes/admin-pricing.ts';
+import { chatCompletionsRoutes } from './routes/chat-completions.ts';
+import { healthRoutes } from './routes/health.ts';
+import { modelsRoutes } from './routes/models.ts';
+import { usageRoutes } from './routes/usage.ts';
+import type { KeyService } from './services/keys.ts';
+import type { PricingService } from './services/pricing.ts';
+import { createChatProxy } from './services/proxy.ts';
+import { createStreamProxy } from './services/stream-proxy.ts';
+import type { UsageReport } from './services/usage-report.ts';
+import type { UpstreamClient } from './upstream/client.ts';
+
+export type AppDeps = {
+  config: Config;
+  database: Database;
+  recorder: Recorder;
+  upstream: UpstreamClient;
+  pricing: PricingService;
+  keys: KeyService;
+  usageReport: UsageReport;
+  logger: Logger;
+};
+
+export function createApp(deps: AppDeps) {
+  const { config, keys } = deps;
+  const proxyDeps = { upstream: deps.upstream, priceBook: deps.pricing.priceBook, recorder: deps.recorder };
+  const app = new Hono<AppEnv>();
+
+  app.use(requestId());
+  app.route('/', healthRoutes(deps));
+
+  app.use('/v1/*', clientAuth(keys));
+  app.route(
+    '/v1',
+    chatCompletionsRoutes({
+      maxBodyBytes: config.maxBodyBytes,
+      completeJson: createChatProxy(proxyDeps),
+      completeStream: createStreamProxy({ ...proxyDeps, timeoutMs: config.upstreamTimeoutMs }),
+    }),
+  );
+  app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));
+
+  for (const prefix of ['/usage', '/usage/*', '/admin/*']) app.use(prefix, adminAuth(keys));
+  app.route('/usage', usageRoutes({ usageReport: deps.usageReport }));
+  app.route('/admin', adminPricingRoutes(deps));
+  app.route('/admin', adminKeysRoutes(deps));
+
+  const log = (message: string, fields: Record<string, unknown>) => deps.logger.error(fields, message);
+  app.notFound((c) => renderError(notFound(`No route for ${c.req.method} ${c.req.path}.`), c));
+  app.onError((err, c) => renderError(err, c, log));
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

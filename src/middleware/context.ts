@@ -1,0 +1,14 @@
+// The per-request values middleware hands to routes.
+import type { Principal } from '../services/keys.ts';
+
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    /** performance.now() when the request arrived */
+    startedAtMs: number;
+    startedAt: Date;
+    principal: Principal;
+    /** ms the request waited on the upstream, for Server-Timing */
+    upstreamMs: number | undefined;
+  };
+};

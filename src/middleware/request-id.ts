@@ -1,0 +1,26 @@
+// Gives every request a gateway-made id (x-request-id, also the usage row's request_id) and every
+// response a Server-Timing header splitting upstream time from the gateway's own.
+import { randomUUID } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from './context.ts';
+
+export function requestId(): MiddlewareHandler<AppEnv> {
+  return async function requestIdMiddleware(c, next) {
+    // never the client's id: request_id is unique in the ledger, a chosen id could shadow a real row
+    const id = `req_${randomUUID().replaceAll('-', '')}`;
+    c.set('requestId', id);
+    c.set('startedAt', new Date());
+    c.set('startedAtMs', performance.now());
+    c.set('upstreamMs', undefined);
+    await next();
+    c.header('x-request-id', id);
+    const total = performance.now() - c.get('startedAtMs');
+    const upstream = c.get('upstreamMs');
+    c.header(
+      'server-timing',
+      upstream === undefined
+        ? `gateway;dur=${total.toFixed(2)}`
+        : `upstream;dur=${upstream.toFixed(2)}, gateway;dur=${Math.max(0, total - upstream).toFixed(2)}`,
+    );
+  };
+}

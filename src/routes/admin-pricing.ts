@@ -1,0 +1,50 @@
+// GET/PUT/DELETE /admin/pricing: versioned prices. A PUT inserts a version; a DELETE retires one.
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { isDecimal } from '../billing/money.ts';
+import type { AppEnv } from '../middleware/context.ts';
+import type { PricingService } from '../services/pricing.ts';
+import { parseJsonBody, parseWith } from './validation.ts';
+
+// prices are decimal strings: a JSON number would already have lost exactness
+const usdPerToken = z
+  .string({ error: 'must be a decimal string, e.g. "0.000001"' })
+  .trim()
+  .refine(
+    (v) => /^\d+(\.\d+)?$/.test(v) && isDecimal(v),
+    'must be a non-negative decimal string with at most 18 decimal places',
+  );
+
+const putBody = z.object({
+  provider: z.string().trim().min(1).default('huggingface'),
+  model_name: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
+  input_token_cost: usdPerToken,
+  output_token_cost: usdPerToken,
+  effective_from: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional(),
+});
+
+const listQuery = z.object({ history: z.enum(['true', 'false']).optional() });
+const idParam = z.object({ id: z.coerce.number().int().positive() });
+
+export function adminPricingRoutes({ pricing }: { pricing: PricingService }) {
+  return new Hono<AppEnv>()
+    .get('/pricing', async function listPricing(c) {
+      const { history } = parseWith(listQuery, c.req.query(), 'query');
+      return c.json({ object: 'list', data: await pricing.list({ history: history === 'true' }) });
+    })
+    .put('/pricing', async function putPricing(c) {
+      const body = parseWith(putBody, parseJsonBody(new Uint8Array(await c.req.arrayBuffer())), 'body');
+      const view = await pricing.upsert({
+        provider: body.provider,
+        modelName: body.model_name,
+        inputTokenCost: body.input_token_cost,
+        outputTokenCost: body.output_token_cost,
+        ...(body.effective_from ? { effectiveFrom: new Date(body.effective_from) } : {}),
+      });
+      return c.json(view, 200);
+    })
+    .delete('/pricing/:id', async function deletePricing(c) {
+      const { id } = parseWith(idParam, c.req.param(), 'query');
+      return c.json(await pricing.retire(id));
+    });
+}

@@ -1,0 +1,51 @@
+// POST /v1/chat/completions: validate, then hand to the proxy service (JSON or SSE).
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import { payloadTooLarge } from '../errors.ts';
+import type { AppEnv } from '../middleware/context.ts';
+import type { ChatRequest, JsonReply, ProxyContext } from '../services/proxy.ts';
+import { parseJsonBody, parseWith } from './validation.ts';
+
+const chatRequest = z.looseObject({
+  model: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
+  messages: z.array(z.unknown(), { error: 'must be an array of messages' }).min(1, 'must not be empty'),
+  stream: z.boolean({ error: 'must be a boolean' }).nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+});
+
+export type ChatRoutesDeps = {
+  maxBodyBytes: number;
+  completeJson(request: ChatRequest, rawBody: Uint8Array, ctx: ProxyContext): Promise<JsonReply>;
+  completeStream(request: ChatRequest, ctx: ProxyContext): Promise<Response>;
+};
+
+export function chatCompletionsRoutes(deps: ChatRoutesDeps) {
+  return new Hono<AppEnv>().post(
+    '/chat/completions',
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () => {
+        throw payloadTooLarge(deps.maxBodyBytes);
+      },
+    }),
+    async function chatCompletions(c) {
+      const raw = new Uint8Array(await c.req.arrayBuffer());
+      const request = parseWith(chatRequest, parseJsonBody(raw), 'body') as ChatRequest;
+      const ctx: ProxyContext = {
+        requestId: c.get('requestId'),
+        apiKeyId: c.get('principal').keyId,
+        startedAt: c.get('startedAt'),
+        startedAtMs: c.get('startedAtMs'),
+        signal: c.req.raw.signal,
+      };
+      if (request.stream) return deps.completeStream(request, ctx);
+      const reply = await deps.completeJson(request, raw, ctx);
+      c.set('upstreamMs', reply.upstreamMs);
+      return new Response(reply.body as Uint8Array<ArrayBuffer>, {
+        status: reply.status,
+        headers: { ...reply.headers, 'x-usage-cost-usd': reply.costUsd },
+      });
+    },
+  );
+}

@@ -1,0 +1,64 @@
+// Composition root: config → gateway (database, migrations, pricing, recorder) → HTTP server.
+// SIGTERM/SIGINT: stop accepting, let in-flight requests finish (bounded), flush the recorder, exit 0.
+import { serve } from '@hono/node-server';
+import { ConfigError, loadConfig } from './config.ts';
+import { createGateway } from './gateway.ts';
+import { createLogger } from './logger.ts';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) console.error(`tollgate: bad configuration: ${problem}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const gateway = await createGateway(config, { logger });
+  if (gateway.adminKeyGenerated) {
+    // printed once, on stdout, never logged: the operator copies it or sets ADMIN_API_KEY
+    process.stdout.write(`ADMIN_API_KEY was not set; this run's admin key is: ${gateway.adminApiKey}\n`);
+  }
+
+  const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: config.host }, (info) => {
+    logger.info(
+      {
+        port: info.port,
+        host: config.host,
+        database: gateway.deps.database.kind,
+        upstream: config.upstreamBaseUrl,
+      },
+      'tollgate listening',
+    );
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: draining in-flight requests');
+    const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    const timedOut = await Promise.race([
+      drained.then(() => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(true), config.shutdownGraceMs).unref()),
+    ]);
+    if (timedOut) {
+      logger.warn({ grace_ms: config.shutdownGraceMs }, 'grace period over: closing remaining connections');
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    }
+    await gateway.close();
+    logger.info('recorder flushed; bye');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  console.error('tollgate: failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,86 @@
+// A whole gateway for a test: config from a few env values, a database of its own, a mock upstream.
+import { mkdtempSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { loadConfig } from '../../src/config.ts';
+import { createGateway, type Gateway } from '../../src/gateway.ts';
+import { createLogger } from '../../src/logger.ts';
+import { type Backend, createTestDatabase } from './databases.ts';
+
+export const ADMIN_KEY = 'tg-admin-test-key-0123456789';
+export const HF_TOKEN = 'hf_test_SECRET_upstream_token';
+
+export type TestGateway = Gateway & {
+  backend: Backend;
+  dataDir: string;
+  /** app.request with the admin key unless headers say otherwise */
+  call(path: string, init?: RequestInit & { json?: unknown; key?: string | null }): Promise<Response>;
+  /** serves on a real port; resolves to its base URL */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+};
+
+export async function startTestGateway({
+  backend,
+  upstreamUrl,
+  env = {},
+}: {
+  backend: Backend;
+  upstreamUrl: string;
+  env?: Record<string, string>;
+}): Promise<TestGateway> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
+  const db = await createTestDatabase(backend);
+  const config = loadConfig({
+    ADMIN_API_KEY: ADMIN_KEY,
+    HF_TOKEN,
+    UPSTREAM_BASE_URL: upstreamUrl,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const gateway = await createGateway(config, {
+    database: db.database,
+    logger: createLogger({ level: 'silent' }),
+  });
+  let server: ReturnType<typeof serve> | undefined;
+
+  return {
+    ...gateway,
+    backend,
+    dataDir,
+    call(path, init = {}) {
+      const { json, key = ADMIN_KEY, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (key !== null && !headers.has('authorization')) headers.set('authorization', `Bearer ${key}`);
+      if (json !== undefined) headers.set('content-type', 'application/json');
+      return Promise.resolve(
+        gateway.app.request(path, {
+          ...rest,
+          headers,
+          ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+        }),
+      );
+    },
+    async listen() {
+      const started = new Promise<AddressInfo>((resolve) => {
+        server = serve({ fetch: gateway.app.fetch, port: 0, hostname: '127.0.0.1' }, resolve);
+      });
+      const { port } = await started;
+      return `http://127.0.0.1:${port}`;
+    },
+    async close() {
+      if (server) {
+        const s = server;
+        await new Promise<void>((resolve) => {
+          if ('closeAllConnections' in s) s.closeAllConnections();
+          s.close(() => resolve());
+        });
+      }
+      await gateway.close();
+      await db.drop();
+    },
+  };
+}
