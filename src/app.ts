@@ -2,17 +2,21 @@
 import { Hono } from 'hono';
 import type { Config } from './config.ts';
 import type { Database } from './db/client.ts';
+import type { UsageLogInsert } from './db/schema.ts';
 import { notFound } from './errors.ts';
 import type { Recorder } from './ledger/recorder.ts';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 import { adminAuth, clientAuth } from './middleware/auth.ts';
 import type { AppEnv } from './middleware/context.ts';
 import { renderError } from './middleware/error-handler.ts';
+import { observe } from './middleware/observe.ts';
 import { requestId } from './middleware/request-id.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
 import { adminPricingRoutes } from './routes/admin-pricing.ts';
 import { chatCompletionsRoutes } from './routes/chat-completions.ts';
 import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { usageRoutes } from './routes/usage.ts';
 import type { KeyService } from './services/keys.ts';
@@ -31,15 +35,26 @@ export type AppDeps = {
   keys: KeyService;
   usageReport: UsageReport;
   logger: Logger;
+  metrics: Metrics;
 };
 
 export function createApp(deps: AppDeps) {
   const { config, keys } = deps;
-  const proxyDeps = { upstream: deps.upstream, priceBook: deps.pricing.priceBook, recorder: deps.recorder };
+  const proxyDeps = {
+    upstream: deps.upstream,
+    priceBook: deps.pricing.priceBook,
+    recorder: deps.recorder,
+    onMetered: (row: UsageLogInsert) => {
+      deps.metrics.usage(row);
+      deps.logger.info(usageLogLine(row), 'completion');
+    },
+  };
   const app = new Hono<AppEnv>();
 
   app.use(requestId());
+  app.use(observe(deps.metrics));
   app.route('/', healthRoutes(deps));
+  app.route('/', metricsRoutes(deps));
 
   app.use('/v1/*', clientAuth(keys));
   app.route(
@@ -47,7 +62,7 @@ export function createApp(deps: AppDeps) {
     chatCompletionsRoutes({
       maxBodyBytes: config.maxBodyBytes,
       completeJson: createChatProxy(proxyDeps),
-      completeStream: createStreamProxy({ ...proxyDeps, timeoutMs: config.upstreamTimeoutMs }),
+      completeStream: createStreamProxy(proxyDeps),
     }),
   );
   app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));
@@ -64,3 +79,22 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>;
+
+/** The one log line per metered request: no prompt, no completion, no secret. */
+function usageLogLine(row: UsageLogInsert) {
+  return {
+    request_id: row.requestId,
+    key_id: row.apiKeyId ?? 'master',
+    model: row.model,
+    stream: row.stream,
+    status: row.status,
+    http_status: row.httpStatus,
+    prompt_tokens: row.promptTokens,
+    completion_tokens: row.completionTokens,
+    usage_source: row.usageSource,
+    cost_usd: row.costTotal,
+    latency_ms: row.latencyMs,
+    ttft_ms: row.ttftMs,
+    upstream_request_id: row.upstreamRequestId,
+  };
+}

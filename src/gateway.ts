@@ -10,6 +10,7 @@ import type { UsageLogInsert } from './db/schema.ts';
 import { createRecorder } from './ledger/recorder.ts';
 import { createSpool } from './ledger/spool.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
 import { createKeyService } from './services/keys.ts';
 import { createPricingService } from './services/pricing.ts';
 import { createUsageReport } from './services/usage-report.ts';
@@ -81,6 +82,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     keys,
     usageReport: createUsageReport({ database }),
     logger,
+    metrics: createMetrics({ recorderStats: () => recorder.stats() }),
   };
 
   return {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { payloadTooLarge } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
 import type { ChatRequest, JsonReply, ProxyContext } from '../services/proxy.ts';
+import type { StreamReply } from '../services/stream-proxy.ts';
 import { parseJsonBody, parseWith } from './validation.ts';
 
 const chatRequest = z.looseObject({
@@ -17,7 +18,7 @@ const chatRequest = z.looseObject({
 export type ChatRoutesDeps = {
   maxBodyBytes: number;
   completeJson(request: ChatRequest, rawBody: Uint8Array, ctx: ProxyContext): Promise<JsonReply>;
-  completeStream(request: ChatRequest, ctx: ProxyContext): Promise<Response>;
+  completeStream(request: ChatRequest, ctx: ProxyContext): Promise<StreamReply>;
 };
 
 export function chatCompletionsRoutes(deps: ChatRoutesDeps) {
@@ -39,7 +40,11 @@ export function chatCompletionsRoutes(deps: ChatRoutesDeps) {
         startedAtMs: c.get('startedAtMs'),
         signal: c.req.raw.signal,
       };
-      if (request.stream) return deps.completeStream(request, ctx);
+      if (request.stream) {
+        const reply = await deps.completeStream(request, ctx);
+        c.set('upstreamMs', reply.upstreamMs);
+        return new Response(reply.body, { status: reply.status, headers: reply.headers });
+      }
       const reply = await deps.completeJson(request, raw, ctx);
       c.set('upstreamMs', reply.upstreamMs);
       return new Response(reply.body as Uint8Array<ArrayBuffer>, {

@@ -1,6 +1,7 @@
 // A chat completion through the gateway: call the upstream, read the usage, price it, commit the row,
 // and only then hand the reply back. No Hono here: the route adapts this to HTTP.
 import { PROVIDER, type PriceBook } from '../billing/pricing.ts';
+import type { UsageLogInsert } from '../db/schema.ts';
 import { badGateway, fromUpstream, GatewayError, toGatewayError } from '../errors.ts';
 import type { Recorder } from '../ledger/recorder.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from '../metering/tokens.ts';
@@ -37,12 +38,18 @@ export type JsonReply = {
   upstreamMs: number;
 };
 
-export type ProxyDeps = { upstream: UpstreamClient; priceBook: PriceBook; recorder: Recorder };
+export type ProxyDeps = {
+  upstream: UpstreamClient;
+  priceBook: PriceBook;
+  recorder: Recorder;
+  /** told of every committed row (logs, metrics) */
+  onMetered?: (row: UsageLogInsert) => void;
+};
 
 /** Prices a request's tokens and commits its row; resolves with the exact cost once durable. */
 export type Meter = (input: Omit<UsageRowInput, 'price'>) => Promise<string>;
 
-export function createMeter({ priceBook, recorder }: Pick<ProxyDeps, 'priceBook' | 'recorder'>): Meter {
+export function createMeter({ priceBook, recorder, onMetered }: Omit<ProxyDeps, 'upstream'>): Meter {
   return async function meter(input) {
     const price = priceBook.resolve(PROVIDER, input.model, input.startedAt);
     const { row, costTotal } = buildUsageRow({ ...input, price });
@@ -60,6 +67,7 @@ export function createMeter({ priceBook, recorder }: Pick<ProxyDeps, 'priceBook'
         },
       );
     }
+    onMetered?.(row);
     return costTotal;
   };
 }

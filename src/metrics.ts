@@ -1,0 +1,111 @@
+// Prometheus metrics (prom-client), one registry per gateway. Cost is summed exactly (bigint USD·10^18)
+// and exported as USD at scrape time, so the exported counter never accumulates float error.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { add, type Decimal, parseDecimal, ZERO } from './billing/money.ts';
+import type { UsageLogInsert } from './db/schema.ts';
+import type { RecorderStats } from './ledger/recorder.ts';
+
+export type Metrics = {
+  registry: Registry;
+  /** one HTTP request answered (any route) */
+  request(
+    labels: { route: string; method: string; status: number },
+    seconds: number,
+    upstreamSeconds?: number,
+  ): void;
+  /** one metered chat completion */
+  usage(row: UsageLogInsert): void;
+};
+
+const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export function createMetrics({ recorderStats }: { recorderStats: () => RecorderStats }): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tollgate_process_' });
+
+  const requests = new Counter({
+    name: 'tollgate_http_requests_total',
+    help: 'HTTP requests answered, by route, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [registry],
+  });
+  const overhead = new Histogram({
+    name: 'tollgate_gateway_overhead_seconds',
+    help: 'Time spent in the gateway itself (total minus upstream), per request',
+    labelNames: ['route'] as const,
+    buckets: SECONDS,
+    registers: [registry],
+  });
+  const upstreamLatency = new Histogram({
+    name: 'tollgate_upstream_seconds',
+    help: 'Time waiting on the upstream until its response headers',
+    buckets: SECONDS,
+    registers: [registry],
+  });
+  const completions = new Counter({
+    name: 'tollgate_completions_total',
+    help: 'Metered chat completions, by model, status and whether streamed',
+    labelNames: ['model', 'status', 'stream'] as const,
+    registers: [registry],
+  });
+  const tokens = new Counter({
+    name: 'tollgate_tokens_total',
+    help: 'Tokens metered, by model and kind (prompt, completion)',
+    labelNames: ['model', 'kind'] as const,
+    registers: [registry],
+  });
+  const aborted = new Counter({
+    name: 'tollgate_streams_aborted_total',
+    help: 'Streams the client abandoned before the end',
+    registers: [registry],
+  });
+
+  const costByModel = new Map<string, Decimal>();
+  new Counter({
+    name: 'tollgate_cost_usd_total',
+    help: 'Cost metered in USD, by model (summed exactly, converted to a float only when scraped)',
+    labelNames: ['model'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [model, total] of costByModel) this.inc({ model }, Number(total) / 1e18);
+    },
+  });
+
+  const ledger = (name: string, help: string, pick: (s: RecorderStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(pick(recorderStats()));
+      },
+    });
+  ledger(
+    'tollgate_usage_rows_committed',
+    'Usage rows committed to the database by this process',
+    (s) => s.committed,
+  );
+  ledger('tollgate_usage_rows_spooled', 'Usage rows written to the spool by this process', (s) => s.spooled);
+  ledger(
+    'tollgate_usage_spool_depth',
+    'Usage rows waiting in the spool for the database',
+    (s) => s.spoolDepth,
+  );
+
+  return {
+    registry,
+    request({ route, method, status }, seconds, upstreamSeconds) {
+      requests.inc({ route, method, status: String(status) });
+      overhead.observe({ route }, Math.max(0, seconds - (upstreamSeconds ?? 0)));
+      if (upstreamSeconds !== undefined) upstreamLatency.observe(upstreamSeconds);
+    },
+    usage(row) {
+      completions.inc({ model: row.model, status: row.status, stream: String(row.stream) });
+      tokens.inc({ model: row.model, kind: 'prompt' }, row.promptTokens ?? 0);
+      tokens.inc({ model: row.model, kind: 'completion' }, row.completionTokens ?? 0);
+      if (row.status === 'client_aborted' && row.stream) aborted.inc();
+      costByModel.set(row.model, add(costByModel.get(row.model) ?? ZERO, parseDecimal(row.costTotal)));
+    },
+  };
+}
