@@ -12,6 +12,7 @@ import type { AppEnv } from './middleware/context.ts';
 import { renderError } from './middleware/error-handler.ts';
 import { observe } from './middleware/observe.ts';
 import { requestId } from './middleware/request-id.ts';
+import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
 import { adminPricingRoutes } from './routes/admin-pricing.ts';
 import { chatCompletionsRoutes } from './routes/chat-completions.ts';
@@ -19,7 +20,9 @@ import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { usageRoutes } from './routes/usage.ts';
+import type { Audit } from './services/audit.ts';
 import type { KeyService } from './services/keys.ts';
+import type { Limits } from './services/limits.ts';
 import type { PricingService } from './services/pricing.ts';
 import { createChatProxy } from './services/proxy.ts';
 import { createStreamProxy } from './services/stream-proxy.ts';
@@ -36,6 +39,8 @@ export type AppDeps = {
   usageReport: UsageReport;
   logger: Logger;
   metrics: Metrics;
+  limits: Limits;
+  audit: Audit;
 };
 
 export function createApp(deps: AppDeps) {
@@ -61,6 +66,7 @@ export function createApp(deps: AppDeps) {
     '/v1',
     chatCompletionsRoutes({
       maxBodyBytes: config.maxBodyBytes,
+      limits: deps.limits,
       completeJson: createChatProxy(proxyDeps),
       completeStream: createStreamProxy(proxyDeps),
     }),
@@ -71,6 +77,7 @@ export function createApp(deps: AppDeps) {
   app.route('/usage', usageRoutes({ usageReport: deps.usageReport }));
   app.route('/admin', adminPricingRoutes(deps));
   app.route('/admin', adminKeysRoutes(deps));
+  app.route('/admin', adminAuditRoutes(deps));
 
   const log = (message: string, fields: Record<string, unknown>) => deps.logger.error(fields, message);
   app.notFound((c) => renderError(notFound(`No route for ${c.req.method} ${c.req.path}.`), c));

@@ -41,6 +41,8 @@ const schema = z.object({
   MAX_BODY_BYTES: positiveInt.default(4_194_304),
   SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  LIMITS_FAIL_MODE: z.enum(['open', 'closed']).default('open'),
+  BUDGET_DEFAULT_MAX_TOKENS: positiveInt.default(4096),
 });
 
 export type Config = {
@@ -60,6 +62,10 @@ export type Config = {
   maxBodyBytes: number;
   shutdownGraceMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** budgets and rate limits while the database cannot answer: admit (open) or refuse (closed) */
+  limitsFailMode: 'open' | 'closed';
+  /** completion tokens a request without max_tokens is assumed to use, for budgets and TPM */
+  budgetDefaultMaxTokens: number;
 };
 
 export class ConfigError extends Error {
@@ -114,6 +120,8 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     maxBodyBytes: e.MAX_BODY_BYTES,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     logLevel: e.LOG_LEVEL,
+    limitsFailMode: e.LIMITS_FAIL_MODE,
+    budgetDefaultMaxTokens: e.BUDGET_DEFAULT_MAX_TOKENS,
   };
 }
 

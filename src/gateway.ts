@@ -11,7 +11,9 @@ import { createRecorder } from './ledger/recorder.ts';
 import { createSpool } from './ledger/spool.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
+import { createAudit } from './services/audit.ts';
 import { createKeyService } from './services/keys.ts';
+import { createLimits } from './services/limits.ts';
 import { createPricingService } from './services/pricing.ts';
 import { createUsageReport } from './services/usage-report.ts';
 import { createUpstream } from './upstream/client.ts';
@@ -83,6 +85,14 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     usageReport: createUsageReport({ database }),
     logger,
     metrics: createMetrics({ recorderStats: () => recorder.stats() }),
+    audit: createAudit({ database }),
+    limits: createLimits({
+      database,
+      priceBook: pricing.priceBook,
+      failMode: config.limitsFailMode,
+      defaultMaxTokens: config.budgetDefaultMaxTokens,
+      onError: (message, err) => logger.error({ err }, message),
+    }),
   };
 
   return {

@@ -46,6 +46,10 @@ export function add(a: Decimal, b: Decimal): Decimal {
   return (a + b) as Decimal;
 }
 
+export function subtract(a: Decimal, b: Decimal): Decimal {
+  return (a - b) as Decimal;
+}
+
 /** tokens × USD per token. Tokens are whole numbers by definition. */
 export function times(tokens: number, pricePerToken: Decimal): Decimal {
   if (!Number.isSafeInteger(tokens) || tokens < 0) throw new RangeError(`not a token count: ${tokens}`);

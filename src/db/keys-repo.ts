@@ -27,3 +27,16 @@ export async function revokeKey(db: Db, id: string): Promise<ApiKeyRow | undefin
   const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id));
   return row;
 }
+
+export async function updateKey(
+  db: Db,
+  id: string,
+  changes: Partial<Pick<ApiKeyRow, 'name' | 'monthlyBudgetUsd' | 'rpmLimit' | 'tpmLimit'>>,
+): Promise<ApiKeyRow | undefined> {
+  if (Object.keys(changes).length === 0) {
+    const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id));
+    return row;
+  }
+  const [row] = await db.update(apiKeys).set(changes).where(eq(apiKeys.id, id)).returning();
+  return row;
+}

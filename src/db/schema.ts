@@ -3,11 +3,13 @@
 import {
   bigint,
   boolean,
+  date,
   index,
   integer,
   jsonb,
   numeric,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -44,6 +46,10 @@ export const apiKeys = pgTable('api_keys', {
   /** the first characters of the key, for display */
   keyPrefix: text('key_prefix').notNull(),
   monthlyBudgetUsd: numeric('monthly_budget_usd'),
+  /** requests per minute; null = unlimited */
+  rpmLimit: integer('rpm_limit'),
+  /** tokens per minute (estimated prompt + max_tokens at admission, as OpenAI counts); null = unlimited */
+  tpmLimit: integer('tpm_limit'),
   createdAt: createdAt(),
   revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
 });
@@ -91,6 +97,8 @@ export const usageLogs = pgTable(
     ttftMs: integer('ttft_ms'),
     upstreamRequestId: text('upstream_request_id'),
     error: text('error'),
+    /** USD reserved against the key's budget at admission; released by the insert trigger */
+    reservedUsd: numeric('reserved_usd'),
   },
   (t) => [
     uniqueIndex('usage_logs_request_id').on(t.requestId),
@@ -100,7 +108,50 @@ export const usageLogs = pgTable(
   ],
 );
 
-export const schema = { apiProviderPricing, apiKeys, usageLogs };
+/**
+ * Month-to-date spend per key (period = first day of the month, UTC). `spent_usd` is maintained by a
+ * trigger on usage_logs in the same transaction as the row insert; `reserved_usd` holds the worst
+ * case of requests in flight, added at admission by one conditional statement.
+ */
+export const keySpend = pgTable(
+  'key_spend',
+  {
+    apiKeyId: text('api_key_id').notNull(),
+    period: date('period', { mode: 'string' }).notNull(),
+    spentUsd: numeric('spent_usd').notNull().default('0'),
+    reservedUsd: numeric('reserved_usd').notNull().default('0'),
+  },
+  (t) => [primaryKey({ columns: [t.apiKeyId, t.period] })],
+);
+
+/** Fixed one-minute windows of requests and tokens per key, shared by every replica. */
+export const keyRateWindows = pgTable(
+  'key_rate_windows',
+  {
+    apiKeyId: text('api_key_id').notNull(),
+    windowStart: timestamp('window_start', { withTimezone: true, mode: 'date' }).notNull(),
+    requests: integer('requests').notNull().default(0),
+    tokens: bigint('tokens', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.apiKeyId, t.windowStart] })],
+);
+
+/** Who changed what: keys created, revoked, limits and prices changed. Append-only. */
+export const adminAudit = pgTable(
+  'admin_audit',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    createdAt: createdAt(),
+    /** `master` (ADMIN_API_KEY) */
+    actor: text('actor').notNull(),
+    action: text('action').notNull(),
+    target: text('target'),
+    details: jsonb('details'),
+  },
+  (t) => [index('admin_audit_created_at').on(t.createdAt.desc())],
+);
+
+export const schema = { apiProviderPricing, apiKeys, usageLogs, keySpend, keyRateWindows, adminAudit };
 
 export type UsageLogInsert = typeof usageLogs.$inferInsert;
 export type UsageLogRow = typeof usageLogs.$inferSelect;

@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { isDecimal } from '../billing/money.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import type { Audit } from '../services/audit.ts';
 import type { PricingService } from '../services/pricing.ts';
 import { parseJsonBody, parseWith } from './validation.ts';
 
@@ -26,7 +27,7 @@ const putBody = z.object({
 const listQuery = z.object({ history: z.enum(['true', 'false']).optional() });
 const idParam = z.object({ id: z.coerce.number().int().positive() });
 
-export function adminPricingRoutes({ pricing }: { pricing: PricingService }) {
+export function adminPricingRoutes({ pricing, audit }: { pricing: PricingService; audit: Audit }) {
   return new Hono<AppEnv>()
     .get('/pricing', async function listPricing(c) {
       const { history } = parseWith(listQuery, c.req.query(), 'query');
@@ -41,10 +42,13 @@ export function adminPricingRoutes({ pricing }: { pricing: PricingService }) {
         outputTokenCost: body.output_token_cost,
         ...(body.effective_from ? { effectiveFrom: new Date(body.effective_from) } : {}),
       });
+      await audit.record({ actor: 'master', action: 'price.set', target: String(view.id), details: view });
       return c.json(view, 200);
     })
     .delete('/pricing/:id', async function deletePricing(c) {
       const { id } = parseWith(idParam, c.req.param(), 'query');
-      return c.json(await pricing.retire(id));
+      const view = await pricing.retire(id);
+      await audit.record({ actor: 'master', action: 'price.retire', target: String(id), details: view });
+      return c.json(view);
     });
 }

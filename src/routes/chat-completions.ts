@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { payloadTooLarge } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import type { Limits } from '../services/limits.ts';
 import type { ChatRequest, JsonReply, ProxyContext } from '../services/proxy.ts';
 import type { StreamReply } from '../services/stream-proxy.ts';
 import { parseJsonBody, parseWith } from './validation.ts';
@@ -17,6 +18,7 @@ const chatRequest = z.looseObject({
 
 export type ChatRoutesDeps = {
   maxBodyBytes: number;
+  limits: Limits;
   completeJson(request: ChatRequest, rawBody: Uint8Array, ctx: ProxyContext): Promise<JsonReply>;
   completeStream(request: ChatRequest, ctx: ProxyContext): Promise<StreamReply>;
 };
@@ -33,23 +35,36 @@ export function chatCompletionsRoutes(deps: ChatRoutesDeps) {
     async function chatCompletions(c) {
       const raw = new Uint8Array(await c.req.arrayBuffer());
       const request = parseWith(chatRequest, parseJsonBody(raw), 'body') as ChatRequest;
+      const principal = c.get('principal');
+      const startedAt = c.get('startedAt');
+      // over a budget or a rate limit: 429 here, and nothing goes upstream
+      const admission =
+        principal.kind === 'client'
+          ? await deps.limits.admit(principal.keyId, principal.limits, request, startedAt)
+          : undefined;
       const ctx: ProxyContext = {
         requestId: c.get('requestId'),
-        apiKeyId: c.get('principal').keyId,
-        startedAt: c.get('startedAt'),
+        apiKeyId: principal.keyId,
+        startedAt,
         startedAtMs: c.get('startedAtMs'),
         signal: c.req.raw.signal,
+        reservedUsd: admission?.reservedUsd ?? null,
+        release: admission?.release ?? (async () => {}),
       };
+      const limitHeaders = admission?.headers ?? {};
       if (request.stream) {
         const reply = await deps.completeStream(request, ctx);
         c.set('upstreamMs', reply.upstreamMs);
-        return new Response(reply.body, { status: reply.status, headers: reply.headers });
+        return new Response(reply.body, {
+          status: reply.status,
+          headers: { ...reply.headers, ...limitHeaders },
+        });
       }
       const reply = await deps.completeJson(request, raw, ctx);
       c.set('upstreamMs', reply.upstreamMs);
       return new Response(reply.body as Uint8Array<ArrayBuffer>, {
         status: reply.status,
-        headers: { ...reply.headers, 'x-usage-cost-usd': reply.costUsd },
+        headers: { ...reply.headers, ...limitHeaders, 'x-usage-cost-usd': reply.costUsd },
       });
     },
   );

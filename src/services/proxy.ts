@@ -27,6 +27,9 @@ export type ProxyContext = {
   startedAtMs: number;
   /** aborts when the client goes away */
   signal: AbortSignal;
+  /** the budget reservation admission made (null when none), and how to give it back unused */
+  reservedUsd: string | null;
+  release: () => Promise<void>;
 };
 
 export type JsonReply = {
@@ -47,7 +50,9 @@ export type ProxyDeps = {
 };
 
 /** Prices a request's tokens and commits its row; resolves with the exact cost once durable. */
-export type Meter = (input: Omit<UsageRowInput, 'price'>) => Promise<string>;
+export type Meter = (
+  input: Omit<UsageRowInput, 'price'> & { release?: () => Promise<void> },
+) => Promise<string>;
 
 export function createMeter({ priceBook, recorder, onMetered }: Omit<ProxyDeps, 'upstream'>): Meter {
   return async function meter(input) {
@@ -57,6 +62,7 @@ export function createMeter({ priceBook, recorder, onMetered }: Omit<ProxyDeps, 
       await recorder.record(row);
     } catch (err) {
       // neither the database nor the spool took the row: the reply must not go out unmetered
+      await input.release?.();
       throw new GatewayError(
         503,
         'The gateway could not record usage for this request; it was not answered.',
@@ -81,7 +87,14 @@ export function createChatProxy(deps: ProxyDeps) {
     rawBody: Uint8Array,
     ctx: ProxyContext,
   ): Promise<JsonReply> {
-    const base = { requestId: ctx.requestId, apiKeyId: ctx.apiKeyId, model: request.model, stream: false };
+    const base = {
+      requestId: ctx.requestId,
+      apiKeyId: ctx.apiKeyId,
+      model: request.model,
+      stream: false,
+      reservedUsd: ctx.reservedUsd,
+      release: ctx.release,
+    };
     const elapsed = () => performance.now() - ctx.startedAtMs;
     let ttftMs: number | undefined;
     let upstreamRequestId: string | undefined;

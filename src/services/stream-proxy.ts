@@ -74,6 +74,8 @@ export function createStreamProxy(deps: ProxyDeps) {
           ttftMs,
           upstreamRequestId,
           error,
+          reservedUsd: ctx.reservedUsd,
+          release: ctx.release,
         });
       })();
       return recorded;
@@ -124,6 +126,8 @@ export function createStreamProxy(deps: ProxyDeps) {
         latencyMs: elapsed(),
         upstreamRequestId,
         error,
+        reservedUsd: ctx.reservedUsd,
+        release: ctx.release,
       });
       await recorded;
     }

@@ -30,6 +30,8 @@ export type UsageRowInput = {
   ttftMs?: number | null | undefined;
   upstreamRequestId?: string | null | undefined;
   error?: string | null | undefined;
+  /** USD reserved against the key's budget at admission, released when this row is inserted */
+  reservedUsd?: string | null | undefined;
 };
 
 export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; costTotal: string } {
@@ -76,6 +78,7 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
       ttftMs: input.ttftMs == null ? null : Math.round(input.ttftMs),
       upstreamRequestId: input.upstreamRequestId ?? null,
       error: input.error ?? null,
+      reservedUsd: input.reservedUsd ?? null,
     },
   };
 }

@@ -1,0 +1,29 @@
+-- Settles key budgets in the same transaction as the usage rows: one statement-level trigger per INSERT
+-- adds each key's cost to its month's spend and releases what admission reserved. Rows a replay skips
+-- (ON CONFLICT DO NOTHING on request_id) are not in the transition table, so nothing counts twice.
+CREATE FUNCTION tollgate_settle_spend() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  WITH settled AS (
+    SELECT api_key_id,
+           date_trunc('month', created_at AT TIME ZONE 'UTC')::date AS period,
+           sum(cost_total) AS spent,
+           sum(coalesce(reserved_usd, 0)) AS released
+    FROM inserted
+    WHERE api_key_id IS NOT NULL
+    GROUP BY 1, 2
+  )
+  INSERT INTO key_spend AS ks (api_key_id, period, spent_usd, reserved_usd)
+  SELECT api_key_id, period, spent, 0 FROM settled
+  ON CONFLICT (api_key_id, period) DO UPDATE
+    SET spent_usd = ks.spent_usd + excluded.spent_usd,
+        reserved_usd = greatest(
+          ks.reserved_usd - (SELECT s.released FROM settled s WHERE s.api_key_id = excluded.api_key_id AND s.period = excluded.period),
+          0);
+  RETURN NULL;
+END
+$$;
+--> statement-breakpoint
+CREATE TRIGGER usage_logs_settle_spend
+  AFTER INSERT ON usage_logs
+  REFERENCING NEW TABLE AS inserted
+  FOR EACH STATEMENT EXECUTE FUNCTION tollgate_settle_spend();
