@@ -136,6 +136,7 @@ export function createChatProxy(deps: ProxyDeps) {
       body = await readAll(response.body).catch((err: unknown) => {
         throw transportError(err, ctx.signal, 'reading the upstream reply');
       });
+      if (status < 200 || status >= 300) body = deps.upstream.redact(body);
     } catch (err) {
       return fail(err);
     }

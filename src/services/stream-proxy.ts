@@ -95,7 +95,7 @@ export function createStreamProxy(deps: ProxyDeps) {
     upstreamRequestId = headers['x-upstream-request-id'];
 
     if (response.status < 200 || response.status >= 300) {
-      const bytes = await readAll(response.body).catch(() => new Uint8Array());
+      const bytes = deps.upstream.redact(await readAll(response.body).catch(() => new Uint8Array()));
       const error = fromUpstream(response.status, bytes, headers);
       await finishFailed(error);
       throw error;
@@ -204,8 +204,10 @@ export function createStreamProxy(deps: ProxyDeps) {
               }
               if (event.event === 'error') {
                 if (out.length > 0) controller.enqueue(concat(out));
-                const error = upstreamStreamError(event);
-                controller.enqueue(error.passThrough ? event.raw : errorEvent(error.error));
+                const error = upstreamStreamError(event, deps.upstream.redact);
+                controller.enqueue(
+                  error.passThrough ? deps.upstream.redact(event.raw) : errorEvent(error.error),
+                );
                 await failStream(controller, error.error, true);
                 return;
               }
@@ -255,10 +257,12 @@ export function createStreamProxy(deps: ProxyDeps) {
 }
 
 /** An upstream `event: error`: passed on as is when OpenAI-shaped, else wrapped. */
-function upstreamStreamError(event: SseEvent): { error: GatewayError; passThrough: boolean } {
-  const parsed = safeJson(event.data ?? '') as
-    | { error?: { message?: unknown; status_code?: unknown } }
-    | undefined;
+function upstreamStreamError(
+  event: SseEvent,
+  redact: (bytes: Uint8Array) => Uint8Array,
+): { error: GatewayError; passThrough: boolean } {
+  const data = new TextDecoder().decode(redact(encoder.encode(event.data ?? '')));
+  const parsed = safeJson(data) as { error?: { message?: unknown; status_code?: unknown } } | undefined;
   const inner = parsed?.error;
   if (inner && typeof inner.message === 'string') {
     const status = typeof inner.status_code === 'number' ? inner.status_code : 502;

@@ -20,6 +20,8 @@ export type UpstreamClient = {
     signal: AbortSignal;
     stream: boolean;
   }): Promise<UpstreamResponse>;
+  /** the bytes with the gateway's token blanked out: upstream error bodies may echo credentials */
+  redact(bytes: Uint8Array): Uint8Array;
   close(): Promise<void>;
 };
 
@@ -70,7 +72,30 @@ export function createUpstream({
         throw transportError(err, signal, where);
       }
     },
+    redact: redactor(descriptor.token),
     close: () => pool.close(),
+  };
+}
+
+const REDACTED = Buffer.from('[redacted]');
+
+/** Blanks every occurrence of `secret` in a byte string (a no-op when there is none, which is the rule). */
+export function redactor(secret: string | undefined): (bytes: Uint8Array) => Uint8Array {
+  if (!secret) return (bytes) => bytes;
+  const needle = Buffer.from(secret);
+  return function redact(bytes) {
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let at = buffer.indexOf(needle);
+    if (at === -1) return bytes;
+    const parts: Buffer[] = [];
+    let from = 0;
+    while (at !== -1) {
+      parts.push(buffer.subarray(from, at), REDACTED);
+      from = at + needle.length;
+      at = buffer.indexOf(needle, from);
+    }
+    parts.push(buffer.subarray(from));
+    return Buffer.concat(parts);
   };
 }
 

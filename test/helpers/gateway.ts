@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { loadConfig } from '../../src/config.ts';
 import { createGateway, type Gateway } from '../../src/gateway.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 import { type Backend, createTestDatabase } from './databases.ts';
 
 export const ADMIN_KEY = 'tg-admin-test-key-0123456789';
@@ -26,10 +26,13 @@ export async function startTestGateway({
   backend,
   upstreamUrl,
   env = {},
+  logger = createLogger({ level: 'silent' }),
 }: {
   backend: Backend;
   upstreamUrl: string;
   env?: Record<string, string>;
+  /** where log lines go (silent by default) */
+  logger?: Logger;
 }): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const db = await createTestDatabase(backend);
@@ -41,10 +44,7 @@ export async function startTestGateway({
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const gateway = await createGateway(config, {
-    database: db.database,
-    logger: createLogger({ level: 'silent' }),
-  });
+  const gateway = await createGateway(config, { database: db.database, logger });
   let server: ReturnType<typeof serve> | undefined;
 
   return {
