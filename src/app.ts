@@ -19,6 +19,7 @@ import { chatCompletionsRoutes } from './routes/chat-completions.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
+import { openApiRoutes } from './routes/openapi.ts';
 import { usageRoutes } from './routes/usage.ts';
 import type { Audit } from './services/audit.ts';
 import type { KeyService } from './services/keys.ts';
@@ -60,6 +61,7 @@ export function createApp(deps: AppDeps) {
   app.use(observe(deps.metrics));
   app.route('/', healthRoutes(deps));
   app.route('/', metricsRoutes(deps));
+  app.route('/', openApiRoutes());
 
   app.use('/v1/*', clientAuth(keys));
   app.route(

@@ -5,11 +5,11 @@ import type { AppEnv } from '../middleware/context.ts';
 import type { Audit } from '../services/audit.ts';
 import { parseWith } from './validation.ts';
 
-const query = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+export const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
 export function adminAuditRoutes({ audit }: { audit: Audit }) {
   return new Hono<AppEnv>().get('/audit', async function listAudit(c) {
-    const { limit } = parseWith(query, c.req.query(), 'query');
+    const { limit } = parseWith(auditQuery, c.req.query(), 'query');
     return c.json({ object: 'list', data: await audit.list(limit) });
   });
 }

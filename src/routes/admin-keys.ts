@@ -22,11 +22,11 @@ const settings = {
   tpm_limit: perMinute.nullish(),
 };
 const name = z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty').max(200);
-const createBody = z.strictObject({ name, ...settings });
-const patchBody = z.strictObject({ name: name.optional(), ...settings });
+export const createKeyBody = z.strictObject({ name, ...settings });
+export const patchKeyBody = z.strictObject({ name: name.optional(), ...settings });
 
 /** Body fields → service settings: absent stays unchanged, null clears. */
-function toSettings(body: z.infer<typeof patchBody>): KeySettings {
+function toSettings(body: z.infer<typeof patchKeyBody>): KeySettings {
   return {
     ...(body.name !== undefined ? { name: body.name } : {}),
     ...(body.monthly_budget_usd !== undefined ? { monthlyBudgetUsd: body.monthly_budget_usd } : {}),
@@ -38,7 +38,7 @@ function toSettings(body: z.infer<typeof patchBody>): KeySettings {
 export function adminKeysRoutes({ keys, audit }: { keys: KeyService; audit: Audit }) {
   return new Hono<AppEnv>()
     .post('/keys', async function createKey(c) {
-      const body = parseWith(createBody, parseJsonBody(new Uint8Array(await c.req.arrayBuffer())), 'body');
+      const body = parseWith(createKeyBody, parseJsonBody(new Uint8Array(await c.req.arrayBuffer())), 'body');
       const created = await keys.create({ ...toSettings(body), name: body.name });
       const { key: _secret, ...shown } = created;
       await audit.record({ actor: 'master', action: 'key.create', target: created.id, details: shown });
@@ -48,7 +48,7 @@ export function adminKeysRoutes({ keys, audit }: { keys: KeyService; audit: Audi
       return c.json({ object: 'list', data: await keys.list() });
     })
     .patch('/keys/:id', async function updateKey(c) {
-      const body = parseWith(patchBody, parseJsonBody(new Uint8Array(await c.req.arrayBuffer())), 'body');
+      const body = parseWith(patchKeyBody, parseJsonBody(new Uint8Array(await c.req.arrayBuffer())), 'body');
       const updated = await keys.update(c.req.param('id'), toSettings(body));
       await audit.record({ actor: 'master', action: 'key.update', target: updated.id, details: body });
       return c.json(updated);

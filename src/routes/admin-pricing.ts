@@ -16,7 +16,7 @@ const usdPerToken = z
     'must be a non-negative decimal string with at most 18 decimal places',
   );
 
-const putBody = z.object({
+export const putPriceBody = z.strictObject({
   provider: z.string().trim().min(1).default('huggingface'),
   model_name: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
   input_token_cost: usdPerToken,
@@ -24,17 +24,17 @@ const putBody = z.object({
   effective_from: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional(),
 });
 
-const listQuery = z.object({ history: z.enum(['true', 'false']).optional() });
+export const listPricesQuery = z.strictObject({ history: z.enum(['true', 'false']).optional() });
 const idParam = z.object({ id: z.coerce.number().int().positive() });
 
 export function adminPricingRoutes({ pricing, audit }: { pricing: PricingService; audit: Audit }) {
   return new Hono<AppEnv>()
     .get('/pricing', async function listPricing(c) {
-      const { history } = parseWith(listQuery, c.req.query(), 'query');
+      const { history } = parseWith(listPricesQuery, c.req.query(), 'query');
       return c.json({ object: 'list', data: await pricing.list({ history: history === 'true' }) });
     })
     .put('/pricing', async function putPricing(c) {
-      const body = parseWith(putBody, parseJsonBody(new Uint8Array(await c.req.arrayBuffer())), 'body');
+      const body = parseWith(putPriceBody, parseJsonBody(new Uint8Array(await c.req.arrayBuffer())), 'body');
       const view = await pricing.upsert({
         provider: body.provider,
         modelName: body.model_name,

@@ -9,7 +9,7 @@ import type { ChatRequest, JsonReply, ProxyContext } from '../services/proxy.ts'
 import type { StreamReply } from '../services/stream-proxy.ts';
 import { parseJsonBody, parseWith } from './validation.ts';
 
-const chatRequest = z.looseObject({
+export const chatRequest = z.looseObject({
   model: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
   messages: z.array(z.unknown(), { error: 'must be an array of messages' }).min(1, 'must not be empty'),
   stream: z.boolean({ error: 'must be a boolean' }).nullish(),

@@ -1,0 +1,227 @@
+// GET /openapi.json (OpenAPI 3.1) and GET /docs, generated from the very zod schemas that validate
+// each route, so the document cannot drift from what the gateway accepts.
+import { Hono } from 'hono';
+import { html, raw } from 'hono/html';
+import { z } from 'zod';
+import type { AppEnv } from '../middleware/context.ts';
+import { auditQuery } from './admin-audit.ts';
+import { createKeyBody, patchKeyBody } from './admin-keys.ts';
+import { listPricesQuery, putPriceBody } from './admin-pricing.ts';
+import { chatRequest } from './chat-completions.ts';
+
+type Operation = {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  path: string;
+  summary: string;
+  tag: 'client' | 'usage' | 'admin' | 'open';
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  /** status → description */
+  responses: Record<string, string>;
+};
+
+const ERRORS = { '400': 'Invalid input, naming the parameter', '401': 'Missing or wrong key' };
+const ADMIN_ERRORS = { ...ERRORS, '403': 'A client key on an admin route' };
+
+export function operations(extra: Operation[] = []): Operation[] {
+  return [
+    {
+      method: 'post',
+      path: '/v1/chat/completions',
+      summary: 'Chat completion (JSON, or SSE with "stream": true), metered before it is answered',
+      tag: 'client',
+      body: chatRequest,
+      responses: {
+        '200': 'The upstream reply, byte for byte; x-usage-cost-usd on JSON replies',
+        ...ERRORS,
+        '413': 'Body too large',
+        '429': 'Budget or rate limit exceeded',
+        '502': 'Upstream failed',
+        '504': 'Upstream timed out',
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/models',
+      summary: 'Models, in OpenAI’s list format',
+      tag: 'client',
+      responses: { '200': 'The list', ...ERRORS },
+    },
+    ...extra,
+    {
+      method: 'get',
+      path: '/admin/pricing',
+      summary: 'Current prices (or every version with history=true)',
+      tag: 'admin',
+      query: listPricesQuery,
+      responses: { '200': 'The prices', ...ADMIN_ERRORS },
+    },
+    {
+      method: 'put',
+      path: '/admin/pricing',
+      summary: 'A new price version for (provider, model_name)',
+      tag: 'admin',
+      body: putPriceBody,
+      responses: { '200': 'The version written', ...ADMIN_ERRORS },
+    },
+    {
+      method: 'delete',
+      path: '/admin/pricing/{id}',
+      summary: 'Retire a price (a retiring version)',
+      tag: 'admin',
+      responses: { '200': 'The retiring version', ...ADMIN_ERRORS, '404': 'No such price' },
+    },
+    {
+      method: 'post',
+      path: '/admin/keys',
+      summary: 'Create a client key (its secret is returned only here)',
+      tag: 'admin',
+      body: createKeyBody,
+      responses: { '201': 'The key, with its secret', ...ADMIN_ERRORS },
+    },
+    {
+      method: 'get',
+      path: '/admin/keys',
+      summary: 'Keys with month-to-date spend and remaining budget',
+      tag: 'admin',
+      responses: { '200': 'The keys', ...ADMIN_ERRORS },
+    },
+    {
+      method: 'patch',
+      path: '/admin/keys/{id}',
+      summary: 'Change a key’s name, budget or rate limits (null clears)',
+      tag: 'admin',
+      body: patchKeyBody,
+      responses: { '200': 'The key', ...ADMIN_ERRORS, '404': 'No such key' },
+    },
+    {
+      method: 'delete',
+      path: '/admin/keys/{id}',
+      summary: 'Revoke a key',
+      tag: 'admin',
+      responses: { '200': 'The revoked key', ...ADMIN_ERRORS, '404': 'No such key' },
+    },
+    {
+      method: 'get',
+      path: '/admin/audit',
+      summary: 'Admin actions, newest first',
+      tag: 'admin',
+      query: auditQuery,
+      responses: { '200': 'The entries', ...ADMIN_ERRORS },
+    },
+    {
+      method: 'get',
+      path: '/healthz',
+      summary: 'The process is up',
+      tag: 'open',
+      responses: { '200': 'ok' },
+    },
+    {
+      method: 'get',
+      path: '/readyz',
+      summary: 'The database is reachable',
+      tag: 'open',
+      responses: { '200': 'ready', '503': 'database down (rows wait in the spool)' },
+    },
+    {
+      method: 'get',
+      path: '/metrics',
+      summary: 'Prometheus metrics',
+      tag: 'open',
+      responses: { '200': 'text format 0.0.4' },
+    },
+  ];
+}
+
+const jsonSchema = (schema: z.ZodType) => {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    io: 'input',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
+  return rest;
+};
+
+export function openApiDocument(ops: Operation[]) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of ops) {
+    const parameters = [
+      ...[...op.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+        name,
+        in: 'path',
+        required: true,
+        schema: { type: 'string' },
+      })),
+      ...Object.entries(op.query?.shape ?? {}).map(([name, schema]) => ({
+        name,
+        in: 'query',
+        required: !(schema as z.ZodType).safeParse(undefined).success,
+        schema: jsonSchema(schema as z.ZodType),
+      })),
+    ];
+    (paths[op.path] ??= {})[op.method] = {
+      summary: op.summary,
+      tags: [op.tag],
+      ...(op.tag === 'open' ? { security: [] } : {}),
+      ...(parameters.length > 0 ? { parameters } : {}),
+      ...(op.body
+        ? {
+            requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(op.body) } } },
+          }
+        : {}),
+      responses: Object.fromEntries(
+        Object.entries(op.responses).map(([status, description]) => [status, { description }]),
+      ),
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Tollgate',
+      version: '0.1.0',
+      description: 'OpenAI-compatible LLM gateway that meters every token in-line.',
+    },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}
+
+export function openApiRoutes({ extra = [] }: { extra?: Operation[] } = {}) {
+  const ops = operations(extra);
+  const document = openApiDocument(ops);
+  return new Hono<AppEnv>()
+    .get('/openapi.json', (c) => c.json(document))
+    .get('/docs', (c) =>
+      c.html(html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Tollgate API</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#1f2937}
+code,pre{font:13px ui-monospace,monospace}pre{background:#f3f4f6;padding:.75rem;overflow:auto;border-radius:6px}
+section{border-top:1px solid #e5e7eb;padding:.75rem 0}.m{display:inline-block;min-width:4.5em;font-weight:700;text-transform:uppercase}
+.t{color:#6b7280;font-size:12px}</style></head><body>
+<h1>Tollgate API</h1><p>OpenAPI 3.1 document: <a href="/openapi.json">/openapi.json</a>. Send <code>Authorization: Bearer &lt;key&gt;</code>.</p>
+${ops.map(
+  (
+    op,
+  ) => html`<section><div><span class="m">${op.method}</span><code>${op.path}</code> <span class="t">${op.tag}</span></div>
+<p>${op.summary}</p>
+${op.query ? html`<details><summary>query</summary><pre>${JSON.stringify(jsonSchema(op.query), null, 2)}</pre></details>` : ''}
+${op.body ? html`<details><summary>body</summary><pre>${JSON.stringify(jsonSchema(op.body), null, 2)}</pre></details>` : ''}
+<p class="t">${raw(
+    Object.entries(op.responses)
+      .map(([s, d]) => `${s} ${escapeHtml(d)}`)
+      .join(' · '),
+  )}</p></section>`,
+)}
+</body></html>`),
+    );
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(
+    /[&<>"]/g,
+    (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch] ?? ch,
+  );
+}
+
+export type { Operation };
