@@ -158,7 +158,9 @@ export function openApiDocument(ops: Operation[]) {
         schema: jsonSchema(schema as z.ZodType),
       })),
     ];
-    (paths[op.path] ??= {})[op.method] = {
+    const item = paths[op.path] ?? {};
+    paths[op.path] = item;
+    item[op.method] = {
       summary: op.summary,
       tags: [op.tag],
       ...(op.tag === 'open' ? { security: [] } : {}),
