@@ -8,6 +8,7 @@ import { auditQuery } from './admin-audit.ts';
 import { createKeyBody, patchKeyBody } from './admin-keys.ts';
 import { listPricesQuery, putPriceBody } from './admin-pricing.ts';
 import { chatRequest } from './chat-completions.ts';
+import { summaryQuery, usageQuery } from './usage.ts';
 
 type Operation = {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -48,6 +49,23 @@ export function operations(extra: Operation[] = []): Operation[] {
       responses: { '200': 'The list', ...ERRORS },
     },
     ...extra,
+    {
+      method: 'get',
+      path: '/usage',
+      summary:
+        'Usage rows, newest first, with totals of the whole selection (CSV with format=csv or Accept: text/csv)',
+      tag: 'usage',
+      query: usageQuery,
+      responses: { '200': 'The rows, totals and next_cursor', ...ADMIN_ERRORS },
+    },
+    {
+      method: 'get',
+      path: '/usage/summary',
+      summary: 'Usage grouped by day, hour, model, key or status',
+      tag: 'usage',
+      query: summaryQuery,
+      responses: { '200': 'The groups and totals', ...ADMIN_ERRORS },
+    },
     {
       method: 'get',
       path: '/admin/pricing',

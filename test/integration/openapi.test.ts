@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+type Doc = {
+  openapi: string;
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        parameters?: Array<{ name: string; in: string; required: boolean }>;
+        requestBody?: {
+          content: {
+            'application/json': { schema: { required?: string[]; properties: Record<string, unknown> } };
+          };
+        };
+      }
+    >
+  >;
+};
+
+describe('the API description', () => {
+  let gw: TestGateway;
+  let doc: Doc;
+  beforeAll(async () => {
+    gw = await startTestGateway({ backend: 'pglite', upstreamUrl: 'http://127.0.0.1:9/v1' });
+    doc = (await (await gw.call('/openapi.json', { key: null })).json()) as Doc;
+  });
+  afterAll(() => gw.close());
+
+  it('is an OpenAPI 3.1 document covering the admin and usage routes', () => {
+    expect(doc.openapi).toBe('3.1.0');
+    for (const [path, method] of [
+      ['/v1/chat/completions', 'post'],
+      ['/admin/pricing', 'put'],
+      ['/admin/keys', 'post'],
+      ['/admin/keys/{id}', 'patch'],
+      ['/admin/audit', 'get'],
+      ['/usage', 'get'],
+      ['/usage/summary', 'get'],
+    ] as const) {
+      expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    }
+  });
+
+  it('describes request bodies with the same rules the gateway enforces', async () => {
+    const schema = doc.paths['/admin/pricing']?.put?.requestBody?.content['application/json'].schema;
+    expect(schema?.required).toEqual(
+      expect.arrayContaining(['model_name', 'input_token_cost', 'output_token_cost']),
+    );
+    // what the document calls required, the route refuses to go without
+    const res = await gw.call('/admin/pricing', {
+      method: 'PUT',
+      json: { model_name: 'x', input_token_cost: '0.1' },
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { param: string } }).error.param).toBe('output_token_cost');
+  });
+
+  it('serves a readable docs page without any script from elsewhere', async () => {
+    const res = await gw.call('/docs', { key: null });
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    expect(page).toContain('/v1/chat/completions');
+    expect(page).not.toMatch(/<script[^>]+src=/);
+  });
+});
