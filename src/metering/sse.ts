@@ -44,13 +44,13 @@ export function createSseSplitter(): SseSplitter {
           scan += 1;
           continue;
         }
-        // a CR at the end of what we have may be half of a CRLF: wait for the next byte
-        if (byte === CR && scan + 1 === buffer.length) break;
+        // a CR ending a non-blank line may be half of a CRLF: wait for the next byte. A CR ending a blank
+        // line ends the event now; an LF that follows is a stray blank line that rides with the next event.
+        if (byte === CR && scan + 1 === buffer.length && scan !== lineStart) break;
         const lineEnd = scan;
         scan += byte === CR && buffer[scan + 1] === LF ? 2 : 1;
-        if (lineEnd === lineStart) {
-          // a blank line ends the event
-          if (lineStart > eventStart) events.push(parseEvent(buffer.subarray(eventStart, scan)));
+        if (lineEnd === lineStart && lineStart > eventStart) {
+          events.push(parseEvent(buffer.subarray(eventStart, scan)));
           eventStart = scan;
         }
         lineStart = scan;

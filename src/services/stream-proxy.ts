@@ -178,6 +178,8 @@ export function createStreamProxy(deps: ProxyDeps) {
               if (sawFinish) {
                 // ended cleanly without [DONE]: what the client would have seen, metered
                 await finish('ok', 200);
+                const rest = splitter.rest();
+                if (rest.length > 0) controller.enqueue(rest);
                 controller.close();
               } else {
                 const error = new GatewayError(
