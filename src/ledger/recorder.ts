@@ -7,6 +7,8 @@ import type { Spool } from './spool.ts';
 
 /** Rows per INSERT: PostgreSQL allows 65535 parameters and a row has 28 columns. */
 const MAX_BATCH = 1000;
+/** An INSERT slower than this counts as failed and its rows go to the spool (a replay skips them if it did land). */
+const INSERT_TIMEOUT_MS = 3000;
 /** Backoff between database retries while rows wait in the spool. */
 const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 5000] as const;
 
@@ -37,6 +39,7 @@ export type RecorderOptions = {
   spool: Spool<UsageLogInsert>;
   onError?: (message: string, err: unknown) => void;
   retryDelaysMs?: readonly number[];
+  insertTimeoutMs?: number;
 };
 
 export function createRecorder({
@@ -44,6 +47,7 @@ export function createRecorder({
   spool,
   onError = () => {},
   retryDelaysMs = RETRY_DELAYS_MS,
+  insertTimeoutMs = INSERT_TIMEOUT_MS,
 }: RecorderOptions): Recorder {
   let queue: Pending[] = [];
   let running: Promise<void> | undefined;
@@ -55,10 +59,11 @@ export function createRecorder({
 
   const insert = async (rows: readonly UsageLogInsert[]) => {
     for (let i = 0; i < rows.length; i += MAX_BATCH) {
-      await database.db
+      const statement = database.db
         .insert(usageLogs)
         .values(rows.slice(i, i + MAX_BATCH) as UsageLogInsert[])
         .onConflictDoNothing({ target: usageLogs.requestId });
+      await withTimeout(Promise.resolve(statement), insertTimeoutMs);
     }
     stats.committed += rows.length;
   };
@@ -174,4 +179,13 @@ export function createRecorder({
     },
     stats: () => ({ ...stats, degraded }),
   };
+}
+
+/** Rejects when `promise` takes longer than `ms` (it may still settle later; callers must tolerate that). */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`database did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
