@@ -55,7 +55,10 @@ const usageRow = (): UsageLogInsert => ({
 const spoolAt = (dir = mkdtempSync(join(tmpdir(), 'tollgate-spool-'))) =>
   createSpool<UsageLogInsert>({
     path: join(dir, 'usage-spool.ndjson'),
-    revive: (v) => ({ ...(v as UsageLogInsert), createdAt: new Date((v as { createdAt: string }).createdAt) }),
+    revive: (v) => ({
+      ...(v as UsageLogInsert),
+      createdAt: new Date((v as { createdAt: string }).createdAt),
+    }),
   });
 
 const until = async (check: () => boolean) => {
