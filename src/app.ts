@@ -16,6 +16,7 @@ import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
 import { adminPricingRoutes } from './routes/admin-pricing.ts';
 import { chatCompletionsRoutes } from './routes/chat-completions.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
@@ -42,6 +43,8 @@ export type AppDeps = {
   metrics: Metrics;
   limits: Limits;
   audit: Audit;
+  /** the master key in force, for the dashboard's session signature */
+  adminApiKey: string;
 };
 
 export function createApp(deps: AppDeps) {
@@ -80,6 +83,7 @@ export function createApp(deps: AppDeps) {
   app.route('/admin', adminPricingRoutes(deps));
   app.route('/admin', adminKeysRoutes(deps));
   app.route('/admin', adminAuditRoutes(deps));
+  app.route('/dashboard', dashboardRoutes(deps));
 
   const log = (message: string, fields: Record<string, unknown>) => deps.logger.error(fields, message);
   app.notFound((c) => renderError(notFound(`No route for ${c.req.method} ${c.req.path}.`), c));

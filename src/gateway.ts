@@ -86,6 +86,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     logger,
     metrics: createMetrics({ recorderStats: () => recorder.stats() }),
     audit: createAudit({ database }),
+    adminApiKey,
     limits: createLimits({
       database,
       priceBook: pricing.priceBook,
