@@ -58,15 +58,13 @@ describe.skipIf(!existsSync(CHROMIUM))('the billing dashboard in Chromium', { ti
     await chat('fail', created.key);
     // an older request, outside "last 7 days" but inside "last 30 days"
     const [recent] = await gw.deps.database.db.select().from(usageLogs).limit(1);
-    await gw.deps.database.db
-      .insert(usageLogs)
-      .values({
-        ...recent!,
-        id: undefined,
-        requestId: 'req_old',
-        createdAt: new Date(Date.now() - 12 * 86_400_000),
-        costTotal: '1.5',
-      } as typeof usageLogs.$inferInsert);
+    await gw.deps.database.db.insert(usageLogs).values({
+      ...recent!,
+      id: undefined,
+      requestId: 'req_old',
+      createdAt: new Date(Date.now() - 12 * 86_400_000),
+      costTotal: '1.5',
+    } as typeof usageLogs.$inferInsert);
     base = await gw.listen();
     mkdirSync(SHOTS, { recursive: true });
     browser = await chromium.launch({
