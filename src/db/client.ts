@@ -17,6 +17,8 @@ export type Database = {
   db: Db;
   /** rows of a raw (parameterized) query */
   rows<T>(query: SQL): Promise<T[]>;
+  /** runs a parameterized statement through the driver itself (hot paths that skip the query builder) */
+  execute(text: string, params: Array<string | null>): Promise<void>;
   /** subscribes to a NOTIFY channel; resolves to an unsubscribe function */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
@@ -58,6 +60,9 @@ function openPostgres(url: string, max: number): Database {
     db,
     client: { kind: 'postgres', sql, url },
     rows: async <T>(query: SQL) => [...((await db.execute(query)) as unknown as T[])],
+    async execute(text, params) {
+      await sql.unsafe(text, params, { prepare: true });
+    },
     async listen(channel, onPayload) {
       const { unlisten } = await sql.listen(channel, onPayload);
       return unlisten;
@@ -85,6 +90,9 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     db,
     client: { kind: 'pglite', pg },
     rows: async <T>(query: SQL) => ((await db.execute(query)) as unknown as { rows: T[] }).rows,
+    async execute(text, params) {
+      await pg.query(text, params);
+    },
     async listen(channel, onPayload) {
       const unsubscribe = await pg.listen(channel, onPayload);
       return unsubscribe;

@@ -2,7 +2,8 @@
 // database, or fsync'd to the spool when the database fails. Group commit: while one INSERT is in
 // flight the next rows gather and go together; an idle recorder writes at once (no timer).
 import type { Database } from '../db/client.ts';
-import { type UsageLogInsert, usageLogs } from '../db/schema.ts';
+import type { UsageLogInsert } from '../db/schema.ts';
+import { insertUsageRows } from '../db/usage-insert.ts';
 import type { Spool } from './spool.ts';
 
 /** Rows per INSERT: PostgreSQL allows 65535 parameters and a row has 28 columns. */
@@ -59,11 +60,7 @@ export function createRecorder({
 
   const insert = async (rows: readonly UsageLogInsert[]) => {
     for (let i = 0; i < rows.length; i += MAX_BATCH) {
-      const statement = database.db
-        .insert(usageLogs)
-        .values(rows.slice(i, i + MAX_BATCH) as UsageLogInsert[])
-        .onConflictDoNothing({ target: usageLogs.requestId });
-      await withTimeout(Promise.resolve(statement), insertTimeoutMs);
+      await withTimeout(insertUsageRows(database, rows.slice(i, i + MAX_BATCH)), insertTimeoutMs);
     }
     stats.committed += rows.length;
   };

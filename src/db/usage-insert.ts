@@ -1,0 +1,78 @@
+// The ledger's hot write: a multi-row INSERT of usage rows, built as one parameterized statement and
+// sent through the driver directly. (drizzle's builder costs ~90 µs of CPU per batch here; this costs a
+// string lookup.) Duplicates by request_id are skipped, so replaying a spool never counts twice.
+import type { Database } from './client.ts';
+import type { UsageLogInsert } from './schema.ts';
+
+/** [field, column, SQL type] for every column the gateway writes. */
+const COLUMNS = [
+  ['requestId', 'request_id', 'text'],
+  ['createdAt', 'created_at', 'timestamptz'],
+  ['apiKeyId', 'api_key_id', 'text'],
+  ['provider', 'provider', 'text'],
+  ['model', 'model', 'text'],
+  ['upstreamModel', 'upstream_model', 'text'],
+  ['stream', 'stream', 'boolean'],
+  ['status', 'status', 'text'],
+  ['httpStatus', 'http_status', 'integer'],
+  ['promptTokens', 'prompt_tokens', 'integer'],
+  ['completionTokens', 'completion_tokens', 'integer'],
+  ['totalTokens', 'total_tokens', 'integer'],
+  ['cachedTokens', 'cached_tokens', 'integer'],
+  ['reasoningTokens', 'reasoning_tokens', 'integer'],
+  ['usageSource', 'usage_source', 'text'],
+  ['usageRaw', 'usage_raw', 'jsonb'],
+  ['pricingId', 'pricing_id', 'bigint'],
+  ['inputTokenCost', 'input_token_cost', 'numeric'],
+  ['outputTokenCost', 'output_token_cost', 'numeric'],
+  ['pricingSource', 'pricing_source', 'text'],
+  ['costInput', 'cost_input', 'numeric'],
+  ['costOutput', 'cost_output', 'numeric'],
+  ['costTotal', 'cost_total', 'numeric'],
+  ['latencyMs', 'latency_ms', 'integer'],
+  ['ttftMs', 'ttft_ms', 'integer'],
+  ['upstreamRequestId', 'upstream_request_id', 'text'],
+  ['error', 'error', 'text'],
+  ['reservedUsd', 'reserved_usd', 'numeric'],
+] as const satisfies ReadonlyArray<readonly [keyof UsageLogInsert, string, string]>;
+
+/** Columns with a database default: an absent value takes it rather than null. */
+const DEFAULTS: Partial<Record<keyof UsageLogInsert, string>> = {
+  promptTokens: '0',
+  completionTokens: '0',
+  totalTokens: '0',
+  cachedTokens: '0',
+  reasoningTokens: '0',
+};
+
+const statements = new Map<number, string>();
+
+function statementFor(rows: number): string {
+  let text = statements.get(rows);
+  if (!text) {
+    const tuples: string[] = [];
+    for (let r = 0; r < rows; r++) {
+      tuples.push(`(${COLUMNS.map(([, , type], c) => `$${r * COLUMNS.length + c + 1}::${type}`).join(',')})`);
+    }
+    text = `insert into usage_logs (${COLUMNS.map(([, column]) => column).join(',')}) values ${tuples.join(',')} on conflict (request_id) do nothing`;
+    if (rows <= 64) statements.set(rows, text);
+  }
+  return text;
+}
+
+function parameter(row: UsageLogInsert, field: keyof UsageLogInsert): string | null {
+  const value = row[field];
+  if (value === null || value === undefined)
+    return DEFAULTS[field] ?? (field === 'createdAt' ? new Date().toISOString() : null);
+  if (value instanceof Date) return value.toISOString();
+  if (field === 'usageRaw') return JSON.stringify(value);
+  return String(value);
+}
+
+/** Inserts the rows in one statement (PostgreSQL allows 65535 parameters: callers batch ≤ 1000 rows). */
+export async function insertUsageRows(database: Database, rows: readonly UsageLogInsert[]): Promise<void> {
+  if (rows.length === 0) return;
+  const params: Array<string | null> = [];
+  for (const row of rows) for (const [field] of COLUMNS) params.push(parameter(row, field));
+  await database.execute(statementFor(rows.length), params);
+}
