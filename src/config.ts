@@ -92,9 +92,9 @@ export function readEnvironment({ dotenvPath = '.env' }: { dotenvPath?: string }
 
 /** Validates the environment; throws ConfigError with one line per bad variable. */
 export function loadConfig(env: Env = readEnvironment()): Config {
-  // '' means unset, as in a .env line `HF_TOKEN=`
+  // '' (or only spaces) means unset, as in a .env line `HF_TOKEN=`; z.coerce would read ' ' as 0
   const cleaned = Object.fromEntries(
-    Object.keys(schema.shape).map((key) => [key, env[key] === '' ? undefined : env[key]]),
+    Object.keys(schema.shape).map((key) => [key, env[key]?.trim() === '' ? undefined : env[key]]),
   );
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {

@@ -6,8 +6,11 @@ import type { PricingService } from '../services/pricing.ts';
 export function modelsRoutes({ defaultModel, pricing }: { defaultModel: string; pricing: PricingService }) {
   return new Hono<AppEnv>().get('/models', function listModels(c) {
     const ids = new Set([defaultModel]);
-    for (const version of pricing.priceBook.versions()) {
-      if (version.modelName.includes('/') && !version.retired) ids.add(version.modelName);
+    for (const { provider, modelName } of pricing.priceBook.versions()) {
+      // listed while its own price is in effect: not once retired, not before effective_from
+      if (modelName.includes('/') && pricing.priceBook.resolve(provider, modelName).source === 'db:exact') {
+        ids.add(modelName);
+      }
     }
     return c.json({
       object: 'list',

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+/** The ConfigError loadConfig throws for env; fails the test when it does not throw one. */
+function problemsOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('defaults to DESIGN §2 with nothing set', () => {
+    expect(loadConfig({})).toMatchObject({
+      port: 8787,
+      host: '127.0.0.1',
+      databaseUrl: undefined,
+      dataDir: './data',
+      hfToken: undefined,
+      upstreamBaseUrl: 'https://router.huggingface.co/v1',
+      defaultModel: 'openai/gpt-oss-120b:groq',
+      inputTokenCost: '0.000001',
+      outputTokenCost: '0.000003',
+      adminApiKey: undefined,
+      upstreamTimeoutMs: 120_000,
+      maxBodyBytes: 4_194_304,
+    });
+  });
+
+  it('treats an empty value as unset, as a `KEY=` line in .env means', () => {
+    const blank = Object.fromEntries(
+      [
+        'PORT',
+        'HOST',
+        'DATABASE_URL',
+        'DATA_DIR',
+        'HF_TOKEN',
+        'UPSTREAM_BASE_URL',
+        'DEFAULT_MODEL',
+        'HUGGINGFACE_INPUT_TOKEN_COST',
+        'HUGGINGFACE_OUTPUT_TOKEN_COST',
+        'ADMIN_API_KEY',
+        'UPSTREAM_TIMEOUT_MS',
+        'MAX_BODY_BYTES',
+      ].map((key) => [key, '']),
+    );
+    expect(loadConfig(blank)).toEqual(loadConfig({}));
+  });
+
+  it('treats a value of only spaces as unset', () => {
+    expect(loadConfig({ PORT: '  ', MAX_BODY_BYTES: ' ' })).toMatchObject({
+      port: 8787,
+      maxBodyBytes: 4_194_304,
+    });
+  });
+
+  it('reads every variable it is given', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      HOST: '0.0.0.0',
+      DATABASE_URL: 'postgres://tollgate@db:5432/tollgate',
+      DATA_DIR: '/var/lib/tollgate',
+      HF_TOKEN: 'hf_abc',
+      UPSTREAM_BASE_URL: 'http://127.0.0.1:9999/v1/',
+      DEFAULT_MODEL: 'meta-llama/Llama-3.3-70B-Instruct',
+      HUGGINGFACE_INPUT_TOKEN_COST: '0.00000015',
+      HUGGINGFACE_OUTPUT_TOKEN_COST: '0.0000006',
+      ADMIN_API_KEY: 'tg-admin-0123456789abcdef',
+      UPSTREAM_TIMEOUT_MS: '5000',
+      MAX_BODY_BYTES: '1024',
+    });
+    expect(config).toMatchObject({
+      port: 9000,
+      host: '0.0.0.0',
+      databaseUrl: 'postgres://tollgate@db:5432/tollgate',
+      dataDir: '/var/lib/tollgate',
+      hfToken: 'hf_abc',
+      // no trailing slash, so `${base}/chat/completions` has one
+      upstreamBaseUrl: 'http://127.0.0.1:9999/v1',
+      defaultModel: 'meta-llama/Llama-3.3-70B-Instruct',
+      inputTokenCost: '0.00000015',
+      outputTokenCost: '0.0000006',
+      adminApiKey: 'tg-admin-0123456789abcdef',
+      upstreamTimeoutMs: 5000,
+      maxBodyBytes: 1024,
+    });
+  });
+
+  it.each([
+    ['HUGGINGFACE_INPUT_TOKEN_COST', '-0.000001'],
+    ['HUGGINGFACE_OUTPUT_TOKEN_COST', 'free'],
+    ['HUGGINGFACE_INPUT_TOKEN_COST', '1e-6'],
+    ['HUGGINGFACE_OUTPUT_TOKEN_COST', '0.0000000000000000001'],
+    ['UPSTREAM_BASE_URL', 'router.huggingface.co/v1'],
+    ['UPSTREAM_BASE_URL', 'ftp://router.huggingface.co/v1'],
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['UPSTREAM_TIMEOUT_MS', '-5'],
+    ['MAX_BODY_BYTES', '1.5'],
+  ])('stops on %s=%j with one line naming it', (key, value) => {
+    const error = problemsOf({ [key]: value });
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(new RegExp(`^${key}: `));
+    expect(error.problems[0]).not.toContain('\n');
+    expect(error.problems[0]).toContain(JSON.stringify(value));
+  });
+
+  it('reports every bad variable at once, one line each', () => {
+    const error = problemsOf({
+      PORT: 'abc',
+      UPSTREAM_BASE_URL: 'not a url',
+      HUGGINGFACE_INPUT_TOKEN_COST: '-1',
+      HUGGINGFACE_OUTPUT_TOKEN_COST: 'cheap',
+      MAX_BODY_BYTES: '0',
+      DEFAULT_MODEL: 'openai/gpt-oss-120b:groq',
+    });
+    expect(error.problems.map((line) => line.split(':')[0]).sort()).toEqual([
+      'HUGGINGFACE_INPUT_TOKEN_COST',
+      'HUGGINGFACE_OUTPUT_TOKEN_COST',
+      'MAX_BODY_BYTES',
+      'PORT',
+      'UPSTREAM_BASE_URL',
+    ]);
+    expect(error.message.split('\n')).toEqual(error.problems);
+  });
+
+  it('rejects a DATABASE_URL that is not postgres:// without echoing it', () => {
+    const error = problemsOf({ DATABASE_URL: 'mysql://root:hunter2-db-secret@db/tollgate' });
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(/^DATABASE_URL: .*postgres:\/\//);
+    expect(error.message).not.toContain('hunter2-db-secret');
+  });
+
+  it('rejects a short ADMIN_API_KEY without echoing it', () => {
+    const error = problemsOf({ ADMIN_API_KEY: 'sekrit-admin' });
+    expect(error.problems[0]).toMatch(/^ADMIN_API_KEY: /);
+    expect(error.message).not.toContain('sekrit-admin');
+  });
+
+  it('never echoes a secret while reporting other variables', () => {
+    const error = problemsOf({
+      HF_TOKEN: 'hf_SECRET_token_value',
+      ADMIN_API_KEY: 'tg-admin-SECRET-0123456789',
+      DATABASE_URL: 'postgres://u:SECRET_pw@db/tollgate',
+      PORT: 'abc',
+    });
+    expect(error.problems).toEqual([expect.stringMatching(/^PORT: /)]);
+    expect(error.message).not.toMatch(/SECRET/);
+  });
+});
