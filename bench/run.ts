@@ -6,9 +6,9 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import postgres from 'postgres';
 import { request } from 'undici';
 import { benchRecorder, type RecorderResult } from './recorder.ts';
+import { createScratchDatabase, type ScratchDatabase } from './scratch-database.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const DURATION_S = Number(process.env.BENCH_DURATION ?? (QUICK ? 2 : 8));
@@ -162,27 +162,10 @@ async function ttfb(url: string, n: number): Promise<number> {
   return samples[Math.floor(samples.length / 2)] ?? Number.NaN;
 }
 
-async function postgresUrl(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
-  const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const admin = postgres(base, { max: 1, onnotice: () => {}, connect_timeout: 3 });
-  const name = `tollgate_bench_${Date.now()}`;
-  try {
-    await admin.unsafe(`create database ${name}`);
-  } catch {
-    await admin.end().catch(() => {});
-    return undefined;
-  }
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const again = postgres(base, { max: 1, onnotice: () => {} });
-      await again.unsafe(`drop database if exists ${name} with (force)`);
-      await again.end();
-    },
-  };
+/** A fresh database on BENCH_DATABASE_URL's server (or the local one); undefined when none answers. */
+async function postgresUrl(): Promise<ScratchDatabase | undefined> {
+  const server = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  return createScratchDatabase(server, 'tollgate_bench').catch(() => undefined);
 }
 
 const CASES: Array<Omit<Case, 'name' | 'target'>> = [

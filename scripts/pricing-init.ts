@@ -3,19 +3,14 @@
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { createPricingService } from '../src/services/pricing.ts';
+import { pricingFromConfig } from '../src/services/pricing.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
     await migrate(database);
-    const pricing = createPricingService({
-      database,
-      defaultModel: config.defaultModel,
-      envInputTokenCost: config.inputTokenCost,
-      envOutputTokenCost: config.outputTokenCost,
-    });
+    const pricing = pricingFromConfig(database, config);
     const { written, reason } = await pricing.initFromEnv();
     console.log(
       `pricing:init (${database.kind}): ${written ? 'wrote' : 'kept'} ${config.defaultModel}: ${reason}`,

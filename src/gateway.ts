@@ -14,7 +14,7 @@ import { createMetrics } from './metrics.ts';
 import { createAudit } from './services/audit.ts';
 import { createKeyService } from './services/keys.ts';
 import { createLimits } from './services/limits.ts';
-import { createPricingService } from './services/pricing.ts';
+import { pricingFromConfig } from './services/pricing.ts';
 import { createUsageReport } from './services/usage-report.ts';
 import { createUpstream } from './upstream/client.ts';
 import { huggingFaceRouter } from './upstream/huggingface.ts';
@@ -47,12 +47,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     }));
   await migrate(database);
 
-  const pricing = createPricingService({
-    database,
-    defaultModel: config.defaultModel,
-    envInputTokenCost: config.inputTokenCost,
-    envOutputTokenCost: config.outputTokenCost,
-  });
+  const pricing = pricingFromConfig(database, config);
   await pricing.initFromEnv();
 
   const adminKeyGenerated = !config.adminApiKey;

@@ -179,3 +179,16 @@ function toView(row: PricingRow): PriceView {
     created_at: row.createdAt.toISOString(),
   };
 }
+
+/** The pricing service a gateway's config describes. */
+export function pricingFromConfig(
+  database: Database,
+  config: { defaultModel: string; inputTokenCost: string; outputTokenCost: string },
+): PricingService {
+  return createPricingService({
+    database,
+    defaultModel: config.defaultModel,
+    envInputTokenCost: config.inputTokenCost,
+    envOutputTokenCost: config.outputTokenCost,
+  });
+}

@@ -1,7 +1,6 @@
 // Databases for tests: PGlite in memory always; with TEST_DATABASE_URL, also a real PostgreSQL
 // database of the test file's own, created here and dropped when the file is done.
-import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
+import { createScratchDatabase, type ScratchDatabase } from '../../bench/scratch-database.ts';
 import { type Database, openDatabase } from '../../src/db/client.ts';
 
 export type Backend = 'pglite' | 'postgres';
@@ -29,21 +28,8 @@ export async function createTestDatabase(backend: Backend): Promise<TestDatabase
 }
 
 /** A fresh, empty PostgreSQL database on TEST_DATABASE_URL's server. */
-export async function createPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createPostgresDatabase(): Promise<ScratchDatabase> {
   const base = process.env.TEST_DATABASE_URL;
   if (!base) throw new Error('TEST_DATABASE_URL is not set');
-  const name = `tollgate_test_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(base, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const again = postgres(base, { max: 1, onnotice: () => {} });
-      await again.unsafe(`drop database if exists ${name} with (force)`);
-      await again.end();
-    },
-  };
+  return createScratchDatabase(base, 'tollgate_test');
 }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
+import { sql } from 'drizzle-orm';
 import { loadConfig } from '../../src/config.ts';
 import { createGateway, type Gateway } from '../../src/gateway.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
@@ -17,6 +18,8 @@ export type TestGateway = Gateway & {
   dataDir: string;
   /** app.request with the admin key unless headers say otherwise */
   call(path: string, init?: RequestInit & { json?: unknown; key?: string | null }): Promise<Response>;
+  /** the usage_logs row with this request id, as the database has it (snake_case columns) */
+  usageRow(requestId: string | null): Promise<Record<string, unknown> | undefined>;
   /** serves on a real port; resolves to its base URL */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -63,6 +66,12 @@ export async function startTestGateway({
           ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
         }),
       );
+    },
+    async usageRow(requestId) {
+      const rows = await gateway.deps.database.rows<Record<string, unknown>>(
+        sql`select * from usage_logs where request_id = ${requestId}`,
+      );
+      return rows[0];
     },
     async listen() {
       const started = new Promise<AddressInfo>((resolve) => {

@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import { HttpResponse, http } from 'msw';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/databases.ts';
@@ -32,12 +31,7 @@ describe.each(BACKENDS)('POST /v1/chat/completions (non-streaming) on %s', (back
   const answer = (body = responseText, init: ResponseInit = { headers: responseHeaders }) =>
     upstream.use(http.post(`${upstream.url}/chat/completions`, () => new HttpResponse(body, init)));
 
-  async function rowFor(requestId: string | null) {
-    const rows = await gw.deps.database.rows<Record<string, unknown>>(
-      sql`select * from usage_logs where request_id = ${requestId}`,
-    );
-    return rows[0];
-  }
+  const rowFor = (requestId: string | null) => gw.usageRow(requestId);
 
   it('returns the upstream bytes unchanged and commits a priced row before answering', async () => {
     answer();

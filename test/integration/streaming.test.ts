@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import { HttpResponse, http } from 'msw';
 import { request as undiciRequest } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -50,12 +49,7 @@ describe.each(BACKENDS)('POST /v1/chat/completions (streaming) on %s', (backend)
       http.post(`${upstream.url}/chat/completions`, () => new HttpResponse(text, { headers: SSE_HEADERS })),
     );
 
-  async function rowFor(requestId: string | null) {
-    const rows = await gw.deps.database.rows<Record<string, unknown>>(
-      sql`select * from usage_logs where request_id = ${requestId}`,
-    );
-    return rows[0];
-  }
+  const rowFor = (requestId: string | null) => gw.usageRow(requestId);
 
   describe.each([
     ['hf-groq-gpt-oss-120b.include-usage.sse', 'ok'],
