@@ -12,13 +12,16 @@ import { schema } from './schema.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
+/** A statement parameter: text, a number or a boolean (see db/usage-insert.ts for what each column takes). */
+export type Parameter = string | number | boolean | null;
+
 export type Database = {
   kind: 'postgres' | 'pglite';
   db: Db;
   /** rows of a raw (parameterized) query */
   rows<T>(query: SQL): Promise<T[]>;
   /** runs a parameterized statement through the driver itself (hot paths that skip the query builder) */
-  execute(text: string, params: Array<string | null>): Promise<void>;
+  execute(text: string, params: Parameter[]): Promise<void>;
   /** subscribes to a NOTIFY channel; resolves to an unsubscribe function */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;

@@ -1,7 +1,7 @@
 // The ledger's hot write: a multi-row INSERT of usage rows, built as one parameterized statement and
 // sent through the driver directly. (drizzle's builder costs ~90 µs of CPU per batch here; this costs a
 // string lookup.) Duplicates by request_id are skipped, so replaying a spool never counts twice.
-import type { Database } from './client.ts';
+import type { Database, Parameter } from './client.ts';
 import type { UsageLogInsert } from './schema.ts';
 
 /** [field, column, SQL type] for every column the gateway writes. */
@@ -37,12 +37,12 @@ const COLUMNS = [
 ] as const satisfies ReadonlyArray<readonly [keyof UsageLogInsert, string, string]>;
 
 /** Columns with a database default: an absent value takes it rather than null. */
-const DEFAULTS: Partial<Record<keyof UsageLogInsert, string>> = {
-  promptTokens: '0',
-  completionTokens: '0',
-  totalTokens: '0',
-  cachedTokens: '0',
-  reasoningTokens: '0',
+const DEFAULTS: Partial<Record<keyof UsageLogInsert, number>> = {
+  promptTokens: 0,
+  completionTokens: 0,
+  totalTokens: 0,
+  cachedTokens: 0,
+  reasoningTokens: 0,
 };
 
 const statements = new Map<number, string>();
@@ -60,19 +60,23 @@ function statementFor(rows: number): string {
   return text;
 }
 
-function parameter(row: UsageLogInsert, field: keyof UsageLogInsert): string | null {
+/** A row's value for one column, in the JS type both drivers serialize right for its SQL type. */
+function parameter(row: UsageLogInsert, field: keyof UsageLogInsert): Parameter {
   const value = row[field];
-  if (value === null || value === undefined)
+  if (value === null || value === undefined) {
     return DEFAULTS[field] ?? (field === 'createdAt' ? new Date().toISOString() : null);
+  }
+  // both drivers take ISO text for timestamptz and JSON text for jsonb (postgres.js binds a Date or an
+  // object unserialized); booleans stay booleans (postgres.js reads the string 'true' as false)
   if (value instanceof Date) return value.toISOString();
   if (field === 'usageRaw') return JSON.stringify(value);
-  return String(value);
+  return value as Parameter;
 }
 
 /** Inserts the rows in one statement (PostgreSQL allows 65535 parameters: callers batch ≤ 1000 rows). */
 export async function insertUsageRows(database: Database, rows: readonly UsageLogInsert[]): Promise<void> {
   if (rows.length === 0) return;
-  const params: Array<string | null> = [];
+  const params: Parameter[] = [];
   for (const row of rows) for (const [field] of COLUMNS) params.push(parameter(row, field));
   await database.execute(statementFor(rows.length), params);
 }
