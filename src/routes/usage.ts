@@ -1,49 +1,112 @@
-// GET /usage (rows, totals, cursor; CSV on request) and GET /usage/summary, for admins.
+// GET /usage (a page of rows with the totals of the whole selection; CSV on request) and GET /usage/summary,
+// for admins. Query strings are strict: a typo or a repeated parameter is a 400, never a silently wider report.
 import { Hono } from 'hono';
-import { stream } from 'hono/streaming';
 import { z } from 'zod';
+import { badRequest } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
-import type { UsageFilters, UsageReport } from '../services/usage-report.ts';
+import {
+  decodeCursor,
+  MAX_PAGE_ROWS,
+  type UsageFilters,
+  type UsageReport,
+} from '../services/usage-report.ts';
 import { parseWith } from './validation.ts';
 
+const INSTANT =
+  'must be an ISO 8601 date (2026-11-01, midnight UTC) or date-time with offset (2026-11-01T08:00:00Z)';
+const LIMIT = `must be a whole number from 1 to ${MAX_PAGE_ROWS}`;
+const STATUSES = ['ok', 'upstream_error', 'client_aborted', 'gateway_error'] as const;
+const GROUPS = ['day', 'hour', 'model', 'key', 'status'] as const;
+
 const instant = z
-  .union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'must be an ISO 8601 date or date-time' })
-  .transform((value) => new Date(value));
+  .string()
+  // an unencoded + in a query string arrives as a space; `…T08:00:00 02:00` can only have meant +02:00
+  .transform((text) => text.replace(/(T[\d:.]+) (\d\d:\d\d)$/, '$1+$2'))
+  .pipe(z.union([z.iso.datetime({ offset: true }), z.iso.date()], { error: INSTANT }))
+  .transform((text) => new Date(text))
+  // an offset can move 0001-01-01 into year 0, which PostgreSQL refuses: a 400 here, not a 500 there
+  .refine((date) => date.getUTCFullYear() >= 1 && date.getUTCFullYear() <= 9999, { error: INSTANT });
+
+const nonEmpty = z.string().min(1, { error: 'must not be empty' }).max(512, { error: 'is too long' });
 
 const filters = {
-  from: instant.optional(),
-  to: instant.optional(),
-  model: z.string().min(1).optional(),
-  key_id: z.string().min(1).optional(),
-  status: z.enum(['ok', 'upstream_error', 'client_aborted', 'gateway_error']).optional(),
+  from: instant.optional().describe('inclusive: an ISO 8601 date (midnight UTC) or date-time with offset'),
+  to: instant.optional().describe('exclusive: an ISO 8601 date (midnight UTC) or date-time with offset'),
+  model: nonEmpty.optional().describe('the model as requested'),
+  key_id: nonEmpty.optional().describe('a key id, or `master` for the admin key'),
+  status: z.enum(STATUSES, { error: `must be one of ${STATUSES.join(', ')}` }).optional(),
 };
 
-export const usageQuery = z.strictObject({
-  ...filters,
-  limit: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be a whole number')
-    .min(1)
-    .max(1000)
-    .default(100),
-  cursor: z.string().min(1).optional(),
-  format: z.enum(['json', 'csv']).optional(),
-});
+type Range = { from?: Date | undefined; to?: Date | undefined };
 
-export const summaryQuery = z.strictObject({
-  ...filters,
-  group_by: z.enum(['day', 'hour', 'model', 'key', 'status'], {
-    error: 'must be one of day, hour, model, key, status',
-  }),
-});
+function fromBeforeTo({ from, to }: Range, ctx: z.RefinementCtx) {
+  if (from && to && from.getTime() >= to.getTime()) {
+    ctx.addIssue({ code: 'custom', path: ['to'], message: "must be later than 'from'" });
+  }
+}
 
-const toFilters = (q: {
-  from?: Date | undefined;
-  to?: Date | undefined;
-  model?: string | undefined;
-  key_id?: string | undefined;
-  status?: UsageFilters['status'];
-}): UsageFilters => ({
+export const usageQuery = z
+  .strictObject({
+    ...filters,
+    limit: z
+      .string()
+      .regex(/^\d{1,9}$/, { error: LIMIT })
+      .transform(Number)
+      .pipe(z.number().min(1, { error: LIMIT }).max(MAX_PAGE_ROWS, { error: LIMIT }))
+      .default(100)
+      .describe(`rows per page, 1 to ${MAX_PAGE_ROWS}; default 100`),
+    cursor: z
+      .string()
+      .max(200, { error: 'is too long' })
+      .optional()
+      .describe('next_cursor of the previous page'),
+    format: z
+      .enum(['json', 'csv'], { error: 'must be json or csv' })
+      .optional()
+      .describe('csv streams every row of the selection (as does Accept: text/csv)'),
+  })
+  .superRefine(fromBeforeTo);
+
+export const summaryQuery = z
+  .strictObject({
+    ...filters,
+    group_by: z.enum(GROUPS, {
+      error: (issue) =>
+        issue.input === undefined
+          ? `is required: one of ${GROUPS.join(', ')}`
+          : `must be one of ${GROUPS.join(', ')}`,
+    }),
+  })
+  .superRefine(fromBeforeTo);
+
+/**
+ * The query string as one value per name, refusing names the route does not know and names given
+ * twice: zod sees only the first value of a repeated name, and `?limt=5` must not mean "everything".
+ */
+function strictQuery(raw: Record<string, string[]>, known: z.ZodObject): Record<string, string> {
+  const names = Object.keys(known.shape);
+  const query: Record<string, string> = {};
+  for (const [param, values] of Object.entries(raw)) {
+    if (!names.includes(param)) {
+      throw badRequest(
+        `Invalid query parameter '${param}': not a parameter of this route (one of ${names.join(', ')})`,
+        param,
+        'unknown_parameter',
+      );
+    }
+    if (values.length !== 1) {
+      throw badRequest(
+        `Invalid query parameter '${param}': given more than once`,
+        param,
+        'invalid_parameter',
+      );
+    }
+    query[param] = values[0] ?? '';
+  }
+  return query;
+}
+
+const toFilters = (q: z.output<typeof usageQuery> | z.output<typeof summaryQuery>): UsageFilters => ({
   from: q.from,
   to: q.to,
   model: q.model,
@@ -51,21 +114,47 @@ const toFilters = (q: {
   status: q.status,
 });
 
+/** `format` decides when given; else CSV when the Accept header rates text/csv above application/json. */
+function wantsCsv(format: 'json' | 'csv' | undefined, accept: string | undefined): boolean {
+  if (format) return format === 'csv';
+  const quality = (type: string) => {
+    let best = 0;
+    for (const range of (accept ?? '').split(',')) {
+      const [media = '', ...params] = range.split(';').map((part) => part.trim().toLowerCase());
+      if (media !== type) continue;
+      const q = params.find((p) => p.startsWith('q='));
+      best = Math.max(best, q ? Number(q.slice(2)) || 0 : 1);
+    }
+    return best;
+  };
+  return quality('text/csv') > quality('application/json');
+}
+
 export function usageRoutes({ usageReport }: { usageReport: UsageReport }) {
   return new Hono<AppEnv>()
     .get('/', async function listUsage(c) {
-      const query = parseWith(usageQuery, c.req.query(), 'query');
+      const raw = strictQuery(c.req.queries(), usageQuery);
+      const query = parseWith(usageQuery, raw, 'query');
       const selection = toFilters(query);
-      const wantsCsv =
-        query.format === 'csv' ||
-        (query.format === undefined && /\btext\/csv\b/.test(c.req.header('accept') ?? ''));
-      if (wantsCsv) {
-        c.header('content-type', 'text/csv; charset=utf-8');
-        c.header('content-disposition', 'attachment; filename="usage.csv"');
-        return stream(c, async (out) => {
-          for await (const chunk of usageReport.csv(selection)) await out.write(chunk);
+
+      if (wantsCsv(query.format, c.req.header('accept'))) {
+        for (const param of ['limit', 'cursor'] as const) {
+          if (raw[param] !== undefined) {
+            throw badRequest(
+              `Invalid query parameter '${param}': CSV is not paged; it holds every row of the selection`,
+              param,
+              'invalid_parameter',
+            );
+          }
+        }
+        return c.body(await csvBody(usageReport.csv(selection)), 200, {
+          'content-type': 'text/csv; charset=utf-8',
+          'content-disposition': 'attachment; filename="usage.csv"',
         });
       }
+
+      // a bad cursor is a 400 before any scan starts
+      if (query.cursor !== undefined) decodeCursor(query.cursor);
       const [page, totals] = await Promise.all([
         usageReport.list(selection, { limit: query.limit, cursor: query.cursor }),
         usageReport.totals(selection),
@@ -73,12 +162,32 @@ export function usageRoutes({ usageReport }: { usageReport: UsageReport }) {
       return c.json({ object: 'list', data: page.data, totals, next_cursor: page.next_cursor });
     })
     .get('/summary', async function usageSummary(c) {
-      const query = parseWith(summaryQuery, c.req.query(), 'query');
-      const selection = toFilters(query);
-      const [data, totals] = await Promise.all([
-        usageReport.summary(selection, query.group_by),
-        usageReport.totals(selection),
-      ]);
+      const query = parseWith(summaryQuery, strictQuery(c.req.queries(), summaryQuery), 'query');
+      const { data, totals } = await usageReport.summaryWithTotals(toFilters(query), query.group_by);
       return c.json({ object: 'list', group_by: query.group_by, data, totals });
     });
+}
+
+/**
+ * Streams the CSV one batch per pull, so a slow reader holds back the database reads. The first batch
+ * is read before answering: a failure there is an ordinary error response. A failure later errors the
+ * body, so the client sees a broken transfer rather than a clean end of a short file.
+ */
+async function csvBody(chunks: AsyncGenerator<string, void, undefined>): Promise<ReadableStream<Uint8Array>> {
+  const encoder = new TextEncoder();
+  const first = await chunks.next();
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (first.done) controller.close();
+      else controller.enqueue(encoder.encode(first.value));
+    },
+    async pull(controller) {
+      const next = await chunks.next();
+      if (next.done) controller.close();
+      else controller.enqueue(encoder.encode(next.value));
+    },
+    async cancel() {
+      await chunks.return(undefined);
+    },
+  });
 }

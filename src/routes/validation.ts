@@ -10,7 +10,12 @@ export function parseWith<T extends z.ZodType>(
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  const param = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : null;
+  const param =
+    issue?.code === 'unrecognized_keys'
+      ? (issue.keys[0] ?? null)
+      : issue && issue.path.length > 0
+        ? issue.path.map(String).join('.')
+        : null;
   const message = issue?.message ?? 'invalid';
   throw badRequest(
     param

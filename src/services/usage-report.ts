@@ -1,38 +1,22 @@
-// Reads the ledger for admins: filtered rows with keyset pagination, exact totals, summaries by time,
-// model, key or status, and CSV. /usage, /usage/summary and the dashboard all go through here.
-import { type SQL, sql } from 'drizzle-orm';
-import { canonical } from '../billing/money.ts';
+// Reads the ledger for admins: filtered rows by keyset page, exact totals, sums by time, model, key or
+// status, and CSV. /usage, /usage/summary and the dashboard all answer from here; nothing here speaks HTTP.
+import { add, canonical, type Decimal, formatDecimal, parseDecimal, ZERO } from '../billing/money.ts';
 import type { Database } from '../db/client.ts';
+import {
+  type GroupBy,
+  type KeysetPosition,
+  selectUsageGroups,
+  selectUsagePage,
+  selectUsageTotals,
+  type UsageAggregate,
+  type UsageFilters,
+  type UsagePageRow,
+} from '../db/usage-repo.ts';
 import { badRequest } from '../errors.ts';
 
-export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
+export type { GroupBy, UsageFilters, UsageStatus } from '../db/usage-repo.ts';
 
-export type UsageFilters = {
-  /** inclusive */
-  from?: Date | undefined;
-  /** exclusive */
-  to?: Date | undefined;
-  model?: string | undefined;
-  /** a key id, or `master` for the admin key */
-  keyId?: string | undefined;
-  status?: UsageStatus | undefined;
-};
-
-export type UsageTotals = {
-  requests: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  /** USD, exact decimal string */
-  cost_usd: string;
-  /** rows priced with the built-in last-resort price */
-  unpriced_requests: number;
-};
-
-export type UsageRow = Record<string, unknown> & { id: number; request_id: string; created_at: string };
-export type GroupBy = 'day' | 'hour' | 'model' | 'key' | 'status';
-export type SummaryGroup = { group: string } & Omit<UsageTotals, 'unpriced_requests'>;
-
+/** The usage_logs columns a report row carries, in table order: JSON keys and the CSV header. */
 export const USAGE_COLUMNS = [
   'id',
   'request_id',
@@ -64,180 +48,246 @@ export const USAGE_COLUMNS = [
   'error',
 ] as const;
 
-const MONEY = new Set(['input_token_cost', 'output_token_cost', 'cost_input', 'cost_output', 'cost_total']);
-const INTEGER = new Set(['id', 'pricing_id']);
-const CSV_BATCH = 1000;
+/** One usage_logs row under its column names; money as canonical decimal strings (USD, USD per token). */
+export type UsageRow = {
+  id: number;
+  request_id: string;
+  /** ISO 8601, UTC */
+  created_at: string;
+  /** null for the admin key */
+  api_key_id: string | null;
+  provider: string;
+  model: string;
+  upstream_model: string | null;
+  stream: boolean;
+  status: string;
+  http_status: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+  usage_source: string;
+  /** the upstream's usage object as it came */
+  usage_raw: unknown;
+  pricing_id: number | null;
+  input_token_cost: string;
+  output_token_cost: string;
+  pricing_source: string;
+  cost_input: string;
+  cost_output: string;
+  cost_total: string;
+  latency_ms: number;
+  ttft_ms: number | null;
+  upstream_request_id: string | null;
+  error: string | null;
+};
+
+export type UsageTotals = {
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** USD, exact decimal string */
+  cost_usd: string;
+  /** rows priced with the built-in last-resort price (pricing_source = builtin) */
+  unpriced_requests: number;
+};
+
+/** One group of a summary: a UTC bucket start (`2026-11-24T00:00:00.000Z`), a model, a key id or `master`, a status. */
+export type SummaryGroup = { group: string } & Omit<UsageTotals, 'unpriced_requests'>;
+
+export type UsagePage = { data: UsageRow[]; next_cursor: string | null };
+
+export const MAX_PAGE_ROWS = 1000;
+const CSV_BATCH_ROWS = 1000;
 
 export type UsageReport = {
-  list(
-    filters: UsageFilters,
-    page: { limit: number; cursor?: string | undefined },
-  ): Promise<{ data: UsageRow[]; next_cursor: string | null }>;
+  /** one page, newest first (created_at desc, id desc); pass the previous page's next_cursor to go on */
+  list(filters: UsageFilters, page: { limit: number; cursor?: string | undefined }): Promise<UsagePage>;
+  /** sums over the whole selection */
   totals(filters: UsageFilters): Promise<UsageTotals>;
   summary(filters: UsageFilters, groupBy: GroupBy): Promise<SummaryGroup[]>;
-  /** every row of the selection as CSV lines, read in keyset batches so memory stays flat */
-  csv(filters: UsageFilters): AsyncGenerator<string>;
+  /** the groups and the totals of the selection, from one scan */
+  summaryWithTotals(
+    filters: UsageFilters,
+    groupBy: GroupBy,
+  ): Promise<{ data: SummaryGroup[]; totals: UsageTotals }>;
+  /**
+   * Every row of the selection as RFC 4180 CSV, header first, read in keyset batches so memory stays
+   * flat. The first chunk comes only after the first batch is read: a caller that awaits it before
+   * answering turns a database failure into an error response rather than a truncated file.
+   */
+  csv(filters: UsageFilters): AsyncGenerator<string, void, undefined>;
 };
 
 export function createUsageReport({ database }: { database: Database }): UsageReport {
-  async function page(filters: UsageFilters, limit: number, after?: Cursor) {
-    const where = conditions(filters);
-    if (after) where.push(sql`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id})`);
-    const rows = await database.rows<Record<string, unknown>>(sql`
-      select ${sql.raw(USAGE_COLUMNS.filter((c) => c !== 'created_at').join(', '))},
-             created_at, created_at::text as cursor_at
-      from usage_logs ${whereSql(where)}
-      order by created_at desc, id desc
-      limit ${limit + 1}`);
-    const more = rows.length > limit;
-    const data = rows.slice(0, limit);
-    const last = data.at(-1);
+  async function summaryWithTotals(filters: UsageFilters, groupBy: GroupBy) {
+    const groups = await selectUsageGroups(database, { filters, groupBy });
     return {
-      data: data.map(toRow),
-      nextCursor: more && last ? { createdAt: String(last.cursor_at), id: Number(last.id) } : undefined,
+      data: groups.map(({ group, ...sums }) => {
+        const { unpriced_requests: _, ...rest } = toTotals(sums);
+        return { group, ...rest };
+      }),
+      totals: toTotals(sumOf(groups)),
     };
   }
 
   return {
     async list(filters, { limit, cursor }) {
-      const { data, nextCursor } = await page(
-        filters,
-        limit,
-        cursor === undefined ? undefined : decodeCursor(cursor),
-      );
-      return { data, next_cursor: nextCursor ? encodeCursor(nextCursor) : null };
-    },
-
-    async totals(filters) {
-      const [row] = await database.rows<Record<string, unknown>>(sql`
-        select count(*) as requests,
-               coalesce(sum(prompt_tokens), 0)::bigint as prompt_tokens,
-               coalesce(sum(completion_tokens), 0)::bigint as completion_tokens,
-               coalesce(sum(total_tokens), 0)::bigint as total_tokens,
-               coalesce(sum(cost_total), 0)::text as cost_usd,
-               count(*) filter (where pricing_source = 'builtin') as unpriced_requests
-        from usage_logs ${whereSql(conditions(filters))}`);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_ROWS) {
+        throw new RangeError(`a page holds 1 to ${MAX_PAGE_ROWS} rows, not ${limit}`);
+      }
+      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      // one row more than asked says whether another page follows
+      const rows = await selectUsagePage(database, { filters, limit: limit + 1, after });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
       return {
-        requests: count(row?.requests),
-        prompt_tokens: count(row?.prompt_tokens),
-        completion_tokens: count(row?.completion_tokens),
-        total_tokens: count(row?.total_tokens),
-        cost_usd: canonical(String(row?.cost_usd ?? '0')),
-        unpriced_requests: count(row?.unpriced_requests),
+        data: page.map(toRow),
+        next_cursor: rows.length > limit && last ? encodeCursor(last.position) : null,
       };
     },
 
-    async summary(filters, groupBy) {
-      const { key, order } = GROUPS[groupBy];
-      const rows = await database.rows<Record<string, unknown>>(sql`
-        select ${key} as grp,
-               count(*) as requests,
-               coalesce(sum(prompt_tokens), 0)::bigint as prompt_tokens,
-               coalesce(sum(completion_tokens), 0)::bigint as completion_tokens,
-               coalesce(sum(total_tokens), 0)::bigint as total_tokens,
-               coalesce(sum(cost_total), 0) as cost
-        from usage_logs ${whereSql(conditions(filters))}
-        group by 1
-        order by ${order}`);
-      return rows.map((row) => ({
-        group: String(row.grp),
-        requests: count(row.requests),
-        prompt_tokens: count(row.prompt_tokens),
-        completion_tokens: count(row.completion_tokens),
-        total_tokens: count(row.total_tokens),
-        cost_usd: canonical(String(row.cost)),
-      }));
+    async totals(filters) {
+      return toTotals(await selectUsageTotals(database, filters));
     },
 
+    async summary(filters, groupBy) {
+      return (await summaryWithTotals(filters, groupBy)).data;
+    },
+
+    summaryWithTotals,
+
     async *csv(filters) {
-      yield `${USAGE_COLUMNS.join(',')}\r\n`;
-      let after: Cursor | undefined;
+      let chunk = `${USAGE_COLUMNS.join(',')}\r\n`;
+      let after: KeysetPosition | undefined;
       for (;;) {
-        const { data, nextCursor } = await page(filters, CSV_BATCH, after);
-        if (data.length > 0)
-          yield data.map((row) => `${USAGE_COLUMNS.map((c) => csvCell(row[c])).join(',')}\r\n`).join('');
-        if (!nextCursor) return;
-        after = nextCursor;
+        const rows = await selectUsagePage(database, { filters, limit: CSV_BATCH_ROWS, after });
+        for (const row of rows) chunk += csvLine(toRow(row));
+        yield chunk;
+        chunk = '';
+        const last = rows.at(-1);
+        if (rows.length < CSV_BATCH_ROWS || !last) return;
+        after = last.position;
       }
     },
   };
 }
 
-const ISO_UTC = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"';
+/** A cursor is the base64url of `<created_at to the microsecond, UTC>,<id>` of the last row served. */
+const CURSOR = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z),([1-9]\d{0,15})$/;
 
-/** UTC buckets for time (ISO strings sort as time); spend first for the rest. */
-const GROUPS: Record<GroupBy, { key: SQL; order: SQL }> = {
-  day: { key: sql`to_char(date_trunc('day', created_at at time zone 'UTC'), ${ISO_UTC})`, order: sql`1 asc` },
-  hour: {
-    key: sql`to_char(date_trunc('hour', created_at at time zone 'UTC'), ${ISO_UTC})`,
-    order: sql`1 asc`,
-  },
-  model: { key: sql`model`, order: sql`cost desc, 1 asc` },
-  key: { key: sql`coalesce(api_key_id, 'master')`, order: sql`cost desc, 1 asc` },
-  status: { key: sql`status`, order: sql`cost desc, 1 asc` },
-};
-
-function conditions({ from, to, model, keyId, status }: UsageFilters): SQL[] {
-  const where: SQL[] = [];
-  if (from) where.push(sql`created_at >= ${from.toISOString()}::timestamptz`);
-  if (to) where.push(sql`created_at < ${to.toISOString()}::timestamptz`);
-  if (model !== undefined) where.push(sql`model = ${model}`);
-  if (keyId === 'master') where.push(sql`api_key_id is null`);
-  else if (keyId !== undefined) where.push(sql`api_key_id = ${keyId}`);
-  if (status !== undefined) where.push(sql`status = ${status}`);
-  return where;
+export function encodeCursor(position: KeysetPosition): string {
+  return Buffer.from(`${position.createdAt},${position.id}`, 'utf8').toString('base64url');
 }
 
-const whereSql = (where: SQL[]) => (where.length === 0 ? sql`` : sql`where ${sql.join(where, sql` and `)}`);
-
-/** A cursor holds PostgreSQL's own text of created_at (microseconds kept), e.g. 2026-11-03 12:00:00.123456+00 */
-type Cursor = { createdAt: string; id: number };
-const PG_TIMESTAMPTZ = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d){0,2}$/;
-
-function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify([cursor.createdAt, cursor.id])).toString('base64url');
-}
-
-function decodeCursor(text: string): Cursor {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as [unknown, unknown];
-    if (typeof createdAt === 'string' && PG_TIMESTAMPTZ.test(createdAt) && Number.isSafeInteger(id)) {
-      return { createdAt, id: id as number };
-    }
-  } catch {
-    // falls through to the 400
+export function decodeCursor(cursor: string): KeysetPosition {
+  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  const [, createdAt = '', digits = ''] = match ?? [];
+  const id = Number(digits);
+  const instant = new Date(createdAt);
+  const position = { createdAt, id };
+  // Node decodes base64 leniently; only the exact text this API wrote is a cursor, and only a real instant
+  if (
+    match &&
+    Number.isSafeInteger(id) &&
+    !Number.isNaN(instant.getTime()) &&
+    instant.toISOString().slice(0, 23) === createdAt.slice(0, 23) &&
+    encodeCursor(position) === cursor
+  ) {
+    return position;
   }
   throw badRequest(
-    "Invalid query parameter 'cursor': not a cursor this API returned",
+    "Invalid query parameter 'cursor': not a cursor this API returned (pass next_cursor as it came)",
     'cursor',
     'invalid_parameter',
   );
 }
 
-/** A database row → the API's row: ISO dates, numbers for ids, canonical decimal strings for money. */
-function toRow(raw: Record<string, unknown>): UsageRow {
-  const row: Record<string, unknown> = {};
-  for (const column of USAGE_COLUMNS) {
-    const value = raw[column];
-    if (value === null || value === undefined) row[column] = null;
-    else if (column === 'created_at')
-      row[column] = (value instanceof Date ? value : new Date(String(value))).toISOString();
-    else if (MONEY.has(column)) row[column] = canonical(String(value));
-    else if (INTEGER.has(column)) row[column] = Number(value);
-    else if (column === 'usage_raw' && typeof value === 'string') row[column] = JSON.parse(value);
-    else row[column] = value;
+function toRow(row: UsagePageRow): UsageRow {
+  return {
+    id: row.id,
+    request_id: row.requestId,
+    created_at: row.createdAt.toISOString(),
+    api_key_id: row.apiKeyId,
+    provider: row.provider,
+    model: row.model,
+    upstream_model: row.upstreamModel,
+    stream: row.stream,
+    status: row.status,
+    http_status: row.httpStatus,
+    prompt_tokens: row.promptTokens,
+    completion_tokens: row.completionTokens,
+    total_tokens: row.totalTokens,
+    cached_tokens: row.cachedTokens,
+    reasoning_tokens: row.reasoningTokens,
+    usage_source: row.usageSource,
+    usage_raw: row.usageRaw ?? null,
+    pricing_id: row.pricingId,
+    // PostgreSQL may answer "0.000309000"; the API answers "0.000309"
+    input_token_cost: canonical(row.inputTokenCost),
+    output_token_cost: canonical(row.outputTokenCost),
+    pricing_source: row.pricingSource,
+    cost_input: canonical(row.costInput),
+    cost_output: canonical(row.costOutput),
+    cost_total: canonical(row.costTotal),
+    latency_ms: row.latencyMs,
+    ttft_ms: row.ttftMs,
+    upstream_request_id: row.upstreamRequestId,
+    error: row.error,
+  };
+}
+
+function toTotals(sums: UsageAggregate): UsageTotals {
+  return {
+    requests: jsonInteger(sums.requests, 'requests'),
+    prompt_tokens: jsonInteger(sums.promptTokens, 'prompt_tokens'),
+    completion_tokens: jsonInteger(sums.completionTokens, 'completion_tokens'),
+    total_tokens: jsonInteger(sums.totalTokens, 'total_tokens'),
+    cost_usd: canonical(sums.costUsd),
+    unpriced_requests: jsonInteger(sums.unpricedRequests, 'unpriced_requests'),
+  };
+}
+
+/** The groups' sums added up exactly (bigint counts, 10^-18 USD), so a summary needs no second scan. */
+function sumOf(groups: UsageAggregate[]): UsageAggregate {
+  let cost: Decimal = ZERO;
+  const sums = {
+    requests: 0n,
+    promptTokens: 0n,
+    completionTokens: 0n,
+    totalTokens: 0n,
+    unpricedRequests: 0n,
+  };
+  for (const g of groups) {
+    sums.requests += g.requests;
+    sums.promptTokens += g.promptTokens;
+    sums.completionTokens += g.completionTokens;
+    sums.totalTokens += g.totalTokens;
+    sums.unpricedRequests += g.unpricedRequests;
+    cost = add(cost, parseDecimal(g.costUsd));
   }
-  return row as UsageRow;
+  return { ...sums, costUsd: formatDecimal(cost) };
 }
 
-/** A count from SQL: bigint, string or number → number (token sums stay far below 2^53). */
-function count(value: unknown): number {
-  return value === null || value === undefined ? 0 : Number(value);
+/** A count past 2^53 cannot be a JSON number exactly: better a 500 than a silently wrong figure. */
+function jsonInteger(value: bigint, name: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`${name} is past 2^53: ${value}`);
+  return Number(value);
 }
 
-/** RFC 4180: quote a cell holding a comma, quote or line break; objects as JSON. */
+function csvLine(row: UsageRow): string {
+  const cells = USAGE_COLUMNS.map((column) =>
+    // usage_raw is JSON text even when it holds a bare string or number; null stays an empty cell
+    csvCell(column === 'usage_raw' && row.usage_raw !== null ? JSON.stringify(row.usage_raw) : row[column]),
+  );
+  return `${cells.join(',')}\r\n`;
+}
+
+/** RFC 4180: a cell holding a comma, quote or line break is quoted, its quotes doubled. */
 function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
-  const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  const text = String(value);
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
