@@ -63,6 +63,7 @@ export function createApp(deps: AppDeps) {
   app.use(requestId());
   app.use(observe(deps.metrics));
   app.route('/', healthRoutes(deps));
+  if (config.metricsRequireAdmin) app.use('/metrics', adminAuth(keys));
   app.route('/', metricsRoutes(deps));
   app.route('/', openApiRoutes());
 

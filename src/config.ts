@@ -42,6 +42,7 @@ const schema = z.object({
   SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   LIMITS_FAIL_MODE: z.enum(['open', 'closed']).default('open'),
+  METRICS_REQUIRE_ADMIN: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   BUDGET_DEFAULT_MAX_TOKENS: positiveInt.default(4096),
 });
 
@@ -66,6 +67,8 @@ export type Config = {
   limitsFailMode: 'open' | 'closed';
   /** completion tokens a request without max_tokens is assumed to use, for budgets and TPM */
   budgetDefaultMaxTokens: number;
+  /** /metrics behind the admin key (default: open, like /healthz) */
+  metricsRequireAdmin: boolean;
 };
 
 export class ConfigError extends Error {
@@ -122,6 +125,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     logLevel: e.LOG_LEVEL,
     limitsFailMode: e.LIMITS_FAIL_MODE,
     budgetDefaultMaxTokens: e.BUDGET_DEFAULT_MAX_TOKENS,
+    metricsRequireAdmin: e.METRICS_REQUIRE_ADMIN === 'true',
   };
 }
 

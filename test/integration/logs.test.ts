@@ -91,3 +91,24 @@ describe('request logs', () => {
     }
   });
 });
+
+describe('/metrics', () => {
+  it('is open by default and behind the admin key when METRICS_REQUIRE_ADMIN=true', async () => {
+    const open = await startTestGateway({ backend: 'pglite', upstreamUrl: 'http://127.0.0.1:9/v1' });
+    const closed = await startTestGateway({
+      backend: 'pglite',
+      upstreamUrl: 'http://127.0.0.1:9/v1',
+      env: { METRICS_REQUIRE_ADMIN: 'true' },
+    });
+    try {
+      const scraped = await open.call('/metrics', { key: null });
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toContain('tollgate_usage_spool_depth');
+      expect((await closed.call('/metrics', { key: null })).status).toBe(401);
+      expect((await closed.call('/metrics')).status).toBe(200);
+    } finally {
+      await open.close();
+      await closed.close();
+    }
+  });
+});
