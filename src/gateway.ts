@@ -61,7 +61,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   const recorder = createRecorder({
     database,
     spool,
-    onError: (message, err) => logger.error({ err }, message),
+    log: logger,
   });
   await recorder.start();
 

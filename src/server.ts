@@ -41,16 +41,28 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: draining in-flight requests');
     const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    // close() closes only the connections idle right now; one whose reply goes out later would stay
+    // open for keep-alive until its timeout: close each as soon as it idles
+    const closeIdle = () => {
+      if ('closeIdleConnections' in server) server.closeIdleConnections();
+    };
+    closeIdle();
+    const sweep = setInterval(closeIdle, 100);
     const timedOut = await Promise.race([
       drained.then(() => false),
       new Promise<boolean>((resolve) => setTimeout(() => resolve(true), config.shutdownGraceMs).unref()),
     ]);
+    clearInterval(sweep);
     if (timedOut) {
       logger.warn({ grace_ms: config.shutdownGraceMs }, 'grace period over: closing remaining connections');
       if ('closeAllConnections' in server) server.closeAllConnections();
     }
-    await gateway.close();
+    try {
+      await gateway.close();
+    } catch (err) {
+      logger.error({ err }, 'shutdown: flushing the recorder or closing the database failed');
+      process.exit(1);
+    }
     logger.info('recorder flushed; bye');
     process.exit(0);
   };

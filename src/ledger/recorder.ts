@@ -1,36 +1,56 @@
 // The one writer of usage rows. record(row) resolves only when the row is durable: committed to the
 // database, or fsync'd to the spool when the database fails. Group commit: while one INSERT is in
-// flight the next rows gather and go together; an idle recorder writes at once (no timer).
+// flight the next rows gather and go together; an idle recorder writes at once (no timer). While the
+// database is down every row goes to the spool, and a replay moves the spool back, in order, when it
+// returns; request_id is unique and inserts skip duplicates, so a replay never counts a row twice.
 import type { Database } from '../db/client.ts';
 import type { UsageLogInsert } from '../db/schema.ts';
-import { insertUsageRows } from '../db/usage-insert.ts';
-import type { Spool } from './spool.ts';
+import { createCommitter, errorCode, errorText, type Refused } from './commit.ts';
+import { createSpool, type Spool } from './spool.ts';
 
-/** Rows per INSERT: PostgreSQL allows 65535 parameters and a row has 28 columns. */
-const MAX_BATCH = 1000;
-/** An INSERT slower than this counts as failed and its rows go to the spool (a replay skips them if it did land). */
+/**
+ * A statement (or ping) slower than this counts as failed: postgres.js waits forever on a database
+ * that hangs rather than refuses, and a request must not. Its rows go to the spool; if the INSERT
+ * did land after all, the replay skips them by request_id.
+ */
 const INSERT_TIMEOUT_MS = 3000;
-/** Backoff between database retries while rows wait in the spool. */
-const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 5000] as const;
+/** Backoff between replay attempts while rows wait in the spool. */
+const RETRY_DELAYS_MS = [100, 250, 500, 1000, 2000] as const;
 
-type Pending = { row: UsageLogInsert; resolve: () => void; reject: (err: unknown) => void };
+/** Why a row was not recorded: the database refused that row itself (bad data), not the connection. */
+export class RowRefusedError extends Error {
+  override readonly name = 'RowRefusedError';
+}
+
+/** Where the recorder reports; pino's Logger fits. */
+export type RecorderLog = {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+};
+
+/** A spooled row the database refused at replay: kept on disk for an operator, never dropped. */
+export type DeadLetter = { row: UsageLogInsert; code: string; error: string; at: string };
 
 export type RecorderStats = {
-  /** rows committed to the database by this process (replays included) */
+  /** rows this process committed to the database (replayed rows included) */
   committed: number;
-  /** rows written to the spool by this process */
+  /** rows this process wrote to the spool */
   spooled: number;
   /** rows waiting in the spool for the database */
   spoolDepth: number;
   /** true while the database is failing and rows go to the spool */
   degraded: boolean;
+  /** rows the database refused as bad data: rejected live, or moved to the dead-letter file at replay */
+  refused: number;
 };
 
 export type Recorder = {
+  /** resolves once the row is committed or spooled; rejects when it is neither (do not answer as metered) */
   record(row: UsageLogInsert): Promise<void>;
   /** replays a spool a previous process left behind; call once at start */
   start(): Promise<void>;
-  /** resolves when every row recorded so far is durable, then tries one last replay */
+  /** resolves when every row recorded so far is durable, after one last replay attempt */
   close(): Promise<void>;
   stats(): RecorderStats;
 };
@@ -38,151 +58,256 @@ export type Recorder = {
 export type RecorderOptions = {
   database: Database;
   spool: Spool<UsageLogInsert>;
-  onError?: (message: string, err: unknown) => void;
+  /** spooled rows the database refused; default: `<spool>.rejected.ndjson` beside the spool */
+  deadLetter?: Spool<DeadLetter>;
+  log?: RecorderLog;
   retryDelaysMs?: readonly number[];
   insertTimeoutMs?: number;
 };
 
+type Pending = { row: UsageLogInsert; resolve: () => void; reject: (err: unknown) => void };
+/** Work the writer loop runs between batches, so it never overlaps an append. */
+type Turn = () => Promise<void>;
+
+const quiet: RecorderLog = { info() {}, warn() {}, error() {} };
+
 export function createRecorder({
   database,
   spool,
-  onError = () => {},
+  deadLetter = createSpool<DeadLetter>({ path: spool.path.replace(/(\.ndjson)?$/, '.rejected.ndjson') }),
+  log = quiet,
   retryDelaysMs = RETRY_DELAYS_MS,
   insertTimeoutMs = INSERT_TIMEOUT_MS,
 }: RecorderOptions): Recorder {
   let queue: Pending[] = [];
-  let running: Promise<void> | undefined;
-  let degraded = false;
+  const turns: Array<{ run: Turn; done: (err?: unknown) => void }> = [];
+  let writing: Promise<void> | undefined;
+  /** spooling: the database failed; every row goes to the spool until a replay empties it */
+  let spooling = false;
+  /** after close() the database is gone: late rows go to the spool for the next start */
+  let closed = false;
+  /** bytes of the spool already committed by the replay in progress */
+  let replayedTo = 0;
+  let replaying: Promise<boolean> | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let attempt = 0;
-  let closed = false;
-  const stats = { committed: 0, spooled: 0, spoolDepth: 0 };
+  const stats = { committed: 0, spooled: 0, spoolDepth: 0, refused: 0 };
 
-  const insert = async (rows: readonly UsageLogInsert[]) => {
-    for (let i = 0; i < rows.length; i += MAX_BATCH) {
-      await withTimeout(insertUsageRows(database, rows.slice(i, i + MAX_BATCH)), insertTimeoutMs);
-    }
-    stats.committed += rows.length;
-  };
+  const { commit, ping } = createCommitter({
+    database,
+    timeoutMs: insertTimeoutMs,
+    onCommitted: (rows) => {
+      stats.committed += rows;
+    },
+  });
 
-  /** Writes one batch: to the database, or to the spool when the database fails. */
-  async function write(batch: Pending[]): Promise<void> {
-    const rows = batch.map((p) => p.row);
-    if (!degraded) {
-      try {
-        await insert(rows);
-        for (const p of batch) p.resolve();
-        return;
-      } catch (err) {
-        onError('usage insert failed; spooling rows until the database is back', err);
-        degraded = true;
-        scheduleRetry();
+  async function toSpool(rows: readonly UsageLogInsert[]): Promise<void> {
+    await spool.append(rows);
+    stats.spooled += rows.length;
+    stats.spoolDepth += rows.length;
+  }
+
+  /** Resolves the batch's records, except those whose rows the database refused: they reject. */
+  function settle(batch: Pending[], refused: Refused[]): void {
+    for (const p of batch) {
+      const bad = refused.find((r) => r.row === p.row);
+      if (!bad) p.resolve();
+      else {
+        log.error({ err: bad.err, request_id: p.row.requestId }, 'the database refused a usage row');
+        p.reject(new RowRefusedError(`the database refused the usage row: ${errorText(bad.err)}`));
       }
-    }
-    try {
-      await spool.append(rows);
-      stats.spooled += rows.length;
-      stats.spoolDepth += rows.length;
-      for (const p of batch) p.resolve();
-    } catch (err) {
-      // neither the database nor the disk took the row: the caller must not release the reply as metered
-      for (const p of batch) p.reject(err);
     }
   }
 
-  /** Drains the queue batch by batch; exactly one drain runs at a time. */
-  function drain(): Promise<void> {
-    running ??= (async () => {
+  /** Makes one batch durable: in the database, else in the spool, else the callers hear why. */
+  async function write(batch: Pending[]): Promise<void> {
+    const rows = batch.map((p) => p.row);
+    if (!spooling) {
       try {
-        while (queue.length > 0) {
+        const refused = await commit(rows);
+        stats.refused += refused.length;
+        settle(batch, refused);
+        return;
+      } catch (err) {
+        spooling = true;
+        log.error(
+          { err, spool: spool.path, spool_depth: stats.spoolDepth + rows.length },
+          'usage insert failed; spooling rows until the database is back',
+        );
+        scheduleReplay();
+      }
+    }
+    try {
+      await toSpool(rows);
+      for (const p of batch) p.resolve();
+    } catch (spoolErr) {
+      log.error({ err: spoolErr, spool: spool.path }, 'usage spool append failed');
+      // the disk failed too: one more try at the database before the callers hear it
+      if (!closed) {
+        try {
+          const refused = await commit(rows);
+          stats.refused += refused.length;
+          settle(batch, refused);
+          return;
+        } catch {
+          // still down
+        }
+      }
+      for (const p of batch) p.reject(spoolErr);
+    }
+  }
+
+  /** The writer loop: batches and turns, one at a time, until both queues are empty. */
+  function pump(): Promise<void> {
+    // nothing to do: return before the loop, whose `finally` would otherwise run before `writing` is set
+    if (!writing && queue.length === 0 && turns.length === 0) return Promise.resolve();
+    writing ??= (async () => {
+      try {
+        while (queue.length > 0 || turns.length > 0) {
+          const turn = turns.shift();
+          if (turn) {
+            await turn.run().then(
+              () => turn.done(),
+              (err: unknown) => turn.done(err),
+            );
+            continue;
+          }
           const batch = queue;
           queue = [];
           await write(batch);
         }
       } finally {
-        running = undefined;
+        writing = undefined;
       }
     })();
-    return running;
+    return writing;
   }
 
-  /** Moves the spool into the database; on success the recorder leaves degraded mode. */
-  async function replay(): Promise<boolean> {
-    try {
-      await database.ping();
-      const { rows, torn } = await spool.readAll();
-      if (torn > 0) onError(`skipped ${torn} torn line(s) in the usage spool ${spool.path}`, undefined);
-      await insert(rows);
+  function inWriterTurn(run: Turn): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      turns.push({ run, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      void pump();
+    });
+  }
+
+  /** Commits spooled rows in order; refused ones go to the dead-letter file first. */
+  async function commitSpooled(rows: UsageLogInsert[]): Promise<void> {
+    const refused = await commit(rows);
+    if (refused.length === 0) return;
+    stats.refused += refused.length;
+    await deadLetter.append(
+      refused.map(({ row, err }) => ({
+        row,
+        code: errorCode(err) ?? '',
+        error: errorText(err),
+        at: new Date().toISOString(),
+      })),
+    );
+    log.error(
+      { count: refused.length, dead_letter: deadLetter.path },
+      'the database refused spooled usage rows; kept them in the dead-letter file',
+    );
+  }
+
+  /**
+   * Moves the spool into the database, in order, while new rows keep appending behind it; the last
+   * lines and the truncate happen in the writer's turn, so no append slips between them.
+   */
+  async function replayOnce(): Promise<void> {
+    await ping();
+    let torn = 0;
+    const consume = async (final: boolean) => {
+      const chunk = await spool.read(replayedTo, { final });
+      await commitSpooled(chunk.rows);
+      const consumed = chunk.rows.length + chunk.torn;
+      torn += chunk.torn;
+      stats.spoolDepth = Math.max(0, stats.spoolDepth - consumed);
+      const moved = chunk.next !== replayedTo;
+      replayedTo = chunk.next;
+      return moved;
+    };
+    while (await consume(false));
+    await inWriterTurn(async () => {
+      while (await consume(true));
       await spool.clear();
+      replayedTo = 0;
       stats.spoolDepth = 0;
-      degraded = false;
+      spooling = false;
       attempt = 0;
-      return true;
-    } catch (err) {
-      onError('usage spool replay failed; will retry', err);
-      return false;
-    }
+    });
+    if (torn > 0) log.warn({ torn, spool: spool.path }, 'skipped torn line(s) in the usage spool');
+    log.info({ spool: spool.path }, 'usage spool replayed; writing to the database again');
   }
 
-  function scheduleRetry(): void {
+  /**
+   * One replay at a time; resolves true once the spool is empty and rows go to the database again.
+   * Whatever the outcome, a recorder still spooling afterwards (the replay failed, or the database
+   * failed again meanwhile) has its next attempt scheduled.
+   */
+  function replay(): Promise<boolean> {
+    replaying ??= (spooling ? replayOnce() : Promise.resolve())
+      .then(
+        () => true,
+        (err: unknown) => {
+          log.warn({ err, spool_depth: stats.spoolDepth }, 'usage spool replay failed; will retry');
+          return false;
+        },
+      )
+      .finally(() => {
+        replaying = undefined;
+        if (spooling) scheduleReplay();
+      });
+    return replaying;
+  }
+
+  function scheduleReplay(): void {
     if (retryTimer || closed) return;
     const delay = retryDelaysMs[Math.min(attempt, retryDelaysMs.length - 1)] ?? 1000;
     attempt += 1;
-    retryTimer = setTimeout(async () => {
+    retryTimer = setTimeout(() => {
       retryTimer = undefined;
-      // replay inside the drain's turn so spool appends and replays never interleave
-      await running;
-      const done = running ? false : await serialized(replay);
-      if (!done) scheduleRetry();
+      void replay();
     }, delay);
+    // a pending retry must not keep a finished process alive: the rows are on disk
     retryTimer.unref();
-  }
-
-  /** Runs fn while no drain runs, and holds new drains until it ends. */
-  async function serialized<T>(fn: () => Promise<T>): Promise<T> {
-    let result!: T;
-    running = (async () => {
-      try {
-        result = await fn();
-      } finally {
-        running = undefined;
-      }
-    })();
-    await running;
-    if (queue.length > 0) void drain();
-    return result;
   }
 
   return {
     record(row) {
       return new Promise<void>((resolve, reject) => {
         queue.push({ row, resolve, reject });
-        if (!running) void drain();
+        void pump();
       });
     },
     async start() {
-      const { rows } = await spool.readAll();
-      if (rows.length === 0) return;
-      stats.spoolDepth = rows.length;
-      degraded = true;
-      if (!(await serialized(replay))) scheduleRetry();
+      if ((await spool.size()) === 0) return;
+      stats.spoolDepth = await spool.countLines();
+      spooling = true;
+      log.warn(
+        { spool: spool.path, spool_depth: stats.spoolDepth },
+        'replaying the usage spool a previous process left',
+      );
+      await replay();
     },
     async close() {
+      if (closed) return;
       closed = true;
-      while (running || queue.length > 0) await (running ?? drain());
       if (retryTimer) clearTimeout(retryTimer);
-      if (degraded) await serialized(replay);
+      retryTimer = undefined;
+      await replaying;
+      await pump();
+      if (spooling) await replay();
+      // the database closes after this: late rows go to the spool, replayed at the next start
+      spooling = true;
+      await pump();
       await spool.close();
+      await deadLetter.close();
+      if (stats.spoolDepth > 0)
+        log.warn(
+          { spool: spool.path, spool_depth: stats.spoolDepth },
+          'usage rows left in the spool for the next start',
+        );
     },
-    stats: () => ({ ...stats, degraded }),
+    stats: () => ({ ...stats, degraded: spooling }),
   };
-}
-
-/** Rejects when `promise` takes longer than `ms` (it may still settle later; callers must tolerate that). */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`database did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -15,7 +15,9 @@ type Json = Record<string, unknown>;
 
 const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+/** A token count: a whole number that fits the ledger's integer columns. */
+const isCount = (value: unknown): value is number =>
+  Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 2_147_483_647;
 
 /** A usage object → TokenUsage, or undefined when it does not carry prompt and completion counts. */
 export function parseUsage(value: unknown): TokenUsage | undefined {

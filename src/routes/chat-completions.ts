@@ -10,7 +10,12 @@ import type { StreamReply } from '../services/stream-proxy.ts';
 import { parseJsonBody, parseWith } from './validation.ts';
 
 export const chatRequest = z.looseObject({
-  model: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
+  model: z
+    .string({ error: 'must be a string' })
+    .trim()
+    .min(1, 'must not be empty')
+    // PostgreSQL text cannot hold NUL: such a model could never be metered
+    .refine((model) => !model.includes('\u0000'), 'must not contain NUL characters'),
   messages: z.array(z.unknown(), { error: 'must be an array of messages' }).min(1, 'must not be empty'),
   stream: z.boolean({ error: 'must be a boolean' }).nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),

@@ -1,10 +1,13 @@
 // A PostgreSQL server of the test's own: initdb into a temp folder, a free port, and the power to stop
 // it hard and start it again. Uses the server binaries on this machine (Debian's postgresql package).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /** The newest installed server's bin folder, or undefined when there is none. */
 export function postgresBinaries(): string | undefined {
@@ -14,6 +17,20 @@ export function postgresBinaries(): string | undefined {
   return versions
     .map((v) => join(root, v, 'bin'))
     .find((bin) => existsSync(join(bin, 'initdb')) && existsSync(join(bin, 'pg_ctl')));
+}
+
+/** Why this machine cannot run a PostgreSQL of the test's own, or undefined when it can. */
+export function postgresUnavailable(): string | undefined {
+  if (!postgresBinaries()) return 'no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql';
+  if (process.getuid?.() === 0) {
+    // initdb refuses root: the server runs as the postgres user
+    try {
+      execFileSync('id', ['-u', 'postgres'], { stdio: 'pipe' });
+    } catch {
+      return 'running as root and there is no postgres user to run the server as';
+    }
+  }
+  return undefined;
 }
 
 export async function freePort(): Promise<number> {
@@ -27,7 +44,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export type PostgresInstance = { url: string; port: number; stop(): void; start(): void; destroy(): void };
+export type PostgresInstance = {
+  /** the `postgres` database on this server, as user postgres (trust auth) */
+  url: string;
+  port: number;
+  /** an immediate stop: connections cut, no checkpoint, as a crash or a failover would */
+  stop(): Promise<void>;
+  /** starts it again (crash recovery first); resolves once it accepts connections */
+  start(): Promise<void>;
+  destroy(): void;
+};
 
 export async function startPostgresInstance(): Promise<PostgresInstance> {
   const bin = postgresBinaries();
@@ -35,7 +61,6 @@ export async function startPostgresInstance(): Promise<PostgresInstance> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-pg-'));
   const data = join(dir, 'data');
   const port = await freePort();
-  // initdb refuses to run as root: run the server as the postgres user when we are root
   const asRoot = process.getuid?.() === 0;
   if (asRoot) {
     const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
@@ -43,32 +68,42 @@ export async function startPostgresInstance(): Promise<PostgresInstance> {
     chownSync(dir, uid, gid);
   }
   chmodSync(dir, 0o700);
-  const run = (tool: string, args: string[]) =>
-    execFileSync(
-      asRoot ? 'runuser' : join(bin, tool),
-      asRoot ? ['-u', 'postgres', '--', join(bin, tool), ...args] : args,
-      {
-        stdio: 'pipe',
-        timeout: 60_000,
-      },
-    );
-  run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const command = (tool: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, tool), ...args]] : [join(bin, tool), args];
+  const tool = async (name: string, args: string[]) => {
+    const [file, argv] = command(name, args);
+    await run(file, argv, { timeout: 60_000 });
+  };
+  const toolSync = (name: string, args: string[]) => {
+    const [file, argv] = command(name, args);
+    execFileSync(file, argv, { stdio: 'pipe', timeout: 60_000 });
+  };
+
+  await tool('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  // fsync off: the tests crash the server, never the machine, so the page cache survives every stop
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100`;
-  const start = () => run('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start']);
-  start();
+  const start = () => tool('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+  await start();
+
+  let destroyed = false;
+  const destroy = () => {
+    if (destroyed) return;
+    destroyed = true;
+    process.off('exit', destroy);
+    try {
+      toolSync('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    } catch {
+      // already stopped
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // a test process that dies without its afterAll must not leave a server running
+  process.on('exit', destroy);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     start,
-    /** an immediate stop: connections cut, as a crash or a failover would */
-    stop: () => run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']),
-    destroy() {
-      try {
-        run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
-      } catch {
-        // already stopped
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => tool('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']),
+    destroy,
   };
 }

@@ -167,6 +167,16 @@ describe.each(BACKENDS)('POST /v1/chat/completions (non-streaming) on %s', (back
     expect(row).toMatchObject({ status: 'upstream_error', http_status: 502, cost_total: '0' });
   });
 
+  it('refuses a model with a NUL character, which no ledger row could hold, before going upstream', async () => {
+    const res = await gw.call('/v1/chat/completions', {
+      method: 'POST',
+      json: { ...request, model: 'gpt\u0000oss' },
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { param: string } }).error.param).toBe('model');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
   it('answers 502 when the upstream answers garbage', async () => {
     answer('<html>bad gateway</html>', { status: 200, headers: { 'content-type': 'text/html' } });
     const res = await gw.call('/v1/chat/completions', { method: 'POST', json: request });

@@ -1,48 +1,67 @@
-import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// The recorder against a real database (PGlite, and PostgreSQL with TEST_DATABASE_URL) behind a
+// switchboard that can refuse, hang or hold each statement: real ON CONFLICT and real data errors.
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { inArray } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/client.ts';
-import type { UsageLogInsert } from '../../src/db/schema.ts';
-import { createRecorder } from '../../src/ledger/recorder.ts';
-import { createSpool } from '../../src/ledger/spool.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import { type UsageLogInsert, usageLogs } from '../../src/db/schema.ts';
+import { createRecorder, type DeadLetter, RowRefusedError } from '../../src/ledger/recorder.ts';
+import { createSpool, type Spool } from '../../src/ledger/spool.ts';
+import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 
-/** A database stand-in: a table keyed by request_id (ON CONFLICT DO NOTHING), and a switch to break it. */
-function fakeDatabase() {
-  const table = new Map<string, Array<string | null>>();
-  const state = { down: false, hang: false, statements: 0, rowsPerStatement: [] as number[] };
-  const database = {
-    async execute(text: string, params: Array<string | null>) {
-      state.statements += 1;
-      // one "(…)" tuple per row: rows = separators + 1
-      const rows = (text.match(/\),\(/g)?.length ?? 0) + 1;
-      const columns = params.length / rows;
-      state.rowsPerStatement.push(rows);
-      if (state.hang) await new Promise(() => {});
-      await new Promise((r) => setTimeout(r, 5));
-      if (state.down) throw new Error('connect ECONNREFUSED');
-      for (let i = 0; i < params.length; i += columns) {
-        const requestId = params[i] as string; // request_id is the first column
-        if (!table.has(requestId)) table.set(requestId, params.slice(i, i + columns));
-      }
+/** The database behind switches: refuse everything, hang, or hold statements until released. */
+function switchboard(database: Database) {
+  const state = {
+    down: false,
+    hang: false,
+    /** while set, statements wait for it (pings pass) */
+    hold: undefined as Promise<void> | undefined,
+    /** the next statement fails with this SQLSTATE, as PostgreSQL would report it */
+    failOnce: undefined as string | undefined,
+    /** rows per INSERT statement that reached the database */
+    statements: [] as number[],
+  };
+  const refused = () =>
+    Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  const wrapped: Database = {
+    ...database,
+    async execute(text, params) {
+      if (state.hang) return new Promise<void>(() => {});
+      if (state.down) throw refused();
+      const code = state.failOnce;
+      state.failOnce = undefined;
+      if (code) throw Object.assign(new Error(`failed with SQLSTATE ${code}`), { code });
+      state.statements.push((text.match(/\),\(/g)?.length ?? 0) + 1);
+      await state.hold;
+      return database.execute(text, params);
     },
     async ping() {
-      if (state.down || state.hang) throw new Error('connect ECONNREFUSED');
+      if (state.hang) return new Promise<void>(() => {});
+      if (state.down) throw refused();
+      return database.ping();
     },
-  } as unknown as Database;
-  return { database, table, state };
+  };
+  return { database: wrapped, state };
 }
 
-let n = 0;
-const usageRow = (): UsageLogInsert => ({
-  requestId: `req_${++n}`,
+const usageRow = (overrides: Partial<UsageLogInsert> = {}): UsageLogInsert => ({
+  requestId: `req_${randomUUID().replaceAll('-', '')}`,
   createdAt: new Date('2026-11-24T10:00:00.000Z'),
+  apiKeyId: null,
   provider: 'huggingface',
-  model: 'm',
+  model: 'openai/gpt-oss-120b:groq',
   stream: false,
   status: 'ok',
   httpStatus: 200,
+  promptTokens: 81,
+  completionTokens: 76,
+  totalTokens: 157,
   usageSource: 'upstream',
+  usageRaw: { prompt_tokens: 81, completion_tokens: 76, total_tokens: 157 },
   inputTokenCost: '0.000001',
   outputTokenCost: '0.000003',
   pricingSource: 'env',
@@ -50,122 +69,319 @@ const usageRow = (): UsageLogInsert => ({
   costOutput: '0.000228',
   costTotal: '0.000309',
   latencyMs: 12,
+  ...overrides,
 });
+const rows = (n: number) => Array.from({ length: n }, () => usageRow());
 
-const spoolAt = (dir = mkdtempSync(join(tmpdir(), 'tollgate-spool-'))) =>
+/** A row PostgreSQL refuses whatever its state: text may not hold a NUL byte (SQLSTATE 22021). */
+const poisonRow = () => usageRow({ model: 'gpt\u0000oss' });
+
+const spoolFile = (dir = mkdtempSync(join(tmpdir(), 'tollgate-recorder-'))) =>
+  join(dir, 'usage-spool.ndjson');
+const spoolAt = (path = spoolFile()) =>
   createSpool<UsageLogInsert>({
-    path: join(dir, 'usage-spool.ndjson'),
+    path,
     revive: (v) => ({
       ...(v as UsageLogInsert),
       createdAt: new Date((v as { createdAt: string }).createdAt),
     }),
   });
 
-const until = async (check: () => boolean) => {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(check()).toBe(true);
+const until = async (check: () => boolean | Promise<boolean>) => {
+  for (let i = 0; i < 1000 && !(await check()); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(await check()).toBe(true);
 };
 
-describe('the recorder', () => {
-  it('writes a lone row at once, in one statement', async () => {
-    const { database, table, state } = fakeDatabase();
+describe.each(BACKENDS)('the recorder on %s', (backend) => {
+  let test: TestDatabase;
+  beforeAll(async () => {
+    test = await createTestDatabase(backend);
+    await migrate(test.database);
+  });
+  afterAll(() => test?.drop());
+
+  /** request_ids of these rows in the ledger, in insertion order, with repeats */
+  const ledger = async (ids: string[]) =>
+    (
+      await test.database.db
+        .select({ requestId: usageLogs.requestId })
+        .from(usageLogs)
+        .where(inArray(usageLogs.requestId, ids))
+        .orderBy(usageLogs.id)
+    ).map((r) => r.requestId);
+  const idsOf = (list: UsageLogInsert[]) => list.map((r) => r.requestId);
+
+  it('writes a lone row at once, in one statement, without waiting for company', async () => {
+    const { database, state } = switchboard(test.database);
     const recorder = createRecorder({ database, spool: spoolAt() });
     const row = usageRow();
-    await recorder.record(row);
-    expect(table.get(row.requestId)?.[0]).toBe(row.requestId);
-    expect(state.statements).toBe(1);
+    const recorded = recorder.record(row);
+    // the INSERT left before record() returned: no timer gathers rows
+    expect(state.statements).toEqual([1]);
+    await recorded;
+    expect(await ledger([row.requestId])).toEqual([row.requestId]);
+    expect(recorder.stats()).toMatchObject({ committed: 1, spooled: 0, degraded: false });
   });
 
   it('groups rows that arrive while an INSERT is in flight into one multi-row INSERT', async () => {
-    const { database, table, state } = fakeDatabase();
+    const { database, state } = switchboard(test.database);
     const recorder = createRecorder({ database, spool: spoolAt() });
-    await Promise.all(Array.from({ length: 100 }, () => recorder.record(usageRow())));
-    expect(table.size).toBe(100);
-    // the first row goes alone, the 99 that queued behind it go together
-    expect(state.rowsPerStatement).toEqual([1, 99]);
+    const batch = rows(100);
+    await Promise.all(batch.map((r) => recorder.record(r)));
+    // the first row goes alone; the 99 that queued behind it go together
+    expect(state.statements).toEqual([1, 99]);
+    expect(await ledger(idsOf(batch))).toEqual(idsOf(batch));
   });
 
-  it('spools rows while the database is down, resolves anyway, and replays them in order when it is back', async () => {
-    const { database, table, state } = fakeDatabase();
+  it('spools rows while the database is down, resolves every record, and replays them in order', async () => {
+    const { database, state } = switchboard(test.database);
     const spool = spoolAt();
     const recorder = createRecorder({ database, spool, retryDelaysMs: [20] });
     state.down = true;
-    const rows = Array.from({ length: 5 }, usageRow);
-    for (const row of rows) await recorder.record(row);
-    expect(table.size).toBe(0);
+    const batch = rows(5);
+    for (const row of batch) await recorder.record(row);
+    expect(await ledger(idsOf(batch))).toEqual([]);
     expect(recorder.stats()).toMatchObject({ degraded: true, spooled: 5, spoolDepth: 5 });
-    expect((await spool.readAll()).rows.map((r) => r.requestId)).toEqual(rows.map((r) => r.requestId));
+    expect(idsOf((await spool.readAll()).rows)).toEqual(idsOf(batch));
 
     state.down = false;
     await until(() => !recorder.stats().degraded);
-    expect([...table.keys()]).toEqual(rows.map((r) => r.requestId));
-    expect(recorder.stats().spoolDepth).toBe(0);
-    expect((await spool.readAll()).rows).toEqual([]);
+    expect(await ledger(idsOf(batch))).toEqual(idsOf(batch));
+    expect(recorder.stats()).toMatchObject({ spoolDepth: 0, committed: 5 });
+    expect(await spool.size()).toBe(0);
+    // back to writing directly
+    const after = usageRow();
+    await recorder.record(after);
+    expect(await ledger([after.requestId])).toEqual([after.requestId]);
+    expect(recorder.stats().spooled).toBe(5);
     await recorder.close();
   });
 
-  it('treats a database that hangs as down, so requests are not held hostage', async () => {
-    const { database, table, state } = fakeDatabase();
+  it('keeps answering from the spool while a replay runs, and commits those rows after the older ones', async () => {
+    const { database, state } = switchboard(test.database);
+    const spool = spoolAt();
+    const recorder = createRecorder({ database, spool, retryDelaysMs: [20] });
+    state.down = true;
+    const before = rows(5);
+    for (const row of before) await recorder.record(row);
+
+    let release = () => {};
+    state.hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    state.down = false;
+    await until(() => state.statements.length > 0); // the replay's INSERT is now held
+    const during = rows(3);
+    // these resolve while the replay is stuck: they go to the spool behind the rows it is replaying
+    await Promise.all(during.map((r) => recorder.record(r)));
+    expect(recorder.stats()).toMatchObject({ degraded: true, spooled: 8 });
+
+    release();
+    state.hold = undefined;
+    await until(() => !recorder.stats().degraded);
+    expect(await ledger([...idsOf(before), ...idsOf(during)])).toEqual([...idsOf(before), ...idsOf(during)]);
+    expect(recorder.stats().spoolDepth).toBe(0);
+    await recorder.close();
+  });
+
+  it('commits rows appended while the replay waits for its turn before it empties the spool', async () => {
+    const { database, state } = switchboard(test.database);
+    const inner = spoolAt();
+    let holdAppend: Promise<void> | undefined;
+    let releaseAppend = () => {};
+    let readsAtEnd = 0;
+    const spool: Spool<UsageLogInsert> = {
+      ...inner,
+      async append(list) {
+        await holdAppend;
+        return inner.append(list);
+      },
+      async read(from, options) {
+        const chunk = await inner.read(from, options);
+        if (!options?.final && chunk.next === from) readsAtEnd += 1;
+        return chunk;
+      },
+    };
+    const recorder = createRecorder({ database, spool, retryDelaysMs: [20] });
+    state.down = true;
+    const first = usageRow();
+    await recorder.record(first);
+
+    holdAppend = new Promise<void>((resolve) => {
+      releaseAppend = resolve;
+    });
+    const late = usageRow();
+    const lateRecorded = recorder.record(late); // its append is held: the writer is busy
+    state.down = false;
+    // the replay has committed what it found and asked for the writer's turn to finish
+    await until(() => readsAtEnd > 0);
+    releaseAppend();
+    await lateRecorded;
+    await until(() => !recorder.stats().degraded);
+    expect(await ledger([first.requestId, late.requestId])).toEqual([first.requestId, late.requestId]);
+    expect(await inner.size()).toBe(0);
+    await recorder.close();
+  });
+
+  it('treats a database that hangs as down, so a request is not held hostage', async () => {
+    const { database, state } = switchboard(test.database);
     const recorder = createRecorder({ database, spool: spoolAt(), insertTimeoutMs: 50, retryDelaysMs: [20] });
     state.hang = true;
-    await recorder.record(usageRow());
+    const row = usageRow();
+    await recorder.record(row);
     expect(recorder.stats()).toMatchObject({ degraded: true, spoolDepth: 1 });
     state.hang = false;
-    await until(() => table.size === 1);
+    await until(async () => (await ledger([row.requestId])).length === 1);
+    await until(() => !recorder.stats().degraded);
     await recorder.close();
   });
 
-  it('never counts a row twice when a replay meets rows the database already has', async () => {
-    const { database, table } = fakeDatabase();
-    const spool = spoolAt();
-    const row = usageRow();
-    table.set(row.requestId, [row.requestId]); // committed, but the crash came before the spool was cleared
-    await spool.append([row, usageRow()]);
-    const recorder = createRecorder({ database, spool });
-    await recorder.start();
-    expect(table.size).toBe(2);
-    expect(recorder.stats().degraded).toBe(false);
+  it('never counts a row twice when a crash came between the replay INSERT and the truncate', async () => {
+    const { database, state } = switchboard(test.database);
+    const path = spoolFile();
+    const batch = rows(4);
+    const first = createRecorder({ database, spool: spoolAt(path) });
+    state.down = true;
+    await Promise.all(batch.map((r) => first.record(r)));
+    state.down = false;
+    // the previous process committed the replay, then died before it could empty the spool
+    const crashing: Spool<UsageLogInsert> = {
+      ...spoolAt(path),
+      clear: () => Promise.reject(new Error('killed')),
+    };
+    await createRecorder({ database, spool: crashing }).start();
+    expect(await ledger(idsOf(batch))).toEqual(idsOf(batch));
+    expect((await spoolAt(path).readAll()).rows).toHaveLength(4);
+
+    const next = createRecorder({ database, spool: spoolAt(path) });
+    await next.start();
+    expect(await ledger(idsOf(batch))).toEqual(idsOf(batch));
+    expect(next.stats()).toMatchObject({ degraded: false, spoolDepth: 0 });
   });
 
   it('replays a spool left behind with a torn last line, skipping only that line', async () => {
-    const { database, table } = fakeDatabase();
-    const dir = mkdtempSync(join(tmpdir(), 'tollgate-spool-'));
-    const rows = [usageRow(), usageRow()];
-    writeFileSync(join(dir, 'usage-spool.ndjson'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
-    appendFileSync(join(dir, 'usage-spool.ndjson'), JSON.stringify(usageRow()).slice(0, 40)); // the crash, mid-write
-    const recorder = createRecorder({ database, spool: spoolAt(dir) });
+    const { database } = switchboard(test.database);
+    const path = spoolFile();
+    const whole = rows(2);
+    writeFileSync(path, `${whole.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    appendFileSync(path, JSON.stringify(usageRow()).slice(0, 40)); // the crash, mid-write
+    const recorder = createRecorder({ database, spool: spoolAt(path) });
     await recorder.start();
-    expect([...table.keys()]).toEqual(rows.map((r) => r.requestId));
-    expect(readFileSync(join(dir, 'usage-spool.ndjson'), 'utf8')).toBe('');
+    expect(await ledger(idsOf(whole))).toEqual(idsOf(whole));
+    expect(recorder.stats()).toMatchObject({ degraded: false, spoolDepth: 0 });
+    expect(await spoolAt(path).size()).toBe(0);
   });
 
-  it('keeps appending whole lines after a torn one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tollgate-spool-'));
-    writeFileSync(join(dir, 'usage-spool.ndjson'), '{"requestId":"req_torn","crea');
-    const spool = spoolAt(dir);
-    const row = usageRow();
-    await spool.append([row]);
-    const { rows, torn } = await spool.readAll();
-    expect(torn).toBe(1);
-    expect(rows.map((r) => r.requestId)).toEqual([row.requestId]);
+  it('starts spooling when the database is down at start, and replays the old spool when it returns', async () => {
+    const { database, state } = switchboard(test.database);
+    const path = spoolFile();
+    const old = rows(3);
+    await spoolAt(path).append(old);
+    state.down = true;
+    const recorder = createRecorder({ database, spool: spoolAt(path), retryDelaysMs: [20] });
+    await recorder.start();
+    expect(recorder.stats()).toMatchObject({ degraded: true, spoolDepth: 3 });
+    const fresh = usageRow();
+    await recorder.record(fresh);
+    expect(recorder.stats().spoolDepth).toBe(4);
+    state.down = false;
+    await until(() => !recorder.stats().degraded);
+    expect(await ledger([...idsOf(old), fresh.requestId])).toEqual([...idsOf(old), fresh.requestId]);
+    await recorder.close();
   });
 
   it('rejects when neither the database nor the disk takes the row', async () => {
-    const { database, state } = fakeDatabase();
-    const blocker = join(mkdtempSync(join(tmpdir(), 'tollgate-spool-')), 'a-file');
+    const { database, state } = switchboard(test.database);
+    const blocker = spoolFile();
     writeFileSync(blocker, '');
     // the spool's folder would have to be inside a file: every append fails
-    const recorder = createRecorder({ database, spool: spoolAt(join(blocker, 'sub')) });
+    const recorder = createRecorder({ database, spool: spoolAt(join(blocker, 'sub', 'spool.ndjson')) });
     state.down = true;
     await expect(recorder.record(usageRow())).rejects.toThrow();
+    expect(recorder.stats()).toMatchObject({ spooled: 0, committed: 0 });
+  });
+
+  it('commits the row itself when the spool fails but the database is back', async () => {
+    const { database, state } = switchboard(test.database);
+    const blocker = spoolFile();
+    writeFileSync(blocker, '');
+    const recorder = createRecorder({ database, spool: spoolAt(join(blocker, 'sub', 'spool.ndjson')) });
+    state.down = true;
+    await expect(recorder.record(usageRow())).rejects.toThrow();
+    state.down = false;
+    const row = usageRow();
+    await recorder.record(row);
+    expect(await ledger([row.requestId])).toEqual([row.requestId]);
+  });
+
+  it('refuses a row the database cannot store, and commits the rows around it', async () => {
+    const { database } = switchboard(test.database);
+    const recorder = createRecorder({ database, spool: spoolAt() });
+    const [a, b] = [usageRow(), usageRow()];
+    const bad = poisonRow();
+    const first = recorder.record(usageRow()); // holds the writer, so the next three share one INSERT
+    const results = await Promise.allSettled([a, bad, b].map((r) => recorder.record(r)));
+    await first;
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(RowRefusedError);
+    expect(await ledger([a.requestId, bad.requestId, b.requestId])).toEqual([a.requestId, b.requestId]);
+    // a bad row is not an outage
+    expect(recorder.stats()).toMatchObject({ degraded: false, spooled: 0, refused: 1 });
+  });
+
+  it('moves a spooled row the database refuses to the dead-letter file, and replays the rest', async () => {
+    const { database } = switchboard(test.database);
+    const path = spoolFile();
+    const [a, b] = [usageRow(), usageRow()];
+    const bad = poisonRow();
+    await spoolAt(path).append([a, bad, b]);
+    const recorder = createRecorder({ database, spool: spoolAt(path) });
+    await recorder.start();
+    expect(await ledger([a.requestId, bad.requestId, b.requestId])).toEqual([a.requestId, b.requestId]);
+    expect(recorder.stats()).toMatchObject({ degraded: false, spoolDepth: 0, refused: 1 });
+    const dead = await createSpool<DeadLetter>({
+      path: path.replace('.ndjson', '.rejected.ndjson'),
+    }).readAll();
+    expect(dead.rows).toEqual([
+      expect.objectContaining({ code: '22021', row: expect.objectContaining({ requestId: bad.requestId }) }),
+    ]);
+  });
+
+  it('tries a statement that lost a deadlock again at once instead of spooling', async () => {
+    const { database, state } = switchboard(test.database);
+    const recorder = createRecorder({ database, spool: spoolAt() });
+    state.failOnce = '40P01';
+    const row = usageRow();
+    await recorder.record(row);
+    expect(await ledger([row.requestId])).toEqual([row.requestId]);
+    expect(recorder.stats()).toMatchObject({ degraded: false, spooled: 0, committed: 1 });
   });
 
   it('flushes what is queued on close', async () => {
-    const { database, table } = fakeDatabase();
+    const { database } = switchboard(test.database);
     const recorder = createRecorder({ database, spool: spoolAt() });
-    const pending = Array.from({ length: 10 }, () => recorder.record(usageRow()));
+    const batch = rows(10);
+    const pending = batch.map((r) => recorder.record(r));
     await recorder.close();
     await Promise.all(pending);
-    expect(table.size).toBe(10);
+    expect(await ledger(idsOf(batch))).toEqual(idsOf(batch));
+  });
+
+  it('leaves rows in the spool on close while the database is down, for the next start', async () => {
+    const { database, state } = switchboard(test.database);
+    const path = spoolFile();
+    const recorder = createRecorder({ database, spool: spoolAt(path), retryDelaysMs: [20] });
+    state.down = true;
+    const batch = rows(3);
+    await Promise.all(batch.map((r) => recorder.record(r)));
+    await recorder.close();
+    // a row that arrives after close still becomes durable
+    const late = usageRow();
+    await recorder.record(late);
+    expect(idsOf((await spoolAt(path).readAll()).rows)).toEqual([...idsOf(batch), late.requestId]);
+
+    state.down = false;
+    await createRecorder({ database, spool: spoolAt(path) }).start();
+    expect(await ledger([...idsOf(batch), late.requestId])).toEqual([...idsOf(batch), late.requestId]);
   });
 });
