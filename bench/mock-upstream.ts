@@ -1,53 +1,50 @@
-// The benchmark's upstream: a bare node:http server answering like the HF router with gpt-oss on Groq
-// (the recorded JSON, and the recorded SSE with usage), from precomputed buffers, optionally delayed.
-// Run as its own process: `node dist/bench/mock-upstream.js <port>`; MOCK_DELAY_MS adds a fixed delay.
-import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { dirname, join } from 'node:path';
+// The benchmark's upstream: a bare node:http server answering POST …/chat/completions like the HF router
+// with gpt-oss-120b on Groq (the recorded JSON; the recorded SSE written event by event, its usage-only
+// chunk only when the request asked for `stream_options.include_usage`), from buffers built at start.
+// Its own process: `node dist/bench/mock-upstream.js [port]` prints the port; MOCK_DELAY_MS delays each reply.
+import { createServer, type OutgoingHttpHeaders } from 'node:http';
+import { isUsageOnly, loadFixtures } from './fixtures.ts';
 
-function fixturesDir(): string {
-  for (let dir = import.meta.dirname; dirname(dir) !== dir; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, '..', 'shared', 'fixtures');
-  }
-  throw new Error('no package.json above the benchmark');
-}
-
-const fixtures = fixturesDir();
-const json = readFileSync(join(fixtures, 'nonstream', 'hf-groq-gpt-oss-120b.response.json'));
-const events = readFileSync(join(fixtures, 'stream', 'hf-groq-gpt-oss-120b.include-usage.sse'), 'utf8')
-  .split(/(?<=\n\n)/)
-  .map((event) => Buffer.from(event));
-// a real upstream sends the usage-only chunk only to a client that asked for it
-const withUsage = Buffer.concat(events);
-const withoutUsage = Buffer.concat(
-  events.filter((e) => !(e.includes('"choices":[]') && e.includes('"usage"'))),
-);
+const fixtures = loadFixtures();
 const delayMs = Number(process.env.MOCK_DELAY_MS ?? 0);
+const withUsage = fixtures.events;
+const withoutUsage = fixtures.events.filter((event) => !isUsageOnly(event));
 
-const server = createServer((req, res) => {
+// the recorded headers minus the framing ones, which node:http sets itself for what we send
+const recorded = (headers: Record<string, string>): OutgoingHttpHeaders =>
+  Object.fromEntries(
+    Object.entries(headers).filter(
+      ([name]) => !/^(content-length|transfer-encoding|connection)$/i.test(name),
+    ),
+  );
+const jsonHeaders = { ...recorded(fixtures.jsonHeaders), 'content-length': fixtures.json.length };
+const sseHeaders = recorded(fixtures.sseHeaders);
+const STREAM = /"stream"\s*:\s*true/;
+const INCLUDE_USAGE = /"include_usage"\s*:\s*true/;
+
+const server = createServer({ keepAliveTimeout: 60_000 }, function answer(req, res) {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
-    const body = Buffer.concat(chunks);
-    const stream = body.includes('"stream":true');
-    const answer = () => {
-      if (!stream) {
-        res.writeHead(200, {
-          'content-type': 'application/json',
-          'content-length': json.length,
-          'x-request-id': 'req_bench',
-        });
-        res.end(json);
+    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+      return;
+    }
+    const body = (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString('latin1');
+    const reply = () => {
+      if (!STREAM.test(body)) {
+        res.writeHead(200, jsonHeaders).end(fixtures.json);
         return;
       }
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-      res.end(body.includes('"include_usage":true') ? withUsage : withoutUsage);
+      res.writeHead(200, sseHeaders);
+      for (const event of INCLUDE_USAGE.test(body) ? withUsage : withoutUsage) res.write(event);
+      res.end();
     };
-    if (delayMs > 0) setTimeout(answer, delayMs);
-    else answer();
+    if (delayMs > 0) setTimeout(reply, delayMs);
+    else reply();
   });
 });
-server.keepAliveTimeout = 60_000;
+
 server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
   const address = server.address();
   process.stdout.write(`${typeof address === 'object' && address ? address.port : 0}\n`);

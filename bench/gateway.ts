@@ -1,0 +1,196 @@
+// The gateway under test as a child process on its own core, and what the benchmark reads from it:
+// completions it answered (/metrics), usage rows committed (/usage totals), its PostgreSQL backends'
+// CPU, and streaming time to first byte.
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { Client, request } from 'undici';
+import { CORE, cpuSeconds, freePort, spawnOn, stop, waitForHttp } from './processes.ts';
+
+export const ADMIN_KEY = 'bench-admin-key-0123456789';
+const CHAT_ROUTE = 'route="/v1/chat/completions"';
+
+export type GatewayProcess = {
+  base: string;
+  pid: number;
+  /** where the CPU profile goes when profiling, else undefined */
+  profileDir: string | undefined;
+  stop(): Promise<void>;
+};
+
+export async function startGateway({
+  root,
+  upstream,
+  databaseUrl,
+  profile,
+  nodeArgs = [],
+}: {
+  root: string;
+  /** the mock's origin */
+  upstream: string;
+  /** PostgreSQL; unset → PGlite in a fresh DATA_DIR */
+  databaseUrl?: string | undefined;
+  profile: boolean;
+  /** extra flags for the gateway's node (BENCH_GATEWAY_NODE_ARGS), e.g. --max-semi-space-size=16 */
+  nodeArgs?: string[];
+}): Promise<GatewayProcess> {
+  const port = await freePort();
+  const profileDir = profile ? mkdtempSync(join(tmpdir(), 'tollgate-bench-prof-')) : undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-data-'));
+  const child: ChildProcess = spawnOn(
+    CORE.gateway,
+    process.execPath,
+    [
+      ...nodeArgs,
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+      join(root, 'dist', 'src', 'server.js'),
+    ],
+    {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      ADMIN_API_KEY: ADMIN_KEY,
+      UPSTREAM_BASE_URL: `${upstream}/v1`,
+      HF_TOKEN: 'x',
+      LOG_LEVEL: 'warn',
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    },
+  );
+  let output = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    output += d;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    output += d;
+    // a gateway that complains under load is part of the result: pass it on
+    process.stderr.write(`[gateway] ${d}`);
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const stopAndClean = async () => {
+    await stop(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitForHttp(`${base}/readyz`, child, () => output);
+  } catch (err) {
+    await stopAndClean();
+    throw err;
+  }
+  return { base, pid: child.pid as number, profileDir, stop: stopAndClean };
+}
+
+/** Chat completions the gateway has answered so far: every status, and the 2xx among them. */
+export async function answered(base: string): Promise<{ all: number; ok: number }> {
+  const text = await get(`${base}/metrics`);
+  let all = 0;
+  let ok = 0;
+  for (const [, labels = '', value] of text.matchAll(/^tollgate_http_requests_total\{([^}]*)\} (\S+)$/gm)) {
+    if (!labels.includes(CHAT_ROUTE)) continue;
+    all += Number(value);
+    if (/status="2\d\d"/.test(labels)) ok += Number(value);
+  }
+  return { all, ok };
+}
+
+/** Usage rows committed so far, as an admin reads them. */
+export async function usageRows(base: string): Promise<number> {
+  const text = await get(`${base}/usage?limit=1`);
+  return (JSON.parse(text) as { totals: { requests: number } }).totals.requests;
+}
+
+/** GET on a connection of its own (`reset`: a kept-alive one may be closed by the server meanwhile). */
+async function get(url: string): Promise<string> {
+  const res = await request(url, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, reset: true });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`GET ${url} answered ${res.statusCode}: ${text}`);
+  return text;
+}
+
+/** Waits until the gateway's answered count stops moving (the replies the load generator abandoned at its end). */
+export async function settle(base: string): Promise<{ all: number; ok: number }> {
+  let last = await answered(base);
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = await answered(base);
+    if (now.all === last.all) return now;
+    last = now;
+  }
+  return last;
+}
+
+/**
+ * CPU seconds of every server process serving the database `url` names (the gateway's pool), by pid,
+ * or undefined when the server is not on this machine.
+ */
+export async function backendCpu(url: string): Promise<Map<number, number> | undefined> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql<{ pid: number }[]>`
+      select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`;
+    const cpu = new Map<number, number>();
+    for (const { pid } of rows) cpu.set(pid, cpuSeconds(pid));
+    return cpu;
+  } catch {
+    return undefined;
+  } finally {
+    await sql.end();
+  }
+}
+
+/** CPU seconds the backends spent between two readings (a backend born in between counts whole). */
+export function cpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  return total;
+}
+
+/**
+ * Time to the first body byte of a streamed completion, ms, for each url: `n` sequential requests per url,
+ * taken in turns (so a busy moment of the machine touches all alike), each url on its own kept-alive
+ * connection, after `warmup` unmeasured rounds. Sorted samples, in the order of `urls`.
+ */
+export async function timeToFirstByte(
+  urls: string[],
+  {
+    n,
+    warmup = 20,
+    body,
+    headers,
+  }: { n: number; warmup?: number; body: string; headers: Record<string, string> },
+): Promise<number[][]> {
+  const targets = urls.map((url) => new URL(url));
+  const clients = targets.map((target) => new Client(target.origin, { pipelining: 1 }));
+  const samples = urls.map((): number[] => []);
+  try {
+    for (let round = 0; round < warmup + n; round++) {
+      for (const [i, target] of targets.entries()) {
+        const start = performance.now();
+        const res = await (clients[i] as Client).request({
+          method: 'POST',
+          path: target.pathname,
+          headers,
+          body,
+        });
+        let first = 0;
+        // read to the end so the connection stays open for the next request
+        for await (const _ of res.body) first ||= performance.now();
+        if (res.statusCode !== 200)
+          throw new Error(`TTFB request to ${target.href} answered ${res.statusCode}`);
+        if (round >= warmup) samples[i]?.push(first - start);
+      }
+    }
+  } finally {
+    await Promise.all(clients.map((client) => client.close()));
+  }
+  return samples.map((s) => s.sort((a, b) => a - b));
+}
+
+export function median(sorted: readonly number[]): number {
+  if (sorted.length === 0) return Number.NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
