@@ -9,6 +9,9 @@ import postgres from 'postgres';
 import { Client, request } from 'undici';
 import { CORE, cpuSeconds, freePort, spawnOn, stop, waitForHttp } from './processes.ts';
 
+/** the flags `npm start` and the Dockerfile give node */
+const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=16'];
+
 export const ADMIN_KEY = 'bench-admin-key-0123456789';
 const CHAT_ROUTE = 'route="/v1/chat/completions"';
 
@@ -33,7 +36,7 @@ export async function startGateway({
   /** PostgreSQL; unset → PGlite in a fresh DATA_DIR */
   databaseUrl?: string | undefined;
   profile: boolean;
-  /** extra flags for the gateway's node (BENCH_GATEWAY_NODE_ARGS), e.g. --max-semi-space-size=16 */
+  /** extra flags for the gateway's node (BENCH_GATEWAY_NODE_ARGS), after the production ones */
   nodeArgs?: string[];
 }): Promise<GatewayProcess> {
   const port = await freePort();
@@ -43,6 +46,7 @@ export async function startGateway({
     CORE.gateway,
     process.execPath,
     [
+      ...PRODUCTION_NODE_ARGS,
       ...nodeArgs,
       ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
       join(root, 'dist', 'src', 'server.js'),
@@ -54,13 +58,14 @@ export async function startGateway({
       ADMIN_API_KEY: ADMIN_KEY,
       UPSTREAM_BASE_URL: `${upstream}/v1`,
       HF_TOKEN: 'x',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     },
   );
   let output = '';
+  // the gateway logs a line per request: keep only the tail, for a failed start's message
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    output += d;
+    output = (output + d).slice(-65_536);
   });
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     output += d;

@@ -13,10 +13,11 @@ export function requestId(): MiddlewareHandler<AppEnv> {
     c.set('startedAtMs', performance.now());
     c.set('upstreamMs', undefined);
     await next();
-    c.header('x-request-id', id);
+    // on c.res itself: c.header() after the handler would copy the whole Response
+    c.res.headers.set('x-request-id', id);
     const total = performance.now() - c.get('startedAtMs');
     const upstream = c.get('upstreamMs');
-    c.header(
+    c.res.headers.set(
       'server-timing',
       upstream === undefined
         ? `gateway;dur=${total.toFixed(2)}`

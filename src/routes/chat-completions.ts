@@ -1,12 +1,11 @@
 // POST /v1/chat/completions: validate, then hand to the proxy service (JSON or SSE).
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { payloadTooLarge } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
 import type { Limits } from '../services/limits.ts';
 import type { ChatRequest, JsonReply, ProxyContext } from '../services/proxy.ts';
 import type { StreamReply } from '../services/stream-proxy.ts';
+import { readBody } from './body.ts';
 import { parseJsonBody, parseWith } from './validation.ts';
 
 export const chatRequest = z.looseObject({
@@ -31,14 +30,8 @@ export type ChatRoutesDeps = {
 export function chatCompletionsRoutes(deps: ChatRoutesDeps) {
   return new Hono<AppEnv>().post(
     '/chat/completions',
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: () => {
-        throw payloadTooLarge(deps.maxBodyBytes);
-      },
-    }),
     async function chatCompletions(c) {
-      const raw = new Uint8Array(await c.req.arrayBuffer());
+      const raw = await readBody(c, deps.maxBodyBytes);
       const request = parseWith(chatRequest, parseJsonBody(raw), 'body') as ChatRequest;
       const principal = c.get('principal');
       const startedAt = c.get('startedAt');

@@ -2,7 +2,7 @@ import { HttpResponse, http } from 'msw';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/databases.ts';
 import { errorFixture, fixtureJson, fixtureText } from '../helpers/fixtures.ts';
-import { HF_TOKEN, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { ADMIN_KEY, HF_TOKEN, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 
 const responseText = fixtureText('nonstream/hf-groq-gpt-oss-120b.response.json');
@@ -32,6 +32,48 @@ describe.each(BACKENDS)('POST /v1/chat/completions (non-streaming) on %s', (back
     upstream.use(http.post(`${upstream.url}/chat/completions`, () => new HttpResponse(body, init)));
 
   const rowFor = (requestId: string | null) => gw.usageRow(requestId);
+
+  it('refuses a body over MAX_BODY_BYTES over HTTP, declared or chunked, before calling upstream', async () => {
+    const base = await gw.listen();
+    const big = JSON.stringify({ ...request, pad: 'x'.repeat(4_194_304) });
+    const post = (body: string | ReadableStream<Uint8Array>, extra: RequestInit = {}) =>
+      fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        body,
+        ...extra,
+      });
+    // with a Content-Length: refused on the declared length
+    const declared = await post(big);
+    expect(declared.status).toBe(413);
+    expect(((await declared.json()) as { error: { code: string } }).error.code).toBe('payload_too_large');
+    // chunked: counted as it streams
+    const bytes = new TextEncoder().encode(big);
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < bytes.length; at += 65_536) controller.enqueue(bytes.subarray(at, at + 65_536));
+        controller.close();
+      },
+    });
+    const streamed = await post(chunked, { duplex: 'half' } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect(((await streamed.json()) as { error: { code: string } }).error.code).toBe('payload_too_large');
+    // a chunked body under the limit is read whole and answered
+    answer();
+    const small = new TextEncoder().encode(JSON.stringify(request));
+    const ok = await post(
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(small.subarray(0, 10));
+          controller.enqueue(small.subarray(10));
+          controller.close();
+        },
+      }),
+      { duplex: 'half' } as RequestInit,
+    );
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe(responseText);
+  });
 
   it('returns the upstream bytes unchanged and commits a priced row before answering', async () => {
     answer();
