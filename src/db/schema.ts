@@ -109,6 +109,30 @@ export const usageLogs = pgTable(
 );
 
 /**
+ * Hourly sums of usage_logs per key, model and status, kept by a trigger in the same transaction as
+ * every insert (and delete, update, truncate) of usage rows: /usage/summary reads whole hours here
+ * and only the partial hours at the edges of its range from usage_logs. `api_key_id` is '' for the
+ * master key (a key column that is never null keeps it in the primary key).
+ */
+export const usageHourly = pgTable(
+  'usage_hourly',
+  {
+    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
+    apiKeyId: text('api_key_id').notNull(),
+    model: text('model').notNull(),
+    status: text('status').notNull(),
+    requests: bigint('requests', { mode: 'bigint' }).notNull(),
+    promptTokens: bigint('prompt_tokens', { mode: 'bigint' }).notNull(),
+    completionTokens: bigint('completion_tokens', { mode: 'bigint' }).notNull(),
+    totalTokens: bigint('total_tokens', { mode: 'bigint' }).notNull(),
+    costUsd: numeric('cost_usd').notNull(),
+    /** rows priced by the built-in fallback */
+    unpricedRequests: bigint('unpriced_requests', { mode: 'bigint' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.hour, t.apiKeyId, t.model, t.status] })],
+);
+
+/**
  * Month-to-date spend per key (period = first day of the month, UTC). `spent_usd` is maintained by a
  * trigger on usage_logs in the same transaction as the row insert; `reserved_usd` holds the worst
  * case of requests in flight, added at admission by one conditional statement.
@@ -151,7 +175,15 @@ export const adminAudit = pgTable(
   (t) => [index('admin_audit_created_at').on(t.createdAt.desc())],
 );
 
-export const schema = { apiProviderPricing, apiKeys, usageLogs, keySpend, keyRateWindows, adminAudit };
+export const schema = {
+  apiProviderPricing,
+  apiKeys,
+  usageLogs,
+  usageHourly,
+  keySpend,
+  keyRateWindows,
+  adminAudit,
+};
 
 export type UsageLogInsert = typeof usageLogs.$inferInsert;
 export type UsageLogRow = typeof usageLogs.$inferSelect;

@@ -28,42 +28,39 @@ export type ChatRoutesDeps = {
 };
 
 export function chatCompletionsRoutes(deps: ChatRoutesDeps) {
-  return new Hono<AppEnv>().post(
-    '/chat/completions',
-    async function chatCompletions(c) {
-      const raw = await readBody(c, deps.maxBodyBytes);
-      const request = parseWith(chatRequest, parseJsonBody(raw), 'body') as ChatRequest;
-      const principal = c.get('principal');
-      const startedAt = c.get('startedAt');
-      // over a budget or a rate limit: 429 here, and nothing goes upstream
-      const admission =
-        principal.kind === 'client'
-          ? await deps.limits.admit(principal.keyId, principal.limits, request, startedAt)
-          : undefined;
-      const ctx: ProxyContext = {
-        requestId: c.get('requestId'),
-        apiKeyId: principal.keyId,
-        startedAt,
-        startedAtMs: c.get('startedAtMs'),
-        signal: c.req.raw.signal,
-        reservedUsd: admission?.reservedUsd ?? null,
-        release: admission?.release ?? (async () => {}),
-      };
-      const limitHeaders = admission?.headers ?? {};
-      if (request.stream) {
-        const reply = await deps.completeStream(request, ctx);
-        c.set('upstreamMs', reply.upstreamMs);
-        return new Response(reply.body, {
-          status: reply.status,
-          headers: { ...reply.headers, ...limitHeaders },
-        });
-      }
-      const reply = await deps.completeJson(request, raw, ctx);
+  return new Hono<AppEnv>().post('/chat/completions', async function chatCompletions(c) {
+    const raw = await readBody(c, deps.maxBodyBytes);
+    const request = parseWith(chatRequest, parseJsonBody(raw), 'body') as ChatRequest;
+    const principal = c.get('principal');
+    const startedAt = c.get('startedAt');
+    // over a budget or a rate limit: 429 here, and nothing goes upstream
+    const admission =
+      principal.kind === 'client'
+        ? await deps.limits.admit(principal.keyId, principal.limits, request, startedAt)
+        : undefined;
+    const ctx: ProxyContext = {
+      requestId: c.get('requestId'),
+      apiKeyId: principal.keyId,
+      startedAt,
+      startedAtMs: c.get('startedAtMs'),
+      signal: c.req.raw.signal,
+      reservedUsd: admission?.reservedUsd ?? null,
+      release: admission?.release ?? (async () => {}),
+    };
+    const limitHeaders = admission?.headers ?? {};
+    if (request.stream) {
+      const reply = await deps.completeStream(request, ctx);
       c.set('upstreamMs', reply.upstreamMs);
-      return new Response(reply.body as Uint8Array<ArrayBuffer>, {
+      return new Response(reply.body, {
         status: reply.status,
-        headers: { ...reply.headers, ...limitHeaders, 'x-usage-cost-usd': reply.costUsd },
+        headers: { ...reply.headers, ...limitHeaders },
       });
-    },
-  );
+    }
+    const reply = await deps.completeJson(request, raw, ctx);
+    c.set('upstreamMs', reply.upstreamMs);
+    return new Response(reply.body as Uint8Array<ArrayBuffer>, {
+      status: reply.status,
+      headers: { ...reply.headers, ...limitHeaders, 'x-usage-cost-usd': reply.costUsd },
+    });
+  });
 }

@@ -1,0 +1,224 @@
+// The hourly rollup is exact: every total and group /usage/summary reads from usage_hourly (plus the
+// partial hours at a range's edges) equals the same sums computed here from the rows themselves, after
+// inserts, skipped replays, deletes, updates and a truncate.
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  add,
+  canonical,
+  compare,
+  type Decimal,
+  formatDecimal,
+  parseDecimal,
+  ZERO,
+} from '../../src/billing/money.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import type { UsageLogInsert } from '../../src/db/schema.ts';
+import { insertUsageRows } from '../../src/db/usage-insert.ts';
+import {
+  type GroupBy,
+  selectUsageGroups,
+  selectUsageTotals,
+  type UsageAggregate,
+  type UsageFilters,
+} from '../../src/db/usage-repo.ts';
+import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2026, 9, 30, 20, 0, 0); // 20:00 UTC, so the rows cross two UTC days
+const KEYS = [null, 'key_alpha', 'key_beta'];
+const MODELS = ['openai/gpt-oss-120b:groq', 'meta-llama/Llama-3.3-70B-Instruct', 'zeta'];
+const STATUSES = ['ok', 'ok', 'ok', 'upstream_error', 'client_aborted'] as const;
+
+/** 600 rows over 30 hours, some exactly on an hour, costs with all 18 decimals in play. */
+function makeRows(): UsageLogInsert[] {
+  const rows: UsageLogInsert[] = [];
+  for (let i = 0; i < 600; i++) {
+    const at = i % 50 === 0 ? T0 + (i / 50) * HOUR : T0 + ((i * 7_919_113) % (30 * HOUR)) + (i % 997);
+    const prompt = 10 + ((i * 37) % 500);
+    const completion = (i * 53) % 300;
+    rows.push({
+      requestId: `req_rollup_${i}`,
+      createdAt: new Date(at),
+      apiKeyId: KEYS[i % KEYS.length] ?? null,
+      provider: 'huggingface',
+      model: MODELS[(i >> 1) % MODELS.length] as string,
+      stream: i % 2 === 0,
+      status: STATUSES[i % STATUSES.length] as string,
+      httpStatus: 200,
+      promptTokens: prompt,
+      completionTokens: completion,
+      totalTokens: prompt + completion,
+      usageSource: 'upstream',
+      inputTokenCost: '0.000001',
+      outputTokenCost: '0.000003',
+      pricingSource: i % 7 === 0 ? 'builtin' : 'env',
+      costInput: '0',
+      costOutput: '0',
+      costTotal: `0.${String((i * 982_451_653) % 1_000_000_007).padStart(18, '0')}`,
+      latencyMs: 10,
+    });
+  }
+  return rows;
+}
+
+type Sums = {
+  requests: bigint;
+  prompt: bigint;
+  completion: bigint;
+  total: bigint;
+  cost: Decimal;
+  unpriced: bigint;
+};
+
+/** The oracle: the selection's sums per group, from the rows in memory. */
+function expected(rows: UsageLogInsert[], filters: UsageFilters, groupBy?: GroupBy) {
+  const groups = new Map<string, Sums>();
+  for (const row of rows) {
+    const at = (row.createdAt as Date).getTime();
+    if (filters.from && at < filters.from.getTime()) continue;
+    if (filters.to && at >= filters.to.getTime()) continue;
+    if (filters.model !== undefined && row.model !== filters.model) continue;
+    if (filters.status !== undefined && row.status !== filters.status) continue;
+    if (filters.keyId !== undefined && (row.apiKeyId ?? 'master') !== filters.keyId) continue;
+    const label =
+      groupBy === 'day'
+        ? new Date(Math.floor(at / (24 * HOUR)) * 24 * HOUR).toISOString()
+        : groupBy === 'hour'
+          ? new Date(Math.floor(at / HOUR) * HOUR).toISOString()
+          : groupBy === 'model'
+            ? row.model
+            : groupBy === 'key'
+              ? (row.apiKeyId ?? 'master')
+              : groupBy === 'status'
+                ? row.status
+                : '';
+    const sums = groups.get(label) ?? {
+      requests: 0n,
+      prompt: 0n,
+      completion: 0n,
+      total: 0n,
+      cost: ZERO,
+      unpriced: 0n,
+    };
+    sums.requests += 1n;
+    sums.prompt += BigInt(row.promptTokens ?? 0);
+    sums.completion += BigInt(row.completionTokens ?? 0);
+    sums.total += BigInt(row.totalTokens ?? 0);
+    sums.cost = add(sums.cost, parseDecimal(row.costTotal));
+    sums.unpriced += row.pricingSource === 'builtin' ? 1n : 0n;
+    groups.set(label, sums);
+  }
+  const timeOrder = groupBy === 'day' || groupBy === 'hour';
+  return [...groups]
+    .sort(([a, x], [b, y]) =>
+      timeOrder
+        ? a < b
+          ? -1
+          : 1
+        : compare(y.cost, x.cost) || (Buffer.compare(Buffer.from(a), Buffer.from(b)) as number),
+    )
+    .map(([group, s]) => ({
+      group,
+      requests: s.requests,
+      promptTokens: s.prompt,
+      completionTokens: s.completion,
+      totalTokens: s.total,
+      costUsd: formatDecimal(s.cost),
+      unpricedRequests: s.unpriced,
+    }));
+}
+
+const exact = (a: UsageAggregate & { group?: string }) => ({ ...a, costUsd: canonical(a.costUsd) });
+const at = (hours: number, ms = 0) => new Date(T0 + hours * HOUR + ms);
+
+/** Ranges on hour boundaries, between them, inside one hour, open on either side, and filtered. */
+const SELECTIONS: Array<[string, UsageFilters]> = [
+  ['everything', {}],
+  ['whole hours', { from: at(3), to: at(17) }],
+  ['ragged edges', { from: at(2, 1_234_567), to: at(19, 2_345_678) }],
+  ['inside one hour', { from: at(5, 60_000), to: at(5, 3_000_000) }],
+  ['across one boundary', { from: at(8, 3_000_000), to: at(9, 500_000) }],
+  ['from only', { from: at(11, 17) }],
+  ['to only', { to: at(23, 999_999) }],
+  ['master key, ragged', { keyId: 'master', from: at(1, 1), to: at(29, -1) }],
+  ['one key, one model', { keyId: 'key_beta', model: MODELS[0] as string }],
+  ['one status, ragged', { status: 'upstream_error', from: at(4, 42) }],
+  ['a key with no rows', { keyId: 'key_none' }],
+];
+const GROUP_BYS: GroupBy[] = ['day', 'hour', 'model', 'key', 'status'];
+
+describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
+  let db: TestDatabase;
+  let rows: UsageLogInsert[];
+
+  beforeAll(async () => {
+    db = await createTestDatabase(backend);
+    await migrate(db.database);
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  async function expectExact() {
+    for (const [, filters] of SELECTIONS) {
+      const [all] = expected(rows, filters);
+      const totals = await selectUsageTotals(db.database, filters);
+      const { group: _, ...sums } = all ?? { group: '', ...exact(zeroSums()) };
+      expect(exact(totals)).toEqual({ ...sums, costUsd: canonical(sums.costUsd) });
+      for (const groupBy of GROUP_BYS) {
+        const groups = await selectUsageGroups(db.database, { filters, groupBy });
+        expect(groups.map(exact)).toEqual(expected(rows, filters, groupBy).map(exact));
+      }
+    }
+    // and the rollup table itself holds no empty group
+    const empty = await db.database.rows<{ n: string }>(
+      sql`select count(*)::text as n from usage_hourly where requests <= 0`,
+    );
+    expect(empty[0]?.n).toBe('0');
+  }
+
+  it('sums inserted rows exactly, and a replayed row is not counted twice', async () => {
+    rows = makeRows();
+    for (let i = 0; i < rows.length; i += 64) await insertUsageRows(db.database, rows.slice(i, i + 64));
+    // a spool replay of rows already in the ledger: skipped by request_id, and by the rollup
+    await insertUsageRows(db.database, rows.slice(100, 140));
+    await expectExact();
+  });
+
+  it('stays exact when rows are deleted or changed', async () => {
+    await db.database.execute(`delete from usage_logs where request_id like 'req_rollup_1%'`, []);
+    rows = rows.filter((r) => !r.requestId.startsWith('req_rollup_1'));
+    await db.database.execute(
+      `update usage_logs set cost_total = cost_total + 0.000000000000000001, model = 'zeta'
+       where request_id in ('req_rollup_2', 'req_rollup_305')`,
+      [],
+    );
+    for (const row of rows) {
+      if (row.requestId === 'req_rollup_2' || row.requestId === 'req_rollup_305') {
+        row.costTotal = formatDecimal(add(parseDecimal(row.costTotal), parseDecimal('0.000000000000000001')));
+        row.model = 'zeta';
+      }
+    }
+    await expectExact();
+  });
+
+  it('is emptied by a truncate', async () => {
+    await db.database.execute('truncate usage_logs', []);
+    rows = [];
+    await expectExact();
+    const left = await db.database.rows<{ n: string }>(sql`select count(*)::text as n from usage_hourly`);
+    expect(left[0]?.n).toBe('0');
+  });
+});
+
+function zeroSums(): UsageAggregate {
+  return {
+    requests: 0n,
+    promptTokens: 0n,
+    completionTokens: 0n,
+    totalTokens: 0n,
+    costUsd: '0',
+    unpricedRequests: 0n,
+  };
+}
