@@ -1,0 +1,240 @@
+// `npm run bench:usage` (issue 5 §4): seeds 10 million usage rows over 30 days into PostgreSQL with
+// generate_series (the insert triggers keep key_spend and the hourly rollup as in production), starts
+// the gateway on that database and times, median of BENCH_USAGE_RUNS: /usage's first page and a page
+// deep behind a cursor, and /usage/summary by day, model and key over the 30 days (also for one key).
+// Checks the summary's sums against a scan of usage_logs, times that scan (what the summary cost
+// before the rollup), prints a table and writes bench/usage-results.json.
+//
+// BENCH_USAGE_ROWS (10000000), BENCH_USAGE_RUNS (7), BENCH_DATABASE_URL (the server; a scratch database
+// is made on it and dropped after), BENCH_USAGE_DATABASE_URL (a database to reuse: seeded only when
+// it has no rows, and kept).
+import { writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { request } from 'undici';
+import { add, canonical, formatDecimal, parseDecimal, ZERO } from '../src/billing/money.ts';
+import { openDatabase } from '../src/db/client.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { encodeCursor } from '../src/services/usage-report.ts';
+import { repositoryRoot } from './fixtures.ts';
+import { ADMIN_KEY, median, startGateway } from './gateway.ts';
+import { createScratchDatabase, type ScratchDatabase } from './scratch-database.ts';
+
+const env = process.env;
+const ROWS = Number(env.BENCH_USAGE_ROWS ?? 10_000_000);
+const RUNS = Number(env.BENCH_USAGE_RUNS ?? 7);
+const DAYS = 30;
+const GOAL_MS = 200;
+const CHUNK = 1_000_000;
+const KEYS = 50;
+const ROOT = repositoryRoot();
+if (!(Number.isInteger(ROWS) && ROWS > 0 && Number.isInteger(RUNS) && RUNS > 0))
+  throw new Error('BENCH_USAGE_ROWS and BENCH_USAGE_RUNS must be positive whole numbers');
+
+const T0 = performance.now();
+const progress = (line: string) =>
+  console.error(`[${((performance.now() - T0) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+
+/**
+ * Rows `first`..`last` of the seed: newest first, spread evenly over DAYS before `now`; one in ten on
+ * the master key, the rest over KEYS keys; five models; ~2% upstream errors, ~1% client aborts; one in
+ * a thousand priced by the built-in fallback; key, model and status vary independently, so every
+ * hour holds every combination (the rollup's worst case). Costs are exact numerics from the tokens.
+ */
+const SEED_ROWS = `
+  insert into usage_logs (request_id, created_at, api_key_id, provider, model, upstream_model, stream,
+    status, http_status, prompt_tokens, completion_tokens, total_tokens, usage_source, input_token_cost,
+    output_token_cost, pricing_source, cost_input, cost_output, cost_total, latency_ms)
+  select 'req_seed_' || g, t.at, t.key, 'huggingface', t.model, t.model, g % 3 = 0, t.status,
+    case t.status when 'ok' then 200 when 'upstream_error' then 502 else 499 end,
+    t.prompt, t.completion, t.prompt + t.completion, 'upstream', 0.00000015, 0.0000006,
+    case when g % 1000 = 0 then 'builtin' else 'env' end,
+    t.prompt * 0.00000015, t.completion * 0.0000006, t.prompt * 0.00000015 + t.completion * 0.0000006,
+    50 + g % 900
+  from generate_series($1::bigint, $2::bigint) as g,
+  lateral (select
+    $3::timestamptz - make_interval(secs => g::float8 * ${DAYS * 86_400} / $4::float8) as at,
+    case when g / 3 % 10 = 0 then null else 'key_bench_' || (g / 5 % ${KEYS} + 1) end as key,
+    (array['openai/gpt-oss-120b:groq', 'openai/gpt-oss-20b:groq', 'meta-llama/Llama-3.3-70B-Instruct',
+           'Qwen/Qwen3-32B:cerebras', 'deepseek-ai/DeepSeek-V3'])[g % 5 + 1] as model,
+    case when g % 53 = 7 then 'upstream_error' when g % 101 = 3 then 'client_aborted' else 'ok' end as status,
+    (50 + g % 2000)::int as prompt,
+    (g * 7 % 700)::int as completion) as t`;
+
+async function seed(url: string, now: Date): Promise<number> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [{ n } = { n: '0' }] = await sql<{ n: string }[]>`select count(*)::text as n from usage_logs`;
+    if (Number(n) > 0) {
+      progress(`reusing ${n} rows already there`);
+      return Number(n);
+    }
+    await sql.unsafe(`
+      insert into api_keys (id, name, key_hash, key_prefix)
+      select 'key_bench_' || i, 'bench key ' || i, md5('bench' || i), 'tg-bench'
+      from generate_series(1, ${KEYS}) as i`);
+    // the seed is a benchmark's, not a ledger's: no need to wait for each chunk's WAL flush
+    await sql`set synchronous_commit = off`;
+    for (let first = 1; first <= ROWS; first += CHUNK) {
+      const last = Math.min(ROWS, first + CHUNK - 1);
+      await sql.unsafe(SEED_ROWS, [first, last, now.toISOString(), ROWS]);
+      progress(`seeded ${last.toLocaleString('en-US')} of ${ROWS.toLocaleString('en-US')} rows`);
+    }
+    await sql`vacuum analyze usage_logs`;
+    await sql`vacuum analyze usage_hourly`;
+    return ROWS;
+  } finally {
+    await sql.end();
+  }
+}
+
+type Timing = { name: string; path: string; median_ms: number; max_ms: number; runs: number };
+
+async function time(base: string, name: string, path: string): Promise<Timing> {
+  const once = async () => {
+    const start = performance.now();
+    const res = await request(`${base}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const text = await res.body.text();
+    const ms = performance.now() - start;
+    if (res.statusCode !== 200) throw new Error(`${path} answered ${res.statusCode}: ${text.slice(0, 300)}`);
+    return ms;
+  };
+  await once(); // warm: plans, caches, connections
+  const samples: number[] = [];
+  for (let i = 0; i < RUNS; i++) samples.push(await once());
+  samples.sort((a, b) => a - b);
+  return { name, path, median_ms: median(samples), max_ms: samples.at(-1) as number, runs: RUNS };
+}
+
+type SummaryGroup = { group: string; requests: number; cost_usd: string };
+
+async function summaryGroups(base: string, path: string): Promise<SummaryGroup[]> {
+  const res = await request(`${base}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  const body = (await res.body.json()) as { data: SummaryGroup[] };
+  return body.data;
+}
+
+async function main(): Promise<void> {
+  const serverUrl = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const reuse = env.BENCH_USAGE_DATABASE_URL;
+  const scratch: ScratchDatabase | undefined = reuse
+    ? undefined
+    : await createScratchDatabase(serverUrl, 'tollgate_bench_usage');
+  const url = reuse ?? (scratch as ScratchDatabase).url;
+  const now = new Date();
+  try {
+    const database = await openDatabase({ databaseUrl: url });
+    await migrate(database);
+    await database.close();
+    const seedStart = performance.now();
+    const rows = await seed(url, now);
+    const seedSeconds = (performance.now() - seedStart) / 1000;
+
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    const gateway = await startGateway({
+      root: ROOT,
+      upstream: 'http://127.0.0.1:9',
+      databaseUrl: url,
+      profile: false,
+    });
+    try {
+      const [latest] = await sql<{ at: Date }[]>`select max(created_at) as at from usage_logs`;
+      const to = new Date((latest?.at ?? now).getTime() + 1);
+      const from = new Date(to.getTime() - DAYS * 86_400_000);
+      const range = `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+      // a cursor halfway down the ledger: the page after it is read from inside the index
+      const [deep] = await sql<{ at: string; id: string }[]>`
+        select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at, id::text
+        from usage_logs order by created_at desc nulls last, id desc nulls last
+        offset ${Math.floor(rows / 2)} limit 1`;
+      const cursor = deep ? encodeCursor({ createdAt: deep.at, id: Number(deep.id) }) : '';
+      progress('timing /usage and /usage/summary');
+      const timings: Timing[] = [];
+      const cases: Array<[string, string]> = [
+        ['/usage first page (100 rows)', '/usage?limit=100'],
+        [
+          `/usage page after row ${Math.floor(rows / 2).toLocaleString('en-US')}`,
+          `/usage?limit=100&cursor=${cursor}`,
+        ],
+        ['/usage first page, one key', '/usage?limit=100&key_id=key_bench_7'],
+        [`/usage/summary by day, ${DAYS} days`, `/usage/summary?group_by=day&${range}`],
+        [`/usage/summary by model, ${DAYS} days`, `/usage/summary?group_by=model&${range}`],
+        [`/usage/summary by key, ${DAYS} days`, `/usage/summary?group_by=key&${range}`],
+        [`/usage/summary by hour, ${DAYS} days`, `/usage/summary?group_by=hour&${range}`],
+        [`/usage/summary by day, one key`, `/usage/summary?group_by=day&key_id=key_bench_7&${range}`],
+      ];
+      for (const [name, path] of cases) {
+        const timing = await time(gateway.base, name, path);
+        timings.push(timing);
+        progress(`${name}: ${timing.median_ms.toFixed(1)} ms`);
+      }
+
+      // exactness: the summary's sums against one scan of the rows, timed (the summary's cost before the rollup)
+      progress('checking the summary against a scan of usage_logs');
+      const groups = await summaryGroups(gateway.base, `/usage/summary?group_by=model&${range}`);
+      const viaSummary = groups.reduce(
+        (s, g) => ({ requests: s.requests + g.requests, cost: add(s.cost, parseDecimal(g.cost_usd)) }),
+        { requests: 0, cost: ZERO },
+      );
+      const scanStart = performance.now();
+      const [scan] = await sql<{ requests: string; cost: string }[]>`
+        select count(*)::text as requests, coalesce(sum(cost_total), 0)::text as cost
+        from usage_logs where created_at >= ${from} and created_at < ${to}`;
+      const scanMs = performance.now() - scanStart;
+      const exact =
+        scan !== undefined &&
+        String(viaSummary.requests) === scan.requests &&
+        formatDecimal(viaSummary.cost) === canonical(scan.cost);
+
+      const results = {
+        date: new Date().toISOString(),
+        machine: {
+          nproc: cpus().length,
+          cpu: cpus()[0]?.model.trim() ?? 'unknown',
+          node: process.version,
+          kernel: release(),
+        },
+        rows,
+        seed_seconds: reuse ? null : Math.round(seedSeconds),
+        rollup_rows: Number((await sql<{ n: string }[]>`select count(*)::text as n from usage_hourly`)[0]?.n),
+        goal_ms: GOAL_MS,
+        timings,
+        exact: {
+          summary_requests: viaSummary.requests,
+          scan_requests: scan?.requests,
+          summary_cost_usd: formatDecimal(viaSummary.cost),
+          scan_cost_usd: scan ? canonical(scan.cost) : null,
+          equal: exact,
+        },
+        scan_ms: Math.round(scanMs),
+      };
+      writeFileSync(join(ROOT, 'bench', 'usage-results.json'), `${JSON.stringify(results, null, 2)}\n`);
+      console.log(`\nTollgate /usage at scale — ${results.date}`);
+      console.log(
+        `${results.machine.nproc}× ${results.machine.cpu}, Node ${results.machine.node}; PostgreSQL, ${rows.toLocaleString('en-US')} usage rows over ${DAYS} days (${results.rollup_rows.toLocaleString('en-US')} rollup rows)${results.seed_seconds === null ? '' : `, seeded in ${results.seed_seconds} s`}\n`,
+      );
+      console.log('| request | median ms | max ms | goal |');
+      console.log('|---|---:|---:|---|');
+      for (const t of timings)
+        console.log(
+          `| ${t.name} | ${t.median_ms.toFixed(1)} | ${t.max_ms.toFixed(1)} | ${t.median_ms <= GOAL_MS ? 'met' : `MISSED (≤ ${GOAL_MS})`} |`,
+        );
+      console.log(
+        `\nsummary vs a scan of the rows: ${exact ? 'equal' : 'DIFFERENT'} (${viaSummary.requests} requests, $${formatDecimal(viaSummary.cost)}); the scan alone took ${Math.round(scanMs)} ms`,
+      );
+      console.log('written bench/usage-results.json');
+      if (!exact) process.exitCode = 1;
+    } finally {
+      await gateway.stop();
+      await sql.end();
+    }
+  } finally {
+    await scratch?.drop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
