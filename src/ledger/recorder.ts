@@ -172,6 +172,9 @@ export function createRecorder({
             );
             continue;
           }
+          // one turn of the event loop first: replies that finished while the last INSERT ran (PGlite's
+          // runs on this thread and blocks it) record their rows now and join this batch
+          await new Promise(setImmediate);
           const batch = queue;
           queue = [];
           await write(batch);

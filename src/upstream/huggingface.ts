@@ -29,13 +29,13 @@ export function passThroughHeaders(
   headers: Record<string, string | string[] | undefined>,
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined) continue;
-    const text = Array.isArray(value) ? value.join(', ') : value;
     if (name.startsWith('x-ratelimit-') || name === 'retry-after' || name === 'x-inference-provider') {
-      out[name] = text;
+      out[name] = Array.isArray(value) ? value.join(', ') : value;
     } else if (name === 'x-request-id') {
-      out['x-upstream-request-id'] = text;
+      out['x-upstream-request-id'] = Array.isArray(value) ? value.join(', ') : value;
     }
   }
   return out;
