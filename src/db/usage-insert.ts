@@ -69,8 +69,26 @@ function parameter(row: UsageLogInsert, field: keyof UsageLogInsert): Parameter 
   // both drivers take ISO text for timestamptz and JSON text for jsonb (postgres.js binds a Date or an
   // object unserialized); booleans stay booleans (postgres.js reads the string 'true' as false)
   if (value instanceof Date) return value.toISOString();
-  if (field === 'usageRaw') return JSON.stringify(value);
+  if (field === 'usageRaw') {
+    const json = JSON.stringify(value);
+    return json.includes('\\u0000') ? JSON.stringify(withoutNul(value)) : json;
+  }
+  if (typeof value === 'string' && value.includes('\0')) return value.replaceAll('\0', '');
   return value as Parameter;
+}
+
+/**
+ * `value` with every NUL character removed from its strings and keys. PostgreSQL text and jsonb cannot
+ * hold NUL, and upstream-controlled fields (the answering model, ids, error text, the usage object)
+ * could carry one: the row must still commit, or an answered request would go unmetered.
+ */
+function withoutNul(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('\0', '');
+  if (Array.isArray(value)) return value.map(withoutNul);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll('\0', ''), withoutNul(v)]));
+  }
+  return value;
 }
 
 /** Inserts the rows in one statement (PostgreSQL allows 65535 parameters: callers batch ≤ 1000 rows). */

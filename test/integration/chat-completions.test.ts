@@ -219,6 +219,27 @@ describe.each(BACKENDS)('POST /v1/chat/completions (non-streaming) on %s', (back
     expect(upstream.requests).toHaveLength(0);
   });
 
+  it('meters a reply whose text fields carry NUL characters, which the ledger stores without them', async () => {
+    const reply = JSON.parse(responseText) as Record<string, unknown> & { usage: Record<string, unknown> };
+    const body = JSON.stringify({
+      ...reply,
+      id: 'chatcmpl-\u0000nul',
+      model: 'openai/gpt-oss-120b\u0000',
+      usage: { ...reply.usage, 'note\u0000': 'a\u0000b' },
+    });
+    answer(body, { headers: { 'content-type': 'application/json' } });
+    const res = await gw.call('/v1/chat/completions', { method: 'POST', json: request });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe(body);
+    const row = await rowFor(res.headers.get('x-request-id'));
+    expect(row).toMatchObject({
+      upstream_model: 'openai/gpt-oss-120b',
+      upstream_request_id: 'chatcmpl-nul',
+      prompt_tokens: 81,
+      usage_raw: expect.objectContaining({ note: 'ab', prompt_tokens: 81 }),
+    });
+  });
+
   it('answers 502 when the upstream answers garbage', async () => {
     answer('<html>bad gateway</html>', { status: 200, headers: { 'content-type': 'text/html' } });
     const res = await gw.call('/v1/chat/completions', { method: 'POST', json: request });
