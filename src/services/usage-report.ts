@@ -285,9 +285,14 @@ function csvLine(row: UsageRow): string {
   return `${cells.join(',')}\r\n`;
 }
 
-/** RFC 4180: a cell holding a comma, quote or line break is quoted, its quotes doubled. */
-function csvCell(value: unknown): string {
+/**
+ * RFC 4180: a cell holding a comma, quote or line break is quoted, its quotes doubled. Text that a
+ * spreadsheet would run as a formula (=, +, -, @, tab or CR first: model names and errors come from
+ * clients and upstreams) gets a leading apostrophe, as OWASP advises; numbers are left as they are.
+ */
+export function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
-  const text = String(value);
+  let text = String(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
