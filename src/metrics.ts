@@ -92,6 +92,11 @@ export function createMetrics({ recorderStats }: { recorderStats: () => Recorder
     'Usage rows waiting in the spool for the database',
     (s) => s.spoolDepth,
   );
+  ledger(
+    'tollgate_usage_rows_refused',
+    'Usage rows the database refused as bad data: answered 503 live, or kept in the dead-letter file at replay',
+    (s) => s.refused,
+  );
 
   return {
     registry,

@@ -103,7 +103,9 @@ describe('/metrics', () => {
     try {
       const scraped = await open.call('/metrics', { key: null });
       expect(scraped.status).toBe(200);
-      expect(await scraped.text()).toContain('tollgate_usage_spool_depth');
+      const text = await scraped.text();
+      expect(text).toContain('tollgate_usage_spool_depth 0');
+      expect(text).toContain('tollgate_usage_rows_refused 0');
       expect((await closed.call('/metrics', { key: null })).status).toBe(401);
       expect((await closed.call('/metrics')).status).toBe(200);
     } finally {
