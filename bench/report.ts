@@ -1,6 +1,17 @@
 // The benchmark's results: the shape written to bench/results.json, the rows-vs-answers check, the
 // targets of issue 5 weighed against the figures, and the Markdown table printed at the end.
+import { cpus, release } from 'node:os';
 import type { RecorderResult } from './recorder.ts';
+
+/** The machine a result was measured on. */
+export function machine() {
+  return {
+    nproc: cpus().length,
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    node: process.version,
+    kernel: release(),
+  };
+}
 
 export type CaseRow = {
   target: string;

@@ -3,7 +3,7 @@
 // request, peak RSS, usage rows vs answers; streaming time to first byte added; the recorder's rows/s.
 // Prints a table and writes bench/results.json. Settings: see the README's Benchmark section.
 import { writeFileSync } from 'node:fs';
-import { cpus, loadavg, release } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { summarizeProfileDir } from './cpuprofile-top.ts';
 import { loadFixtures, repositoryRoot } from './fixtures.ts';
@@ -33,7 +33,7 @@ import {
   TASKSET,
 } from './processes.ts';
 import { benchRecorder } from './recorder.ts';
-import { type CaseRow, formatResults, type Results, rowsCheck, weighTargets } from './report.ts';
+import { type CaseRow, formatResults, machine, type Results, rowsCheck, weighTargets } from './report.ts';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.ts';
 
 const env = process.env;
@@ -261,10 +261,7 @@ async function main(): Promise<void> {
   const results: Results = {
     date: new Date().toISOString(),
     machine: {
-      nproc: cpus().length,
-      cpu: cpus()[0]?.model.trim() ?? 'unknown',
-      node: process.version,
-      kernel: release(),
+      ...machine(),
       loadavg_at_start: loadAtStart,
       cpu_pressure_at_start: pressureAtStart,
       loadavg_at_end: loadavg(),

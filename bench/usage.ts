@@ -9,7 +9,6 @@
 // is made on it and dropped after), BENCH_USAGE_DATABASE_URL (a database to reuse: seeded only when
 // it has no rows, and kept).
 import { writeFileSync } from 'node:fs';
-import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { request } from 'undici';
@@ -19,6 +18,7 @@ import { migrate } from '../src/db/migrate.ts';
 import { encodeCursor } from '../src/services/usage-report.ts';
 import { repositoryRoot } from './fixtures.ts';
 import { ADMIN_KEY, median, startGateway } from './gateway.ts';
+import { machine } from './report.ts';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.ts';
 
 const env = process.env;
@@ -189,12 +189,7 @@ async function main(): Promise<void> {
 
       const results = {
         date: new Date().toISOString(),
-        machine: {
-          nproc: cpus().length,
-          cpu: cpus()[0]?.model.trim() ?? 'unknown',
-          node: process.version,
-          kernel: release(),
-        },
+        machine: machine(),
         rows,
         seed_seconds: reuse ? null : Math.round(seedSeconds),
         rollup_rows: Number((await sql<{ n: string }[]>`select count(*)::text as n from usage_hourly`)[0]?.n),

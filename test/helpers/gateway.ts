@@ -5,10 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { sql } from 'drizzle-orm';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { createGateway, type Gateway } from '../../src/gateway.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { type Backend, createTestDatabase } from './databases.ts';
+import { type AnyHandler, type MockUpstream, startMockUpstream } from './mock-upstream.ts';
 
 export const ADMIN_KEY = 'tg-admin-test-key-0123456789';
 export const HF_TOKEN = 'hf_test_SECRET_upstream_token';
@@ -92,4 +94,37 @@ export async function startTestGateway({
       await db.drop();
     },
   };
+}
+
+export type GatewaySuite = { gw: TestGateway; upstream: MockUpstream };
+
+/**
+ * A gateway and its mock upstream for a describe block: started before its tests (the upstream with
+ * `handlers` as its defaults), closed after them; after each test the upstream must have seen no
+ * request it had no handler for, and its handlers go back to the defaults. `started` hands both to
+ * the block's own variables.
+ */
+export function gatewaySuite(
+  options: { backend: Backend; env?: Record<string, string>; handlers?: AnyHandler[] },
+  started: (suite: GatewaySuite) => void,
+): void {
+  let suite: GatewaySuite | undefined;
+  beforeAll(async () => {
+    const upstream = await startMockUpstream(...(options.handlers ?? []));
+    const gw = await startTestGateway({
+      backend: options.backend,
+      upstreamUrl: upstream.url,
+      env: options.env ?? {},
+    });
+    suite = { gw, upstream };
+    started(suite);
+  });
+  afterAll(async () => {
+    await suite?.gw.close();
+    await suite?.upstream.close();
+  });
+  afterEach(() => {
+    expect(suite?.upstream.unhandled).toEqual([]);
+    suite?.upstream.reset();
+  });
 }

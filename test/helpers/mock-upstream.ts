@@ -5,7 +5,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getResponse, type RequestHandler } from 'msw';
 
-type AnyHandler = RequestHandler;
+export type AnyHandler = RequestHandler;
 
 export type SeenRequest = { method: string; path: string; headers: IncomingHttpHeaders; body: string };
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { HttpResponse, http } from 'msw';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { createGateway } from '../../src/gateway.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -11,8 +11,8 @@ import { sha256 } from '../../src/services/keys.ts';
 import type { PriceView } from '../../src/services/pricing.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { fixtureJson, fixtureText } from '../helpers/fixtures.ts';
-import { ADMIN_KEY, HF_TOKEN, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
+import { ADMIN_KEY, gatewaySuite, HF_TOKEN, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import type { MockUpstream } from '../helpers/mock-upstream.ts';
 
 const DEFAULT_MODEL = 'openai/gpt-oss-120b:groq';
 // the fixture's usage: 81 prompt and 76 completion tokens; at the env prices 0.000309
@@ -27,23 +27,19 @@ describe.each(BACKENDS)('admin, auth, models and health routes on %s', (backend)
   let upstream: MockUpstream;
   let gw: TestGateway;
 
-  beforeAll(async () => {
-    upstream = await startMockUpstream(
-      http.post(
-        '*/chat/completions',
-        () => new HttpResponse(responseText, { headers: { 'content-type': 'application/json' } }),
-      ),
-    );
-    gw = await startTestGateway({ backend, upstreamUrl: upstream.url, env: { MAX_BODY_BYTES: '2048' } });
-  });
-  afterAll(async () => {
-    await gw.close();
-    await upstream.close();
-  });
-  afterEach(() => {
-    expect(upstream.unhandled).toEqual([]);
-    upstream.reset();
-  });
+  gatewaySuite(
+    {
+      backend,
+      env: { MAX_BODY_BYTES: '2048' },
+      handlers: [
+        http.post(
+          '*/chat/completions',
+          () => new HttpResponse(responseText, { headers: { 'content-type': 'application/json' } }),
+        ),
+      ],
+    },
+    (suite) => ({ gw, upstream } = suite),
+  );
 
   const json = async <T>(res: Response | Promise<Response>) => (await (await res).json()) as T;
   const createKey = (name = 'app') =>

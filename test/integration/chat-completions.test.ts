@@ -1,8 +1,8 @@
 import { HttpResponse, http } from 'msw';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/databases.ts';
 import { errorFixture, fixtureJson, fixtureText } from '../helpers/fixtures.ts';
-import { ADMIN_KEY, HF_TOKEN, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { ADMIN_KEY, gatewaySuite, HF_TOKEN, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 
 const responseText = fixtureText('nonstream/hf-groq-gpt-oss-120b.response.json');
@@ -15,18 +15,7 @@ describe.each(BACKENDS)('POST /v1/chat/completions (non-streaming) on %s', (back
   let upstream: MockUpstream;
   let gw: TestGateway;
 
-  beforeAll(async () => {
-    upstream = await startMockUpstream();
-    gw = await startTestGateway({ backend, upstreamUrl: upstream.url });
-  });
-  afterAll(async () => {
-    await gw.close();
-    await upstream.close();
-  });
-  afterEach(() => {
-    expect(upstream.unhandled).toEqual([]);
-    upstream.reset();
-  });
+  gatewaySuite({ backend }, (suite) => ({ gw, upstream } = suite));
 
   const answer = (body = responseText, init: ResponseInit = { headers: responseHeaders }) =>
     upstream.use(http.post(`${upstream.url}/chat/completions`, () => new HttpResponse(body, init)));

@@ -1,12 +1,12 @@
 import { sql } from 'drizzle-orm';
 import { HttpResponse, http } from 'msw';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { add, formatDecimal, parseDecimal, times } from '../../src/billing/money.ts';
 import { estimatePromptTokens } from '../../src/metering/tokens.ts';
 import { BACKENDS } from '../helpers/databases.ts';
 import { fixtureJson } from '../helpers/fixtures.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
+import { gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
+import type { MockUpstream } from '../helpers/mock-upstream.ts';
 
 const MAX_TOKENS = 50;
 const body = {
@@ -37,26 +37,25 @@ describe.each(BACKENDS)('budgets and rate limits on %s', (backend) => {
   let upstream: MockUpstream;
   let gw: TestGateway;
 
-  beforeAll(async () => {
-    const reply = fixtureJson<Record<string, unknown>>('nonstream/hf-groq-gpt-oss-120b.response.json');
-    upstream = await startMockUpstream(
-      http.post('*/chat/completions', () =>
-        HttpResponse.json({
-          ...reply,
-          usage: { prompt_tokens: PROMPT, completion_tokens: MAX_TOKENS, total_tokens: PROMPT + MAX_TOKENS },
-        }),
-      ),
-    );
-    gw = await startTestGateway({ backend, upstreamUrl: upstream.url });
-  });
-  afterAll(async () => {
-    await gw.close();
-    await upstream.close();
-  });
-  afterEach(() => {
-    expect(upstream.unhandled).toEqual([]);
-    upstream.reset();
-  });
+  const reply = fixtureJson<Record<string, unknown>>('nonstream/hf-groq-gpt-oss-120b.response.json');
+  gatewaySuite(
+    {
+      backend,
+      handlers: [
+        http.post('*/chat/completions', () =>
+          HttpResponse.json({
+            ...reply,
+            usage: {
+              prompt_tokens: PROMPT,
+              completion_tokens: MAX_TOKENS,
+              total_tokens: PROMPT + MAX_TOKENS,
+            },
+          }),
+        ),
+      ],
+    },
+    (suite) => ({ gw, upstream } = suite),
+  );
 
   const createKey = async (settings: Record<string, unknown>) =>
     (await (

@@ -1,10 +1,10 @@
 import { HttpResponse, http } from 'msw';
 import { request as undiciRequest } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/databases.ts';
 import { fixtureJson, fixtureText } from '../helpers/fixtures.ts';
-import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
+import { ADMIN_KEY, gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
+import type { MockUpstream } from '../helpers/mock-upstream.ts';
 
 const SSE_HEADERS = fixtureJson<Record<string, string>>('stream/hf-groq-gpt-oss-120b.stream.headers.json');
 const withUsage = fixtureJson<Record<string, unknown>>(
@@ -31,18 +31,7 @@ describe.each(BACKENDS)('POST /v1/chat/completions (streaming) on %s', (backend)
   let upstream: MockUpstream;
   let gw: TestGateway;
 
-  beforeAll(async () => {
-    upstream = await startMockUpstream();
-    gw = await startTestGateway({ backend, upstreamUrl: upstream.url, env: { UPSTREAM_TIMEOUT_MS: '1500' } });
-  });
-  afterAll(async () => {
-    await gw.close();
-    await upstream.close();
-  });
-  afterEach(() => {
-    expect(upstream.unhandled).toEqual([]);
-    upstream.reset();
-  });
+  gatewaySuite({ backend, env: { UPSTREAM_TIMEOUT_MS: '1500' } }, (suite) => ({ gw, upstream } = suite));
 
   const stream = (text: string) =>
     upstream.use(
