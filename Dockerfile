@@ -8,7 +8,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
-# tsc: dist/src (the gateway), dist/scripts, dist/bench
+# tsc: dist/src, dist/scripts, dist/bench; esbuild: dist/server.mjs, the gateway in one file
 FROM deps AS build
 COPY tsconfig.json ./
 COPY scripts ./scripts
@@ -44,4 +44,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 # (up to SHUTDOWN_GRACE_MS), flushes the usage recorder and exits 0
 STOPSIGNAL SIGTERM
 # a 16 MB young generation: peak RSS under load 386 → 274 MB for no measurable CPU (npm run bench)
-CMD ["node", "--max-semi-space-size=16", "dist/src/server.js"]
+CMD ["node", "--max-semi-space-size=16", "dist/server.mjs"]

@@ -9,7 +9,7 @@ import postgres from 'postgres';
 import { Client, request } from 'undici';
 import { CORE, cpuSeconds, freePort, spawnOn, stop, waitForHttp } from './processes.ts';
 
-/** the flags `npm start` and the Dockerfile give node */
+/** the flags `npm start` and the Dockerfile give node (the entry too: the bundle, dist/server.mjs) */
 const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=16'];
 
 export const ADMIN_KEY = 'bench-admin-key-0123456789';
@@ -49,7 +49,7 @@ export async function startGateway({
       ...PRODUCTION_NODE_ARGS,
       ...nodeArgs,
       ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-      join(root, 'dist', 'src', 'server.js'),
+      join(root, 'dist', 'server.mjs'),
     ],
     {
       PORT: String(port),

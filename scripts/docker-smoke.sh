@@ -67,7 +67,7 @@ say "built $tag in $(( $(date +%s) - build_started ))s"
 user=$("${podman[@]}" image inspect --format '{{.Config.User}}' "$tag")
 case "$user" in "" | root | 0 | 0:*) fail "the image's USER is '$user', not a non-root user" ;; esac
 "${podman[@]}" run --rm --network none --no-healthcheck --entrypoint sh "$tag" -c \
-  'test -f dist/src/server.js && test -f drizzle/meta/_journal.json && test ! -e node_modules/vitest && test ! -e node_modules/typescript && test ! -e src' \
+  'test -f dist/server.mjs && test -f drizzle/meta/_journal.json && test ! -e node_modules/vitest && test ! -e node_modules/typescript && test ! -e src' \
   || fail "the image's /app is not dist/ + drizzle/ + production dependencies only"
 
 # 2. a mock upstream answering like the HF router (the recorded gpt-oss reply); it notes the Authorization it got

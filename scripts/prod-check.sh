@@ -7,13 +7,13 @@ work="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 pid=""
 
-[ -f "$root/dist/src/server.js" ] || { echo "prod-check: run npm run build first" >&2; exit 1; }
+[ -f "$root/dist/server.mjs" ] || { echo "prod-check: run npm run build first" >&2; exit 1; }
 cp -r "$root/package.json" "$root/package-lock.json" "$root/dist" "$root/drizzle" "$work/"
 (cd "$work" && npm ci --omit=dev --no-audit --no-fund --silent)
 
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 (cd "$work" && PORT=$port HOST=127.0.0.1 DATA_DIR="$work/data" ADMIN_API_KEY=prod-check-admin-key-0123 \
-  UPSTREAM_BASE_URL=http://127.0.0.1:9/v1 LOG_LEVEL=warn node dist/src/server.js) &
+  UPSTREAM_BASE_URL=http://127.0.0.1:9/v1 LOG_LEVEL=warn node --max-semi-space-size=16 dist/server.mjs) &
 pid=$!
 
 ok=""

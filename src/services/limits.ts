@@ -61,7 +61,7 @@ export function createLimits({
 
   async function admit(keyId: string, limits: KeyLimits, request: ChatRequest, at: Date): Promise<Admission> {
     if (limits.monthlyBudgetUsd === null && limits.rpm === null && limits.tpm === null) return NOTHING;
-    const promptTokens = estimatePromptTokens(request);
+    const promptTokens = await estimatePromptTokens(request);
     const maxTokens = maxCompletionTokens(request, defaultMaxTokens);
     try {
       const headers =

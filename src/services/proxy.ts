@@ -104,7 +104,7 @@ export function createChatProxy(deps: ProxyDeps) {
       const aborted = err instanceof ClientAbortedError;
       const error = aborted ? err : toGatewayError(err);
       const tokens: MeteredTokens = aborted
-        ? { source: 'estimated', promptTokens: estimatePromptTokens(request), completionTokens: 0 }
+        ? { source: 'estimated', promptTokens: await estimatePromptTokens(request), completionTokens: 0 }
         : NO_TOKENS;
       await meter({
         ...base,
@@ -155,8 +155,8 @@ export function createChatProxy(deps: ProxyDeps) {
       ? { source: 'upstream', usage }
       : {
           source: 'estimated',
-          promptTokens: estimatePromptTokens(request),
-          completionTokens: estimateCompletionTokens(completionText(reply)),
+          promptTokens: await estimatePromptTokens(request),
+          completionTokens: await estimateCompletionTokens(completionText(reply)),
         };
     const fields = reply as { model?: unknown; id?: unknown };
     const costUsd = await meter({

@@ -57,8 +57,8 @@ export function createStreamProxy(deps: ProxyDeps) {
           ? { source: 'upstream', usage: lastUsage }
           : {
               source: 'estimated',
-              promptTokens: estimatePromptTokens(request),
-              completionTokens: estimateCompletionTokens(streamedText(deltas)),
+              promptTokens: await estimatePromptTokens(request),
+              completionTokens: await estimateCompletionTokens(streamedText(deltas)),
             };
         return meter({
           requestId: ctx.requestId,

@@ -14,7 +14,7 @@ const body = {
   messages: [{ role: 'user', content: 'hi' }],
   max_tokens: MAX_TOKENS,
 };
-const PROMPT = estimatePromptTokens(body);
+const PROMPT = await estimatePromptTokens(body);
 /** one request's worst case, which the mock upstream then reports as its real usage */
 const ONE = formatDecimal(
   add(times(PROMPT, parseDecimal('0.000001')), times(MAX_TOKENS, parseDecimal('0.000003'))),

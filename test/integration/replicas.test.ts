@@ -17,7 +17,7 @@ const body = {
   messages: [{ role: 'user', content: 'hi' }],
   max_tokens: 20,
 };
-const PROMPT = estimatePromptTokens(body);
+const PROMPT = await estimatePromptTokens(body);
 
 describe.skipIf(!process.env.TEST_DATABASE_URL)('two replicas on one PostgreSQL', () => {
   let upstream: MockUpstream;

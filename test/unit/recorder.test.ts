@@ -73,8 +73,8 @@ const usageRow = (overrides: Partial<UsageLogInsert> = {}): UsageLogInsert => ({
 });
 const rows = (n: number) => Array.from({ length: n }, () => usageRow());
 
-/** A row PostgreSQL refuses whatever its state: text may not hold a NUL byte (SQLSTATE 22021). */
-const poisonRow = () => usageRow({ model: 'gpt\u0000oss' });
+/** A row PostgreSQL refuses whatever its state: a count out of integer range (SQLSTATE 22003). */
+const poisonRow = () => usageRow({ promptTokens: 2 ** 31 });
 
 const spoolFile = (dir = mkdtempSync(join(tmpdir(), 'tollgate-recorder-'))) =>
   join(dir, 'usage-spool.ndjson');
@@ -351,7 +351,7 @@ describe.each(BACKENDS)('the recorder on %s', (backend) => {
       path: path.replace('.ndjson', '.rejected.ndjson'),
     }).readAll();
     expect(dead.rows).toEqual([
-      expect.objectContaining({ code: '22021', row: expect.objectContaining({ requestId: bad.requestId }) }),
+      expect.objectContaining({ code: '22003', row: expect.objectContaining({ requestId: bad.requestId }) }),
     ]);
   });
 

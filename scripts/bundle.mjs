@@ -1,0 +1,24 @@
+// The production entry: src/server.ts and its dependencies in one ES module, dist/server.mjs.
+// Why: Node resolves every file of a package against that package's package.json, and drizzle-orm's
+// (180 KB of exports) is parsed again for each of its hundreds of files: 150 MB of garbage and 0.5 s
+// at start. One bundled file: ready in ~0.6 s instead of ~1.1 s, ~50 MB less RSS.
+// PGlite stays outside (it loads its WASM and data files from beside its own module), and so does the
+// tokenizer, loaded on first use only (src/metering/tokens.ts).
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: ['src/server.ts'],
+  outfile: 'dist/server.mjs',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node22',
+  external: ['@electric-sql/pglite', 'gpt-tokenizer'],
+  // CommonJS dependencies call require(): give the ES module one
+  banner: {
+    js: "import { createRequire as __tollgateRequire } from 'node:module'; const require = __tollgateRequire(import.meta.url);",
+  },
+  sourcemap: 'linked',
+  legalComments: 'linked',
+  logLevel: 'warning',
+});
