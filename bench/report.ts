@@ -133,6 +133,19 @@ export function weighTargets(results: Pick<Results, 'cases' | 'ttfb'>): Target[]
 const fmt = (n: number | null | undefined, digits = 0) =>
   n === null || n === undefined || Number.isNaN(n) ? '—' : n.toFixed(digits);
 
+/** The gateway's CPU per request over the bare proxy's, case by case: what metering costs on this stack. */
+function againstBareProxy(cases: CaseRow[]): string[] {
+  const lines: string[] = [];
+  for (const gateway of cases.filter((c) => c.target.startsWith('gateway/'))) {
+    const bare = cases.find((c) => c.target === 'bare-proxy' && c.case === gateway.case);
+    if (!bare?.cpu_us_per_req || !gateway.cpu_us_per_req) continue;
+    lines.push(
+      `${gateway.target} ${gateway.case}: ${fmt(gateway.cpu_us_per_req / bare.cpu_us_per_req, 2)}× the bare proxy's CPU per request, ${fmt(gateway.rps / bare.rps, 2)}× its req/s`,
+    );
+  }
+  return lines.length > 0 ? [...lines, ''] : [];
+}
+
 export function formatResults(results: Results): string {
   const { machine, settings } = results;
   const lines = [
@@ -151,6 +164,7 @@ export function formatResults(results: Results): string {
         `| ${r.target} | ${r.case} | ${fmt(r.rps)} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${fmt(r.ratio, 2)} | ${fmt(r.cpu_us_per_req)}${r.db_cpu_us_per_req === null ? '' : ` (${fmt(r.db_cpu_us_per_req)})`} | ${fmt(r.peak_rss_mb)} | ${r.ok}${r.failed ? ` (+${r.failed} failed)` : ''} | ${r.rows ?? '—'} | ${r.rows_check ?? '—'} |`,
     ),
     '',
+    ...againstBareProxy(results.cases),
     `Streaming time to first byte, 1 connection, median of ${results.ttfb.requests}: ` +
       Object.entries(results.ttfb.median_ms)
         .map(([k, v]) => `${k} ${fmt(v, 3)} ms`)

@@ -138,6 +138,51 @@ async function measureGateway(gateway: GatewayProcess, c: Case, direct: CaseRow,
   return { row, window, served: gatewayAnswered };
 }
 
+/** Every case through bench/bare-proxy (Hono + undici and nothing else): CPU per request, RSS. */
+async function measureBareProxy(upstream: string, measured: CaseRow[]): Promise<CaseRow[]> {
+  const proxy = spawnOn(CORE.gateway, process.execPath, [
+    join(ROOT, 'dist', 'bench', 'bare-proxy.js'),
+    upstream,
+    '0',
+  ]);
+  const output = collect(proxy);
+  const rows: CaseRow[] = [];
+  try {
+    const port = await new Promise<string>((resolve, reject) => {
+      proxy.stdout?.once('data', (d: Buffer) => resolve(String(d).trim()));
+      proxy.once('exit', () => reject(new Error('the bare proxy did not start')));
+    });
+    const pid = proxy.pid as number;
+    for (const c of RUN_CASES) {
+      let cpu = 0;
+      const figures = await load(`http://127.0.0.1:${port}/v1/chat/completions`, c, async () => {
+        cpu = cpuSeconds(pid);
+      });
+      cpu = cpuSeconds(pid) - cpu;
+      const direct = measured.find((r) => r.target === 'direct' && r.case === caseName(c));
+      const answered = figures.ok + figures.failed;
+      rows.push({
+        target: 'bare-proxy',
+        case: caseName(c),
+        ...c,
+        ...figures,
+        ratio: direct ? figures.rps / direct.rps : Number.NaN,
+        cpu_us_per_req: answered > 0 ? (cpu * 1e6) / answered : null,
+        db_cpu_us_per_req: null,
+        peak_rss_mb: peakRssMb(pid),
+        gateway_answered: null,
+        rows: null,
+        rows_check: null,
+      });
+      progress(`bare proxy ${caseName(c)}: ${figures.rps.toFixed(0)} req/s`);
+    }
+  } finally {
+    await stop(proxy);
+    await output;
+  }
+  return rows;
+}
+
 /** CLOCK_MONOTONIC in µs: the clock V8 stamps CPU profile samples with. */
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
@@ -196,6 +241,9 @@ async function main(): Promise<void> {
       });
       progress(`direct ${caseName(c)}: ${figures.rps.toFixed(0)} req/s`);
     }
+
+    // the same stack with nothing of ours: Hono + undici, bytes through, on the gateway's core
+    cases.push(...(await measureBareProxy(upstream, cases)));
 
     const backends: Array<[string, string | undefined]> = [];
     if (BACKENDS.includes('pglite')) backends.push(['pglite', undefined]);
