@@ -13,6 +13,7 @@ import {
   cpuBetween,
   type GatewayProcess,
   median,
+  PRODUCTION_NODE_ARGS,
   settle,
   startGateway,
   timeToFirstByte,
@@ -141,6 +142,7 @@ async function measureGateway(gateway: GatewayProcess, c: Case, direct: CaseRow,
 /** Every case through bench/bare-proxy (Hono + undici and nothing else): CPU per request, RSS. */
 async function measureBareProxy(upstream: string, measured: CaseRow[]): Promise<CaseRow[]> {
   const proxy = spawnOn(CORE.gateway, process.execPath, [
+    ...PRODUCTION_NODE_ARGS,
     join(ROOT, 'dist', 'bench', 'bare-proxy.js'),
     upstream,
     '0',
