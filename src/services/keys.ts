@@ -1,7 +1,7 @@
 // Client keys: creation (the secret is shown once), limits, revocation, and authentication from an
 // in-memory cache of SHA-256 hashes kept fresh across replicas by NOTIFY. The master key is compared
 // in constant time.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { canonical, formatDecimal, parseDecimal, subtract } from '../billing/money.ts';
 import type { Database } from '../db/client.ts';
 import { findKeyByHash, insertKey, listKeys, revokeKey, updateKey } from '../db/keys-repo.ts';
@@ -50,7 +50,8 @@ export type KeyService = {
   follow(): Promise<() => Promise<void>>;
 };
 
-export const sha256 = (text: string) => createHash('sha256').update(text).digest();
+// one-shot crypto.hash: no Hash object per call (a third cheaper on the per-request key check)
+export const sha256 = (text: string): Buffer => hash('sha256', text, 'buffer');
 
 export function createKeyService({
   database,
