@@ -5,7 +5,7 @@ import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inArray } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/client.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { type UsageLogInsert, usageLogs } from '../../src/db/schema.ts';
@@ -78,14 +78,22 @@ const poisonRow = () => usageRow({ promptTokens: 2 ** 31 });
 
 const spoolFile = (dir = mkdtempSync(join(tmpdir(), 'tollgate-recorder-'))) =>
   join(dir, 'usage-spool.ndjson');
-const spoolAt = (path = spoolFile()) =>
-  createSpool<UsageLogInsert>({
+/** spools the tests opened, closed after each test (a recorder left open keeps its spool's file open) */
+const opened: Spool<UsageLogInsert>[] = [];
+const spoolAt = (path = spoolFile()) => {
+  const spool = createSpool<UsageLogInsert>({
     path,
     revive: (v) => ({
       ...(v as UsageLogInsert),
       createdAt: new Date((v as { createdAt: string }).createdAt),
     }),
   });
+  opened.push(spool);
+  return spool;
+};
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((spool) => spool.close()));
+});
 
 const until = async (check: () => boolean | Promise<boolean>) => {
   for (let i = 0; i < 1000 && !(await check()); i++) await new Promise((r) => setTimeout(r, 5));
@@ -335,6 +343,7 @@ describe.each(BACKENDS)('the recorder on %s', (backend) => {
     expect(await ledger([a.requestId, bad.requestId, b.requestId])).toEqual([a.requestId, b.requestId]);
     // a bad row is not an outage
     expect(recorder.stats()).toMatchObject({ degraded: false, spooled: 0, refused: 1 });
+    await recorder.close();
   });
 
   it('moves a spooled row the database refuses to the dead-letter file, and replays the rest', async () => {
@@ -353,6 +362,7 @@ describe.each(BACKENDS)('the recorder on %s', (backend) => {
     expect(dead.rows).toEqual([
       expect.objectContaining({ code: '22003', row: expect.objectContaining({ requestId: bad.requestId }) }),
     ]);
+    await recorder.close();
   });
 
   it('tries a statement that lost a deadlock again at once instead of spooling', async () => {
