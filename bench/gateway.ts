@@ -11,6 +11,8 @@ import { CORE, cpuSeconds, freePort, spawnOn, stop, waitForHttp } from './proces
 
 /** the flags `npm start` and the Dockerfile give node (the entry too: the bundle, dist/server.mjs) */
 export const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=16'];
+/** and the environment they set */
+export const PRODUCTION_ENV = { MALLOC_ARENA_MAX: '2' };
 
 export const ADMIN_KEY = 'bench-admin-key-0123456789';
 const CHAT_ROUTE = 'route="/v1/chat/completions"';
@@ -52,6 +54,7 @@ export async function startGateway({
       join(root, 'dist', 'server.mjs'),
     ],
     {
+      ...PRODUCTION_ENV,
       PORT: String(port),
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,

@@ -13,6 +13,7 @@ import {
   cpuBetween,
   type GatewayProcess,
   median,
+  PRODUCTION_ENV,
   PRODUCTION_NODE_ARGS,
   settle,
   startGateway,
@@ -141,12 +142,12 @@ async function measureGateway(gateway: GatewayProcess, c: Case, direct: CaseRow,
 
 /** Every case through bench/bare-proxy (Hono + undici and nothing else): CPU per request, RSS. */
 async function measureBareProxy(upstream: string, measured: CaseRow[]): Promise<CaseRow[]> {
-  const proxy = spawnOn(CORE.gateway, process.execPath, [
-    ...PRODUCTION_NODE_ARGS,
-    join(ROOT, 'dist', 'bench', 'bare-proxy.js'),
-    upstream,
-    '0',
-  ]);
+  const proxy = spawnOn(
+    CORE.gateway,
+    process.execPath,
+    [...PRODUCTION_NODE_ARGS, join(ROOT, 'dist', 'bench', 'bare-proxy.js'), upstream, '0'],
+    PRODUCTION_ENV,
+  );
   const output = collect(proxy);
   const rows: CaseRow[] = [];
   try {
