@@ -35,7 +35,8 @@ function switchboard(database: Database) {
       const code = state.failOnce;
       state.failOnce = undefined;
       if (code) throw Object.assign(new Error(`failed with SQLSTATE ${code}`), { code });
-      state.statements.push((text.match(/\),\(/g)?.length ?? 0) + 1);
+      // rows in the statement: elements of its first parameter, the request_id array ({"req_…",…})
+      state.statements.push(String(params[0]).split(',').length);
       await state.hold;
       return database.execute(text, params);
     },
