@@ -1,14 +1,9 @@
 import { sql } from 'drizzle-orm';
 import type { PgInsertValue } from 'drizzle-orm/pg-core';
-import { Hono } from 'hono';
 import { HttpResponse, http } from 'msw';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { add, compare, type Decimal, formatDecimal, parseDecimal, ZERO } from '../../src/billing/money.ts';
 import { usageLogs } from '../../src/db/schema.ts';
-import type { AppEnv } from '../../src/middleware/context.ts';
-import { renderError } from '../../src/middleware/error-handler.ts';
-import { usageRoutes } from '../../src/routes/usage.ts';
-import type { UsageReport } from '../../src/services/usage-report.ts';
 import { BACKENDS } from '../helpers/databases.ts';
 import { fixtureText } from '../helpers/fixtures.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -492,60 +487,5 @@ describe.each(BACKENDS)('GET /usage and /usage/summary on %s', (backend) => {
       expect(((await forbidden.json()) as ErrorReply).error.code).toBe('insufficient_permissions');
       expect((await gw.call(path, { key: null })).status).toBe(401);
     }
-  });
-});
-
-describe('CSV streaming when the database fails or the client leaves', () => {
-  /** the usage routes over a report whose CSV is the given generator */
-  function appWith(csv: () => AsyncGenerator<string, void, undefined>) {
-    const unused = () => Promise.reject(new Error('not used'));
-    const report: UsageReport = {
-      list: unused,
-      totals: unused,
-      summary: unused,
-      summaryWithTotals: unused,
-      csv,
-    };
-    const app = new Hono<AppEnv>().route('/usage', usageRoutes({ usageReport: report }));
-    app.onError((err, c) => renderError(err, c));
-    return app;
-  }
-
-  it('answers a JSON error, not a CSV, when the first batch fails', async () => {
-    const res = await appWith(async function* () {
-      yield* [];
-      throw new Error('database down');
-    }).request('/usage?format=csv');
-    expect(res.status).toBe(500);
-    expect(((await res.json()) as ErrorReply).error.type).toBe('api_error');
-  });
-
-  it('breaks the transfer, rather than ending a short file cleanly, when a later batch fails', async () => {
-    const res = await appWith(async function* () {
-      yield 'id\r\n1\r\n';
-      throw new Error('database down');
-    }).request('/usage?format=csv');
-    expect(res.status).toBe(200);
-    await expect(res.text()).rejects.toThrow('database down');
-  });
-
-  it('stops reading the database when the client goes away', async () => {
-    let batches = 0;
-    let stopped = false;
-    const res = await appWith(async function* () {
-      try {
-        for (;;) {
-          batches += 1;
-          yield `batch ${batches}\r\n`;
-        }
-      } finally {
-        stopped = true;
-      }
-    }).request('/usage?format=csv');
-    const reader = res.body?.getReader();
-    await reader?.read();
-    await reader?.cancel();
-    expect(stopped).toBe(true);
-    expect(batches).toBeLessThan(5);
   });
 });
