@@ -94,11 +94,8 @@ type Timing = { name: string; path: string; median_ms: number; max_ms: number; r
 async function time(base: string, name: string, path: string): Promise<Timing> {
   const once = async () => {
     const start = performance.now();
-    const res = await request(`${base}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-    const text = await res.body.text();
-    const ms = performance.now() - start;
-    if (res.statusCode !== 200) throw new Error(`${path} answered ${res.statusCode}: ${text.slice(0, 300)}`);
-    return ms;
+    await adminGet(base, path);
+    return performance.now() - start;
   };
   await once(); // warm: plans, caches, connections
   const samples: number[] = [];
@@ -109,10 +106,16 @@ async function time(base: string, name: string, path: string): Promise<Timing> {
 
 type SummaryGroup = { group: string; requests: number; cost_usd: string };
 
-async function summaryGroups(base: string, path: string): Promise<SummaryGroup[]> {
+/** The body of an admin GET, read whole; anything but 200 throws. */
+async function adminGet(base: string, path: string): Promise<string> {
   const res = await request(`${base}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
-  const body = (await res.body.json()) as { data: SummaryGroup[] };
-  return body.data;
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`${path} answered ${res.statusCode}: ${text.slice(0, 300)}`);
+  return text;
+}
+
+async function summaryGroups(base: string, path: string): Promise<SummaryGroup[]> {
+  return (JSON.parse(await adminGet(base, path)) as { data: SummaryGroup[] }).data;
 }
 
 async function main(): Promise<void> {

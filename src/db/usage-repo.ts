@@ -2,6 +2,7 @@
 // from the hourly rollup (usage_hourly) plus the partial hours at the range's edges. Each query is
 // shaped to an index, so a page or a month's summary stays fast at ten million rows.
 import { and, eq, getTableColumns, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
+import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { Database } from './client.ts';
 import { type UsageLogRow, usageHourly, usageLogs } from './schema.ts';
 
@@ -55,17 +56,46 @@ const BUCKET_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"';
  */
 const NEWEST_FIRST = [sql`${usageLogs.createdAt} desc nulls last`, sql`${usageLogs.id} desc nulls last`];
 
-function whereOf({ from, to, model, keyId, status }: UsageFilters, after?: KeysetPosition): SQL | undefined {
+/** Where a table keeps what the filters select on: usage_logs, or the hourly rollup. */
+type Filterable = {
+  at: AnyPgColumn;
+  model: AnyPgColumn;
+  status: AnyPgColumn;
+  /** a key id, or `master` */
+  key: (keyId: string) => SQL;
+};
+
+const LOGS: Filterable = {
+  at: usageLogs.createdAt,
+  model: usageLogs.model,
+  status: usageLogs.status,
+  key: (keyId) => (keyId === 'master' ? isNull(usageLogs.apiKeyId) : eq(usageLogs.apiKeyId, keyId)),
+};
+
+// the rollup keeps the master key as '' (its key column is part of the primary key)
+const HOURLY: Filterable = {
+  at: usageHourly.hour,
+  model: usageHourly.model,
+  status: usageHourly.status,
+  key: (keyId) => eq(usageHourly.apiKeyId, keyId === 'master' ? '' : keyId),
+};
+
+/** The filters as one condition on `table` (`true` when there are none). */
+function filterOn(table: Filterable, { from, to, model, keyId, status }: UsageFilters): SQL {
+  return (
+    and(
+      from ? gte(table.at, from) : undefined,
+      to ? lt(table.at, to) : undefined,
+      model !== undefined ? eq(table.model, model) : undefined,
+      keyId !== undefined ? table.key(keyId) : undefined,
+      status !== undefined ? eq(table.status, status) : undefined,
+    ) ?? sql`true`
+  );
+}
+
+function whereOf(filters: UsageFilters, after?: KeysetPosition): SQL | undefined {
   return and(
-    from ? gte(usageLogs.createdAt, from) : undefined,
-    to ? lt(usageLogs.createdAt, to) : undefined,
-    model !== undefined ? eq(usageLogs.model, model) : undefined,
-    keyId === undefined
-      ? undefined
-      : keyId === 'master'
-        ? isNull(usageLogs.apiKeyId)
-        : eq(usageLogs.apiKeyId, keyId),
-    status !== undefined ? eq(usageLogs.status, status) : undefined,
+    filterOn(LOGS, filters),
     // a row comparison is one index condition on (created_at, id): the page starts inside the index
     after
       ? sql`(${usageLogs.createdAt}, ${usageLogs.id}) < (${after.createdAt}::timestamptz, ${after.id}::bigint)`
@@ -143,23 +173,14 @@ function hourlySums(filters: UsageFilters): SQL {
            ${usageHourly.totalTokens} as total_tokens, ${usageHourly.costUsd} as cost_usd,
            ${usageHourly.unpricedRequests} as unpriced_requests
     from ${usageHourly}
-    where ${and(
-      sql`true`,
-      wholeFrom ? gte(usageHourly.hour, wholeFrom) : undefined,
-      wholeTo ? lt(usageHourly.hour, wholeTo) : undefined,
-      rest.model !== undefined ? eq(usageHourly.model, rest.model) : undefined,
-      rest.keyId !== undefined
-        ? eq(usageHourly.apiKeyId, rest.keyId === 'master' ? '' : rest.keyId)
-        : undefined,
-      rest.status !== undefined ? eq(usageHourly.status, rest.status) : undefined,
-    )}`;
+    where ${filterOn(HOURLY, { ...rest, from: wholeFrom, to: wholeTo })}`;
   return edges.length === 0 ? rollup : sql`${rollup} union all ${rawSums(edges)}`;
 }
 
 /** usage_logs rows in any of `selections`, shaped as hourly sums of one row each. */
 function rawSums(selections: UsageFilters[]): SQL {
   const where = sql.join(
-    selections.map((filters) => sql`(${whereOf(filters) ?? sql`true`})`),
+    selections.map((filters) => sql`(${filterOn(LOGS, filters)})`),
     sql` or `,
   );
   return sql`
