@@ -50,6 +50,8 @@ export const apiKeys = pgTable('api_keys', {
   rpmLimit: integer('rpm_limit'),
   /** tokens per minute (estimated prompt + max_tokens at admission, as OpenAI counts); null = unlimited */
   tpmLimit: integer('tpm_limit'),
+  /** requests of this key in flight at once, per gateway process; null = unlimited */
+  maxConcurrent: integer('max_concurrent'),
   createdAt: createdAt(),
   revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
 });
@@ -69,6 +71,14 @@ export const usageLogs = pgTable(
     model: text('model').notNull(),
     /** as answered */
     upstreamModel: text('upstream_model'),
+    /** the router's serving provider: the x-inference-provider reply header, else the model's :provider suffix */
+    servedBy: text('served_by'),
+    /** chat.completions | responses */
+    endpoint: text('endpoint').notNull().default('chat.completions'),
+    /** the OpenAI `user` field or the x-tollgate-user header (at most 256 characters) */
+    endUser: text('end_user'),
+    /** x-tollgate-tags: at most 10 tags of at most 64 characters of [A-Za-z0-9._:-] */
+    tags: text('tags').array(),
     stream: boolean('stream').notNull(),
     /** ok | upstream_error | client_aborted | gateway_error */
     status: text('status').notNull(),
@@ -86,8 +96,10 @@ export const usageLogs = pgTable(
     pricingId: bigint('pricing_id', { mode: 'number' }),
     /** USD per token, as applied */
     inputTokenCost: numeric('input_token_cost').notNull(),
+    /** USD per cached input token, as applied (null on rows written before cached prices existed) */
+    cachedInputTokenCost: numeric('cached_input_token_cost'),
     outputTokenCost: numeric('output_token_cost').notNull(),
-    /** db:exact | db:short | db:default | env | builtin */
+    /** db:served | db:exact | db:short | db:default | env | builtin */
     pricingSource: text('pricing_source').notNull(),
     costInput: numeric('cost_input').notNull(),
     costOutput: numeric('cost_output').notNull(),

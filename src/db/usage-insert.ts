@@ -14,6 +14,12 @@ const COLUMNS = [
   ['provider', 'provider', 'text'],
   ['model', 'model', 'text'],
   ['upstreamModel', 'upstream_model', 'text'],
+  ['servedBy', 'served_by', 'text'],
+  ['endpoint', 'endpoint', 'text'],
+  ['endUser', 'end_user', 'text'],
+  // a text[] per row cannot ride in a text[][] column array (unnest flattens it): each row's tags
+  // travel as one array literal, cast back in the SELECT
+  ['tags', 'tags', 'text'],
   ['stream', 'stream', 'boolean'],
   ['status', 'status', 'text'],
   ['httpStatus', 'http_status', 'integer'],
@@ -26,6 +32,7 @@ const COLUMNS = [
   ['usageRaw', 'usage_raw', 'jsonb'],
   ['pricingId', 'pricing_id', 'bigint'],
   ['inputTokenCost', 'input_token_cost', 'numeric'],
+  ['cachedInputTokenCost', 'cached_input_token_cost', 'numeric'],
   ['outputTokenCost', 'output_token_cost', 'numeric'],
   ['pricingSource', 'pricing_source', 'text'],
   ['costInput', 'cost_input', 'numeric'],
@@ -48,8 +55,9 @@ const DEFAULTS: Partial<Record<keyof UsageLogInsert, number>> = {
 };
 
 const NAMES = COLUMNS.map(([, column]) => column).join(',');
+const SELECTED = COLUMNS.map(([, column]) => (column === 'tags' ? 'tags::text[]' : column)).join(',');
 /** rows keep their batch order (and so their ids): unnest's ordinality, not whatever order the plan likes */
-const INSERT = `insert into usage_logs (${NAMES}) select ${NAMES} from unnest(${COLUMNS.map(
+const INSERT = `insert into usage_logs (${NAMES}) select ${SELECTED} from unnest(${COLUMNS.map(
   ([, , type], i) => `$${i + 1}::${type}[]`,
 ).join(',')}) with ordinality as rows (${NAMES}, ord) order by ord on conflict (request_id) do nothing`;
 
@@ -61,6 +69,7 @@ function valueText(row: UsageLogInsert, field: keyof UsageLogInsert): string | n
     return fallback === null ? null : String(fallback);
   }
   if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return arrayText(value.map((tag) => String(tag).replaceAll('\0', '')));
   if (field === 'usageRaw') {
     const json = JSON.stringify(value);
     return json.includes('\\u0000') ? JSON.stringify(withoutNul(value)) : json;
@@ -75,9 +84,13 @@ function valueText(row: UsageLogInsert, field: keyof UsageLogInsert): string | n
  * parameter, never as SQL.
  */
 function arrayLiteral(rows: readonly UsageLogInsert[], field: keyof UsageLogInsert): string {
+  return arrayText(rows.map((row) => valueText(row, field)));
+}
+
+function arrayText(values: ReadonlyArray<string | null>): string {
   let literal = '{';
-  for (let i = 0; i < rows.length; i++) {
-    const text = valueText(rows[i] as UsageLogInsert, field);
+  for (let i = 0; i < values.length; i++) {
+    const text = values[i] ?? null;
     if (i > 0) literal += ',';
     literal += text === null ? 'NULL' : `"${text.replace(/[\\"]/g, '\\$&')}"`;
   }

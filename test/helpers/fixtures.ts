@@ -1,7 +1,8 @@
-// The recorded upstream replies in ../shared/fixtures (the repo's sibling folder), read for tests.
+// The recorded upstream replies in test/fixtures (copied from the team's shared recordings: a clone
+// of the repository alone must pass its tests), read for tests.
 import { readFileSync } from 'node:fs';
 
-const root = new URL('../../../shared/fixtures/', import.meta.url);
+const root = new URL('../fixtures/', import.meta.url);
 
 export function fixtureText(path: string): string {
   return readFileSync(new URL(path, root), 'utf8');

@@ -42,6 +42,11 @@ const row = (i: number, text: string): UsageLogInsert => ({
   ttftMs: i % 2 === 0 ? null : 3,
   upstreamRequestId: i % 3 === 0 ? null : text,
   error: text,
+  endpoint: i % 2 === 0 ? 'chat.completions' : 'responses',
+  endUser: text,
+  tags: i % 3 === 0 ? null : [text, 'b', text],
+  servedBy: text,
+  cachedInputTokenCost: i % 2 === 0 ? null : '0.0000005',
 });
 
 describe.each(BACKENDS)('the usage INSERT on %s', (backend) => {
@@ -52,13 +57,14 @@ describe.each(BACKENDS)('the usage INSERT on %s', (backend) => {
   });
   afterAll(() => db.drop());
 
-  it('writes awkward text exactly, nulls as nulls, in batch order, and skips a replayed row', async () => {
+  it('writes awkward text exactly (tags and attribution too), nulls as nulls, in batch order, and skips a replayed row', async () => {
     const rows = AWKWARD.map((text, i) => row(i, text));
     await insertUsageRows(db.database, rows);
     await insertUsageRows(db.database, [row(1, 'replayed'), row(99, 'new')]);
     const stored = await db.database.rows<Record<string, unknown>>(sql`
       select request_id, upstream_model, model, stream, usage_raw, upstream_request_id, error, ttft_ms,
-             cost_total::text as cost_total, to_char(created_at at time zone 'UTC', 'SS.MS') as at
+             cost_total::text as cost_total, to_char(created_at at time zone 'UTC', 'SS.MS') as at,
+             endpoint, end_user, tags, served_by, cached_input_token_cost::text as cached
       from usage_logs order by id`);
     expect(stored.map((r) => r.request_id)).toEqual([...rows.map((r) => r.requestId), 'req_insert_99']);
     for (const [i, text] of AWKWARD.entries()) {
@@ -73,6 +79,11 @@ describe.each(BACKENDS)('the usage INSERT on %s', (backend) => {
         ttft_ms: i % 2 === 0 ? null : 3,
         cost_total: `0.${String(i).padStart(18, '0')}`,
         at: `05.00${i}`,
+        endpoint: i % 2 === 0 ? 'chat.completions' : 'responses',
+        end_user: text,
+        tags: i % 3 === 0 ? null : [text, 'b', text],
+        served_by: text,
+        cached: i % 2 === 0 ? null : '0.0000005',
       });
     }
   });

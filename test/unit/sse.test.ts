@@ -89,7 +89,7 @@ describe('the SSE splitter', () => {
   });
 
   it('names the event type of Groq’s mid-stream `event: error`', () => {
-    const folder = new URL('../../../shared/fixtures/stream/', import.meta.url);
+    const folder = new URL('../fixtures/stream/', import.meta.url);
     const input = readFileSync(new URL('groq-gpt-oss-120b.midstream-error.sse', folder));
     const { events } = split([input]);
     const errors = events.filter((e) => e.event === 'error');
@@ -172,7 +172,7 @@ describe('the SSE splitter', () => {
 });
 
 describe('replaying the recorded upstream streams', () => {
-  const folder = new URL('../../../shared/fixtures/stream/', import.meta.url);
+  const folder = new URL('../fixtures/stream/', import.meta.url);
   const files = readdirSync(folder).filter((name) => name.endsWith('.sse'));
 
   it('has fixtures to replay', () => {
