@@ -1,8 +1,11 @@
 // createApp(deps): routes, middleware, error rendering. No I/O at import; everything arrives in deps.
 import { Hono } from 'hono';
+import { cors } from 'hono/cors';
 import type { Config } from './config.ts';
 import type { Database } from './db/client.ts';
 import type { UsageLogInsert } from './db/schema.ts';
+import { chatCompletions } from './endpoints/chat-completions.ts';
+import { responses } from './endpoints/responses.ts';
 import { notFound } from './errors.ts';
 import type { Recorder } from './ledger/recorder.ts';
 import type { Logger } from './logger.ts';
@@ -15,9 +18,9 @@ import { requestId } from './middleware/request-id.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
 import { adminPricingRoutes } from './routes/admin-pricing.ts';
-import { chatCompletionsRoutes } from './routes/chat-completions.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
+import { meteredRoutes } from './routes/metered.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { openApiRoutes } from './routes/openapi.ts';
@@ -25,11 +28,13 @@ import { usageRoutes } from './routes/usage.ts';
 import type { Audit } from './services/audit.ts';
 import type { KeyService } from './services/keys.ts';
 import type { Limits } from './services/limits.ts';
+import { createPipeline } from './services/pipeline/pipeline.ts';
 import type { PricingService } from './services/pricing.ts';
-import { createChatProxy } from './services/proxy.ts';
-import { createStreamProxy } from './services/stream-proxy.ts';
 import type { UsageReport } from './services/usage-report.ts';
 import type { UpstreamClient } from './upstream/client.ts';
+
+/** The metered endpoints: adding one is its adapter here and its file in src/endpoints. */
+const ENDPOINTS = [chatCompletions, responses] as const;
 
 export type AppDeps = {
   config: Config;
@@ -52,15 +57,16 @@ export function createApp(deps: AppDeps) {
   // the completion line is built from a fixed set of fields, none a credential: it skips the
   // redaction pass, which cost ~13 µs a line (three times the rest of pino's work)
   const completionLog = deps.logger.child({}, { redact: { paths: [] } });
-  const proxyDeps = {
+  const pipeline = createPipeline({
     upstream: deps.upstream,
     priceBook: deps.pricing.priceBook,
     recorder: deps.recorder,
+    maxEventBytes: config.maxUpstreamBodyBytes,
     onMetered: (row: UsageLogInsert) => {
       deps.metrics.usage(row);
       completionLog.info(usageLogLine(row), 'completion');
     },
-  };
+  });
   const app = new Hono<AppEnv>();
 
   app.use(requestId());
@@ -70,15 +76,21 @@ export function createApp(deps: AppDeps) {
   app.route('/', metricsRoutes(deps));
   app.route('/', openApiRoutes());
 
+  if (config.corsOrigins) {
+    // preflights are answered here, before auth; credentials are never allowed (keys travel as Bearer)
+    app.use(
+      '/v1/*',
+      cors({
+        origin: config.corsOrigins,
+        exposeHeaders: ['x-request-id', 'x-usage-cost-usd', 'server-timing', 'retry-after', 'x-should-retry'],
+        maxAge: 600,
+      }),
+    );
+  }
   app.use('/v1/*', clientAuth(keys));
   app.route(
     '/v1',
-    chatCompletionsRoutes({
-      maxBodyBytes: config.maxBodyBytes,
-      limits: deps.limits,
-      completeJson: createChatProxy(proxyDeps),
-      completeStream: createStreamProxy(proxyDeps),
-    }),
+    meteredRoutes({ adapters: ENDPOINTS, pipeline, limits: deps.limits, maxBodyBytes: config.maxBodyBytes }),
   );
   app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));
 
@@ -103,6 +115,8 @@ function usageLogLine(row: UsageLogInsert) {
     request_id: row.requestId,
     key_id: row.apiKeyId ?? 'master',
     model: row.model,
+    endpoint: row.endpoint,
+    served_by: row.servedBy,
     stream: row.stream,
     status: row.status,
     http_status: row.httpStatus,

@@ -44,6 +44,17 @@ const schema = z.object({
   LIMITS_FAIL_MODE: z.enum(['open', 'closed']).default('open'),
   METRICS_REQUIRE_ADMIN: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   BUDGET_DEFAULT_MAX_TOKENS: positiveInt.default(4096),
+  MAX_UPSTREAM_BODY_BYTES: positiveInt.default(33_554_432),
+  UPSTREAM_QUEUE_TIMEOUT_MS: positiveInt.default(10_000),
+  CORS_ORIGINS: z
+    .string()
+    .trim()
+    .refine(
+      (value) =>
+        value === '*' || value.split(',').every((origin) => /^https?:\/\/[^/\s]+$/.test(origin.trim())),
+      'must be * or a comma-separated list of origins like https://app.example.com',
+    )
+    .optional(),
 });
 
 export type Config = {
@@ -69,6 +80,12 @@ export type Config = {
   budgetDefaultMaxTokens: number;
   /** /metrics behind the admin key (default: open, like /healthz) */
   metricsRequireAdmin: boolean;
+  /** largest upstream reply (a non-streamed body, or one stream event) held in memory */
+  maxUpstreamBodyBytes: number;
+  /** longest wait for a free upstream connection when all are busy, then 503 */
+  upstreamQueueTimeoutMs: number;
+  /** origins allowed to call the client routes from a browser: '*', a list, or undefined (no CORS) */
+  corsOrigins: '*' | string[] | undefined;
 };
 
 export class ConfigError extends Error {
@@ -126,6 +143,12 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     limitsFailMode: e.LIMITS_FAIL_MODE,
     budgetDefaultMaxTokens: e.BUDGET_DEFAULT_MAX_TOKENS,
     metricsRequireAdmin: e.METRICS_REQUIRE_ADMIN === 'true',
+    maxUpstreamBodyBytes: e.MAX_UPSTREAM_BODY_BYTES,
+    upstreamQueueTimeoutMs: e.UPSTREAM_QUEUE_TIMEOUT_MS,
+    corsOrigins:
+      e.CORS_ORIGINS === undefined || e.CORS_ORIGINS === '*'
+        ? e.CORS_ORIGINS
+        : e.CORS_ORIGINS.split(',').map((origin) => origin.trim()),
   };
 }
 

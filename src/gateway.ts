@@ -69,6 +69,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   const upstream = createUpstream({
     descriptor: huggingFaceRouter({ baseUrl: config.upstreamBaseUrl, token: config.hfToken }),
     timeoutMs: config.upstreamTimeoutMs,
+    maxReplyBytes: config.maxUpstreamBodyBytes,
+    queueTimeoutMs: config.upstreamQueueTimeoutMs,
   });
   const deps: AppDeps = {
     config,

@@ -50,3 +50,26 @@ export function usageOf(message: unknown): TokenUsage | undefined {
   const groq = message.x_groq;
   return isObject(groq) ? parseUsage(groq.usage) : undefined;
 }
+
+/**
+ * The Responses API's usage (`response.usage`): input/output tokens, with cached and reasoning tokens
+ * in their details. Undefined when it does not carry input and output counts.
+ */
+export function parseResponsesUsage(value: unknown): TokenUsage | undefined {
+  if (!isObject(value)) return undefined;
+  const { input_tokens: input, output_tokens: output, total_tokens: total } = value;
+  if (!isCount(input) || !isCount(output)) return undefined;
+  const detail = (key: string, field: string): number => {
+    const holder = value[key];
+    const count = isObject(holder) ? holder[field] : undefined;
+    return isCount(count) ? count : 0;
+  };
+  return {
+    promptTokens: input,
+    completionTokens: output,
+    totalTokens: isCount(total) ? total : input + output,
+    cachedTokens: detail('input_tokens_details', 'cached_tokens'),
+    reasoningTokens: detail('output_tokens_details', 'reasoning_tokens'),
+    raw: value,
+  };
+}

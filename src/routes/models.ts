@@ -1,10 +1,13 @@
-// GET /v1/models: the default model and every model with its own price, in OpenAI's list format.
+// GET /v1/models and GET /v1/models/{id}: the default model and every model with its own price, in
+// OpenAI's list and object formats. Ids contain `/` and `:` (`openai/gpt-oss-120b:groq`).
 import { Hono } from 'hono';
+import { GatewayError } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
 import type { PricingService } from '../services/pricing.ts';
 
 export function modelsRoutes({ defaultModel, pricing }: { defaultModel: string; pricing: PricingService }) {
-  return new Hono<AppEnv>().get('/models', function listModels(c) {
+  /** The listed ids: the default, then each model whose own price is in effect now. */
+  const modelIds = (): Set<string> => {
     const ids = new Set([defaultModel]);
     for (const { provider, modelName } of pricing.priceBook.versions()) {
       // listed while its own price is in effect: not once retired, not before effective_from
@@ -12,14 +15,28 @@ export function modelsRoutes({ defaultModel, pricing }: { defaultModel: string; 
         ids.add(modelName);
       }
     }
-    return c.json({
-      object: 'list',
-      data: [...ids].map((id) => ({
-        id,
-        object: 'model',
-        created: 0,
-        owned_by: id.split('/')[0] ?? 'huggingface',
-      })),
-    });
+    return ids;
+  };
+  const model = (id: string) => ({
+    id,
+    object: 'model',
+    created: 0,
+    owned_by: id.split('/')[0] ?? 'huggingface',
   });
+
+  return new Hono<AppEnv>()
+    .get('/models', function listModels(c) {
+      return c.json({ object: 'list', data: [...modelIds()].map(model) });
+    })
+    .get('/models/:id{.+}', function getModel(c) {
+      const id = c.req.param('id');
+      if (!modelIds().has(id)) {
+        // OpenAI's own answer for an unknown model
+        throw new GatewayError(404, `The model '${id.slice(0, 256)}' does not exist.`, {
+          param: 'model',
+          code: 'model_not_found',
+        });
+      }
+      return c.json(model(id));
+    });
 }

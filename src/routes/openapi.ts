@@ -3,11 +3,12 @@
 import { Hono } from 'hono';
 import { html, raw } from 'hono/html';
 import { z } from 'zod';
+import { chatCompletions } from '../endpoints/chat-completions.ts';
+import { responses } from '../endpoints/responses.ts';
 import type { AppEnv } from '../middleware/context.ts';
 import { auditQuery } from './admin-audit.ts';
 import { createKeyBody, patchKeyBody } from './admin-keys.ts';
 import { listPricesQuery, putPriceBody } from './admin-pricing.ts';
-import { chatRequest } from './chat-completions.ts';
 import { summaryQuery, usageQuery } from './usage.ts';
 
 type Operation = {
@@ -23,6 +24,14 @@ type Operation = {
 
 const ERRORS = { '400': 'Invalid input, naming the parameter', '401': 'Missing or wrong key' };
 const ADMIN_ERRORS = { ...ERRORS, '403': 'A client key on an admin route' };
+const METERED_RESPONSES = {
+  '200': 'The upstream reply, byte for byte; x-usage-cost-usd on JSON replies',
+  ...ERRORS,
+  '413': 'Body too large',
+  '429': 'Budget, rate or concurrency limit exceeded',
+  '502': 'Upstream failed',
+  '504': 'Upstream timed out',
+};
 
 export function operations(extra: Operation[] = []): Operation[] {
   return [
@@ -31,15 +40,16 @@ export function operations(extra: Operation[] = []): Operation[] {
       path: '/v1/chat/completions',
       summary: 'Chat completion (JSON, or SSE with "stream": true), metered before it is answered',
       tag: 'client',
-      body: chatRequest,
-      responses: {
-        '200': 'The upstream reply, byte for byte; x-usage-cost-usd on JSON replies',
-        ...ERRORS,
-        '413': 'Body too large',
-        '429': 'Budget or rate limit exceeded',
-        '502': 'Upstream failed',
-        '504': 'Upstream timed out',
-      },
+      body: chatCompletions.schema,
+      responses: METERED_RESPONSES,
+    },
+    {
+      method: 'post',
+      path: '/v1/responses',
+      summary: 'Responses API (JSON, or SSE with "stream": true), metered before the terminal event',
+      tag: 'client',
+      body: responses.schema,
+      responses: METERED_RESPONSES,
     },
     {
       method: 'get',

@@ -12,7 +12,6 @@ import {
 } from '../db/limits-repo.ts';
 import { GatewayError } from '../errors.ts';
 import { estimatePromptTokens } from '../metering/tokens.ts';
-import type { ChatRequest } from './proxy.ts';
 
 export type KeyLimits = {
   /** USD per calendar month (UTC); null = no budget */
@@ -33,6 +32,16 @@ export type Admission = {
 };
 
 export type FailMode = 'open' | 'closed';
+
+/** What admission reads of a request: the model, the prompt as chat messages, the output bounds. */
+export type ChatRequest = {
+  model: string;
+  messages?: unknown;
+  tools?: unknown;
+  max_tokens?: unknown;
+  max_completion_tokens?: unknown;
+  [field: string]: unknown;
+};
 
 const WINDOW_MS = 60_000;
 const NOTHING: Admission = { reservedUsd: null, headers: {}, release: async () => {} };

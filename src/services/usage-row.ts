@@ -1,24 +1,31 @@
 // Builds one usage_logs row: tokens (reported or estimated), the price applied, the exact cost.
 import { costOf } from '../billing/cost.ts';
 import { formatDecimal } from '../billing/money.ts';
-import { type AppliedPrice, PROVIDER } from '../billing/pricing.ts';
+import type { AppliedPrice } from '../billing/pricing.ts';
 import type { UsageLogInsert } from '../db/schema.ts';
 import type { TokenUsage } from '../metering/usage.ts';
 
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
 
-/** Tokens either reported by the upstream or counted by the gateway. */
+/** Tokens reported by the upstream, counted by the gateway, or none (nothing was generated or billed). */
 export type MeteredTokens =
   | { source: 'upstream'; usage: TokenUsage }
-  | { source: 'estimated'; promptTokens: number; completionTokens: number };
+  | { source: 'estimated'; promptTokens: number; completionTokens: number }
+  | { source: 'none' };
 
-export const NO_TOKENS: MeteredTokens = { source: 'estimated', promptTokens: 0, completionTokens: 0 };
+export const NO_TOKENS: MeteredTokens = { source: 'none' };
 
 export type UsageRowInput = {
   requestId: string;
   apiKeyId: string | null;
+  /** the pricing provider (the upstream's) */
+  provider: string;
   model: string;
   upstreamModel?: string | null | undefined;
+  servedBy?: string | null | undefined;
+  endpoint: 'chat.completions' | 'responses';
+  endUser?: string | null | undefined;
+  tags?: string[] | null | undefined;
   stream: boolean;
   status: UsageStatus;
   httpStatus: number;
@@ -39,13 +46,15 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
   const counts =
     tokens.source === 'upstream'
       ? tokens.usage
-      : {
-          promptTokens: tokens.promptTokens,
-          completionTokens: tokens.completionTokens,
-          totalTokens: tokens.promptTokens + tokens.completionTokens,
-          cachedTokens: 0,
-          reasoningTokens: 0,
-        };
+      : tokens.source === 'estimated'
+        ? {
+            promptTokens: tokens.promptTokens,
+            completionTokens: tokens.completionTokens,
+            totalTokens: tokens.promptTokens + tokens.completionTokens,
+            cachedTokens: 0,
+            reasoningTokens: 0,
+          }
+        : { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
   const cost = costOf(counts, input.price);
   const costTotal = formatDecimal(cost.total);
   return {
@@ -54,9 +63,13 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
       requestId: input.requestId,
       createdAt: input.startedAt,
       apiKeyId: input.apiKeyId,
-      provider: PROVIDER,
+      provider: input.provider,
       model: input.model,
       upstreamModel: input.upstreamModel ?? null,
+      servedBy: input.servedBy ?? null,
+      endpoint: input.endpoint,
+      endUser: input.endUser ?? null,
+      tags: input.tags ?? null,
       stream: input.stream,
       status: input.status,
       httpStatus: input.httpStatus,

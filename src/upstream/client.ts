@@ -1,27 +1,44 @@
 // The upstream HTTP client: one kept-alive undici Pool per origin (the global fetch costs ~5× the CPU
-// per call), the gateway's token, timeouts, and transport failures mapped to GatewayError.
+// per call), the gateway's token, timeouts, a bounded wait for a connection, and transport failures
+// mapped to GatewayError. Redaction happens here, once, on every header and byte that comes back.
 import { errors, Pool } from 'undici';
 import { badGateway, GatewayError, gatewayTimeout } from '../errors.ts';
-import type { UpstreamDescriptor } from './huggingface.ts';
+import type { EndpointName, UpstreamDescriptor } from './huggingface.ts';
+import { createRedactor } from './redact.ts';
 
 export type UpstreamResponse = {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: AsyncIterable<Uint8Array> & { destroy(err?: Error): void };
+  /** the headers the client may see (descriptor's choice), redacted */
+  headers: Record<string, string>;
+  /** the provider that served the request, when known */
+  servedBy: string | null;
+  /** the reply's bytes, redacted; iterating to the end (or returning early) frees the connection */
+  body: AsyncGenerator<Uint8Array>;
+};
+
+export type UpstreamRequest = {
+  endpoint: EndpointName;
+  /** the model asked for, to tell who served it when the upstream does not say */
+  model: string;
+  body: Uint8Array;
+  /** aborts the request (the client left, or the gateway is shutting down) */
+  signal: AbortSignal;
+  stream: boolean;
 };
 
 export type UpstreamClient = {
+  /** the pricing provider of every row this upstream serves */
+  readonly provider: string;
   /**
-   * POSTs a chat completion body. Resolves when the response headers arrive. `signal` aborts the
-   * request (client gone); headers later than `timeoutMs` → 504, and so does a body that stalls that long.
+   * POSTs to the endpoint; resolves when the response headers arrive. Headers later than `timeoutMs`
+   * → 504, and so does a body that stalls that long. Waits at most `queueTimeoutMs` for a connection
+   * when all are busy (then 503).
    */
-  chatCompletions(options: {
-    body: string | Uint8Array;
-    signal: AbortSignal;
-    stream: boolean;
-  }): Promise<UpstreamResponse>;
-  /** the bytes with the gateway's token blanked out: upstream error bodies may echo credentials */
-  redact(bytes: Uint8Array): Uint8Array;
+  send(request: UpstreamRequest): Promise<UpstreamResponse>;
+  /** the whole (non-streamed) reply, at most `maxReplyBytes` (then 502) */
+  readAll(response: UpstreamResponse, signal: AbortSignal): Promise<Uint8Array>;
+  /** text with the gateway's token blanked out (messages built from upstream data) */
+  redactText(text: string): string;
   close(): Promise<void>;
 };
 
@@ -35,30 +52,41 @@ export class ClientAbortedError extends Error {
 export function createUpstream({
   descriptor,
   timeoutMs,
+  maxReplyBytes,
+  queueTimeoutMs,
   connections = 256,
 }: {
   descriptor: UpstreamDescriptor;
   timeoutMs: number;
-  /** the most sockets open to the upstream at once */
+  /** largest non-streamed reply read into memory */
+  maxReplyBytes: number;
+  /** longest wait for a free connection */
+  queueTimeoutMs: number;
+  /** the most requests in flight to the upstream at once */
   connections?: number;
 }): UpstreamClient {
   const url = new URL(descriptor.baseUrl);
-  const path = `${url.pathname.replace(/\/$/, '')}${descriptor.chatCompletionsPath}`;
+  const base = url.pathname.replace(/\/$/, '');
   const pool = new Pool(url.origin, {
     connections,
     keepAliveTimeout: 30_000,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
+  const slots = createSlots(connections);
+  const redact = createRedactor(descriptor.token);
   const baseHeaders: Record<string, string> = {
     'content-type': 'application/json',
-    'user-agent': 'tollgate/0.1',
+    'user-agent': 'tollgate/0.2',
     ...(descriptor.token ? { authorization: `Bearer ${descriptor.token}` } : {}),
   };
-  const where = `POST ${url.origin}${path}`;
 
   return {
-    async chatCompletions({ body, signal, stream }) {
+    provider: descriptor.provider,
+    async send({ endpoint, model, body, signal, stream }) {
+      const path = `${base}${descriptor.paths[endpoint]}`;
+      const where = `POST ${url.origin}${path}`;
+      const free = await slots.take(queueTimeoutMs, signal);
       try {
         const response = await pool.request({
           method: 'POST',
@@ -67,35 +95,113 @@ export function createUpstream({
           body,
           signal,
         });
-        return { status: response.statusCode, headers: response.headers, body: response.body };
+        response.body.once('close', free);
+        const headers: Record<string, string> = {};
+        const passed = descriptor.passThroughHeaders(response.headers);
+        for (const name in passed) headers[name] = redact.text(passed[name] as string);
+        return {
+          status: response.statusCode,
+          headers,
+          servedBy: descriptor.servedBy(response.headers, model),
+          body: mapErrors(redact.stream(response.body), signal, where),
+        };
       } catch (err) {
+        free();
         throw transportError(err, signal, where);
       }
     },
-    redact: redactor(descriptor.token),
+    async readAll(response, signal) {
+      const chunks: Uint8Array[] = [];
+      let total = 0;
+      for await (const chunk of response.body) {
+        total += chunk.byteLength;
+        if (total > maxReplyBytes) {
+          await response.body.return(undefined);
+          throw new GatewayError(502, `The upstream reply is larger than ${maxReplyBytes} bytes.`, {
+            type: 'upstream_error',
+            code: 'upstream_reply_too_large',
+          });
+        }
+        chunks.push(chunk);
+      }
+      if (signal.aborted) throw new ClientAbortedError();
+      return chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks, total);
+    },
+    redactText: redact.text,
     close: () => pool.close(),
   };
 }
 
-const REDACTED = Buffer.from('[redacted]');
+/** Transport errors while reading the body, mapped like those of the request itself. */
+async function* mapErrors(
+  source: AsyncGenerator<Uint8Array>,
+  signal: AbortSignal,
+  where: string,
+): AsyncGenerator<Uint8Array> {
+  try {
+    yield* source;
+  } catch (err) {
+    throw transportError(err, signal, `reading ${where}`);
+  }
+}
 
-/** Blanks every occurrence of `secret` in a byte string (a no-op when there is none, which is the rule). */
-export function redactor(secret: string | undefined): (bytes: Uint8Array) => Uint8Array {
-  if (!secret) return (bytes) => bytes;
-  const needle = Buffer.from(secret);
-  return function redact(bytes) {
-    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let at = buffer.indexOf(needle);
-    if (at === -1) return bytes;
-    const parts: Buffer[] = [];
-    let from = 0;
-    while (at !== -1) {
-      parts.push(buffer.subarray(from, at), REDACTED);
-      from = at + needle.length;
-      at = buffer.indexOf(needle, from);
-    }
-    parts.push(buffer.subarray(from));
-    return Buffer.concat(parts);
+/**
+ * A counting semaphore over the pool's connections, so that when every connection is busy a request
+ * waits a bounded time (then 503) instead of queueing without limit inside the pool.
+ */
+function createSlots(size: number) {
+  let inUse = 0;
+  const waiting: Array<() => void> = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else inUse -= 1;
+  };
+  return {
+    take(timeoutMs: number, signal: AbortSignal): Promise<() => void> {
+      const once = () => {
+        let done = false;
+        return () => {
+          if (!done) {
+            done = true;
+            release();
+          }
+        };
+      };
+      if (inUse < size) {
+        inUse += 1;
+        return Promise.resolve(once());
+      }
+      return new Promise((resolve, reject) => {
+        const grant = () => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          resolve(once());
+        };
+        const leave = (err: Error) => {
+          waiting.splice(waiting.indexOf(grant), 1);
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        };
+        const onAbort = () => {
+          clearTimeout(timer);
+          leave(new ClientAbortedError());
+        };
+        const timer = setTimeout(
+          () =>
+            leave(
+              new GatewayError(503, `Every upstream connection stayed busy for ${timeoutMs} ms; try again.`, {
+                type: 'api_error',
+                code: 'upstream_busy',
+                headers: { 'retry-after': '1' },
+              }),
+            ),
+          timeoutMs,
+        );
+        signal.addEventListener('abort', onAbort, { once: true });
+        waiting.push(grant);
+      });
+    },
   };
 }
 

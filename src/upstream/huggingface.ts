@@ -1,14 +1,29 @@
-// The HuggingFace Inference Providers router, an OpenAI-compatible upstream: where it is, how we
-// authenticate, and which of its response headers are worth passing to the client.
+// The HuggingFace Inference Providers router as an upstream descriptor: where it is, how the gateway
+// authenticates, where each endpoint lives, which reply headers the client may see, and who served.
+// A second upstream is one more descriptor of this shape.
+
+/** The metered endpoints an upstream serves (the row's `endpoint` column). */
+export type EndpointName = 'chat.completions' | 'responses';
 
 export type UpstreamDescriptor = {
+  /** the pricing provider of its rows (`api_provider_pricing.provider`) */
+  provider: string;
   /** e.g. https://router.huggingface.co/v1 (no trailing slash) */
   baseUrl: string;
-  /** the gateway's own credential; never the client's */
+  /** the gateway's own credential; never the client's, never echoed */
   token: string | undefined;
-  /** appended to baseUrl's path */
-  chatCompletionsPath: '/chat/completions';
+  /** each endpoint's path, appended to baseUrl's path */
+  paths: Readonly<Record<EndpointName, string>>;
+  /** reply headers the client may rely on, renamed where they would clash with the gateway's */
+  passThroughHeaders(headers: UpstreamHeaders): Record<string, string>;
+  /** the provider that served a request: the router names it; else the model's `:provider` suffix */
+  servedBy(headers: UpstreamHeaders, model: string): string | null;
 };
+
+export type UpstreamHeaders = Record<string, string | string[] | undefined>;
+
+/** Longest provider name taken from a reply header or a model suffix (it becomes a row column). */
+const MAX_PROVIDER_CHARS = 64;
 
 export function huggingFaceRouter({
   baseUrl,
@@ -17,7 +32,28 @@ export function huggingFaceRouter({
   baseUrl: string;
   token: string | undefined;
 }): UpstreamDescriptor {
-  return { baseUrl, token, chatCompletionsPath: '/chat/completions' };
+  return {
+    provider: 'huggingface',
+    baseUrl,
+    token,
+    paths: { 'chat.completions': '/chat/completions', responses: '/responses' },
+    passThroughHeaders,
+    servedBy(headers, model) {
+      const named = headerText(headers['x-inference-provider']);
+      const colon = model.lastIndexOf(':');
+      const suffix = colon === -1 ? '' : model.slice(colon + 1);
+      // :fastest, :cheapest and :preferred are policies, not providers: the router picks one
+      const candidate = named || (POLICIES.has(suffix) ? '' : suffix);
+      const clean = candidate.trim().toLowerCase();
+      return clean && clean.length <= MAX_PROVIDER_CHARS ? clean : null;
+    },
+  };
+}
+
+const POLICIES = new Set(['fastest', 'cheapest', 'preferred']);
+
+function headerText(value: string | string[] | undefined): string {
+  return Array.isArray(value) ? (value[0] ?? '') : (value ?? '');
 }
 
 /**
@@ -25,9 +61,7 @@ export function huggingFaceRouter({
  * upstream request id (renamed: `x-request-id` is the gateway's own). Hop-by-hop, length and
  * encoding headers never pass: the gateway frames its own reply.
  */
-export function passThroughHeaders(
-  headers: Record<string, string | string[] | undefined>,
-): Record<string, string> {
+export function passThroughHeaders(headers: UpstreamHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name in headers) {
     const value = headers[name];

@@ -1,0 +1,79 @@
+// POST /v1/chat/completions as an adapter: OpenAI's chat wire format.
+// Usage: `usage` (or Groq's `x_groq.usage`) on the reply or on any stream chunk, the last one winning;
+// the stream ends with `data: [DONE]`. Upstream always gets `stream_options.include_usage: true`; the
+// usage-only chunk (`choices: []`) is hidden from a client that did not ask for it.
+import { z } from 'zod';
+import { usageOf } from '../metering/usage.ts';
+import { type EndpointAdapter, type EventVerdict, isObject, stringFields } from './adapter.ts';
+import { endUserField, modelField, tokenBound } from './fields.ts';
+import { setTopLevelMember } from './json-member.ts';
+
+const chatBody = z.looseObject({
+  model: modelField,
+  messages: z.array(z.unknown(), { error: 'must be an array of messages' }).min(1, 'must not be empty'),
+  stream: z.boolean({ error: 'must be a boolean' }).nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+  user: endUserField.nullish(),
+  n: z.number().int('must be a whole number').min(1).max(128).nullish(),
+  max_tokens: tokenBound,
+  max_completion_tokens: tokenBound,
+});
+
+export type ChatBody = z.output<typeof chatBody>;
+
+/** Generated text fields of a message or a delta (reasoning is billed as output too). */
+const TEXT_FIELDS = ['reasoning', 'reasoning_content', 'content'] as const;
+
+function choiceText(holder: unknown): string {
+  if (!isObject(holder)) return '';
+  const calls = holder.tool_calls;
+  return stringFields(holder, TEXT_FIELDS) + (Array.isArray(calls) ? JSON.stringify(calls) : '');
+}
+
+export const chatCompletions: EndpointAdapter<ChatBody> = {
+  path: '/chat/completions',
+  name: 'chat.completions',
+  schema: chatBody,
+  endUser: (body) => body.user ?? undefined,
+  promptOf: (body) => ({ messages: body.messages, tools: body.tools }),
+  maxOutputTokens(body) {
+    const bounds = [body.max_tokens, body.max_completion_tokens].filter((b) => typeof b === 'number');
+    return bounds.length === 0 ? undefined : (body.n ?? 1) * Math.max(...bounds);
+  },
+  streamBody(raw, body) {
+    const clientAskedUsage = body.stream_options?.include_usage === true;
+    if (clientAskedUsage) return { bytes: raw, clientAskedUsage };
+    const options = JSON.stringify({ ...body.stream_options, include_usage: true });
+    return { bytes: setTopLevelMember(raw, 'stream_options', options), clientAskedUsage };
+  },
+  usageOfReply: usageOf,
+  textOfReply(reply) {
+    const choices = isObject(reply) ? reply.choices : undefined;
+    if (!Array.isArray(choices)) return '';
+    return choices.map((choice) => choiceText(isObject(choice) ? choice.message : undefined)).join('');
+  },
+  readEvent(_type, data, clientAskedUsage) {
+    if (!isObject(data)) return {};
+    const verdict: EventVerdict = {};
+    if (typeof data.model === 'string') verdict.model = data.model;
+    if (typeof data.id === 'string') verdict.id = data.id;
+    const usage = usageOf(data);
+    const choices = Array.isArray(data.choices) ? data.choices : [];
+    if (usage) {
+      verdict.usage = usage;
+      if (choices.length === 0 && !clientAskedUsage) verdict.hidden = true;
+    }
+    let text = '';
+    for (const choice of choices) {
+      if (!isObject(choice)) continue;
+      text += choiceText(choice.delta);
+      if (typeof choice.finish_reason === 'string') verdict.finished = true;
+    }
+    if (text) {
+      verdict.text = text;
+      verdict.firstToken = true;
+    }
+    return verdict;
+  },
+  isTerminator: (data) => data === '[DONE]',
+};

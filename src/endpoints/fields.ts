@@ -1,0 +1,27 @@
+// Body fields every metered endpoint validates the same way: bounded where they enter, because each
+// reaches an index, a label or a reservation.
+import { z } from 'zod';
+
+/** Longest model id accepted (ids are ~40 characters; an index row holds at most ~2.7 KB). */
+export const MAX_MODEL_CHARS = 256;
+/** Longest end-user id accepted (OpenAI's `user` field, `x-tollgate-user`). */
+export const MAX_END_USER_CHARS = 256;
+
+export const modelField = z
+  .string({ error: 'must be a string' })
+  .refine((model) => model.trim().length > 0, 'must not be empty')
+  .refine((model) => model.length <= MAX_MODEL_CHARS, `must be at most ${MAX_MODEL_CHARS} characters`)
+  // PostgreSQL text cannot hold NUL: such a model could never be metered
+  .refine((model) => !model.includes('\u0000'), 'must not contain NUL characters');
+
+export const endUserField = z
+  .string({ error: 'must be a string' })
+  .max(MAX_END_USER_CHARS, `must be at most ${MAX_END_USER_CHARS} characters`)
+  .refine((user) => !user.includes('\u0000'), 'must not contain NUL characters');
+
+/** A token bound (max_tokens and the like): a whole number, or absent. A string or 1.5 is a 400. */
+export const tokenBound = z
+  .number({ error: 'must be a whole number of tokens' })
+  .int('must be a whole number of tokens')
+  .min(0, 'must not be negative')
+  .nullish();

@@ -1,0 +1,105 @@
+// POST /v1/responses as an adapter: the OpenAI Responses API (the HF router serves it).
+// Usage: `response.usage` (input/output tokens) on the JSON reply and on the terminal stream event.
+// Streams end with `response.completed`, `response.incomplete` (both metered as answered) or
+// `response.failed`; the row is committed before that event is forwarded.
+// https://platform.openai.com/docs/api-reference/responses-streaming
+import { z } from 'zod';
+import { parseResponsesUsage } from '../metering/usage.ts';
+import { type EndpointAdapter, isObject, stringFields } from './adapter.ts';
+import { endUserField, modelField, tokenBound } from './fields.ts';
+
+const responsesBody = z.looseObject({
+  model: modelField,
+  input: z
+    .union([z.string(), z.array(z.unknown())], { error: 'must be a string or an array of items' })
+    .optional(),
+  instructions: z.string({ error: 'must be a string' }).nullish(),
+  stream: z.boolean({ error: 'must be a boolean' }).nullish(),
+  user: endUserField.nullish(),
+  max_output_tokens: tokenBound,
+});
+
+export type ResponsesBody = z.output<typeof responsesBody>;
+
+/** Stream events whose data carries generated text in `delta`. */
+const DELTA_EVENTS = new Set([
+  'response.output_text.delta',
+  'response.reasoning_text.delta',
+  'response.reasoning_summary_text.delta',
+  'response.refusal.delta',
+  'response.function_call_arguments.delta',
+]);
+const TERMINAL: Readonly<Record<string, 'ok' | 'failed'>> = {
+  'response.completed': 'ok',
+  'response.incomplete': 'ok',
+  'response.failed': 'failed',
+};
+
+/** Generated text of a response's output items: messages, reasoning and tool-call arguments. */
+function outputText(response: unknown): string {
+  const output = isObject(response) ? response.output : undefined;
+  if (!Array.isArray(output)) return '';
+  let text = '';
+  for (const item of output) {
+    if (!isObject(item)) continue;
+    text += stringFields(item, ['arguments']);
+    for (const list of [item.content, item.summary]) {
+      if (Array.isArray(list)) for (const part of list) text += stringFields(part, ['text', 'refusal']);
+    }
+  }
+  return text;
+}
+
+/** Input items as chat messages for the estimator: role and content when they have them, else the item. */
+function asMessages(body: ResponsesBody): unknown[] {
+  const messages: unknown[] = [];
+  if (body.instructions) messages.push({ role: 'system', content: body.instructions });
+  if (typeof body.input === 'string') messages.push({ role: 'user', content: body.input });
+  for (const item of Array.isArray(body.input) ? body.input : []) {
+    messages.push(
+      isObject(item) && 'content' in item
+        ? { role: item.role, content: item.content }
+        : { role: 'user', content: JSON.stringify(item) },
+    );
+  }
+  return messages;
+}
+
+export const responses: EndpointAdapter<ResponsesBody> = {
+  path: '/responses',
+  name: 'responses',
+  schema: responsesBody,
+  endUser: (body) => body.user ?? undefined,
+  promptOf: (body) => ({ messages: asMessages(body), tools: body.tools }),
+  maxOutputTokens: (body) => body.max_output_tokens ?? undefined,
+  // the terminal event always carries usage: the client's bytes go as they are
+  streamBody: (raw) => ({ bytes: raw, clientAskedUsage: true }),
+  usageOfReply: (reply) => parseResponsesUsage(isObject(reply) ? reply.usage : undefined),
+  textOfReply: outputText,
+  readEvent(type, data) {
+    if (!isObject(data)) return {};
+    const kind = typeof data.type === 'string' ? data.type : type;
+    if (kind && DELTA_EVENTS.has(kind)) {
+      const text = typeof data.delta === 'string' ? data.delta : '';
+      return text ? { text, firstToken: true } : {};
+    }
+    const response = isObject(data.response) ? data.response : undefined;
+    if (!response) return {};
+    const verdict = {
+      model: typeof response.model === 'string' ? response.model : undefined,
+      id: typeof response.id === 'string' ? response.id : undefined,
+      usage: parseResponsesUsage(response.usage),
+    };
+    const end = kind ? TERMINAL[kind] : undefined;
+    if (!end) return verdict;
+    const error = isObject(response.error) ? response.error.message : undefined;
+    return {
+      ...verdict,
+      end,
+      finished: true,
+      error:
+        end === 'failed' ? `The upstream failed the response: ${String(error ?? 'no detail')}` : undefined,
+    };
+  },
+  isTerminator: (data) => data === '[DONE]',
+};

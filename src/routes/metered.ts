@@ -1,0 +1,71 @@
+// The metered routes (/v1/chat/completions, /v1/responses, …): one handler for every endpoint adapter.
+// Read the body (bounded), validate it with the adapter's schema, name who it is for, then hand it to
+// the pipeline with the admission it must own.
+import { Hono } from 'hono';
+import type { EndpointAdapter } from '../endpoints/adapter.ts';
+import type { AppEnv } from '../middleware/context.ts';
+import type { Principal } from '../services/keys.ts';
+import type { Limits } from '../services/limits.ts';
+import type { MeteredCall, Ticket } from '../services/pipeline/call.ts';
+import type { Pipeline } from '../services/pipeline/pipeline.ts';
+import { endUserOf, tagsOf } from './attribution.ts';
+import { readBody } from './body.ts';
+import { parseJsonBody, parseWith } from './validation.ts';
+
+export type MeteredRoutesDeps = {
+  adapters: readonly EndpointAdapter[];
+  pipeline: Pipeline;
+  limits: Limits;
+  maxBodyBytes: number;
+};
+
+const NO_TICKET: Ticket = { reservedUsd: null, headers: {}, finish: async () => {} };
+
+export function meteredRoutes({ adapters, pipeline, limits, maxBodyBytes }: MeteredRoutesDeps) {
+  const app = new Hono<AppEnv>();
+  for (const adapter of adapters) {
+    app.post(adapter.path, async function metered(c) {
+      const raw = await readBody(c, maxBodyBytes);
+      const body = parseWith(adapter.schema, parseJsonBody(raw), 'body');
+      const principal = c.get('principal');
+      const call: MeteredCall = {
+        adapter,
+        body,
+        raw,
+        requestId: c.get('requestId'),
+        apiKeyId: principal.keyId,
+        startedAt: c.get('startedAt'),
+        startedAtMs: c.get('startedAtMs'),
+        signal: c.req.raw.signal,
+        endUser: endUserOf(c, adapter.endUser(body)),
+        tags: tagsOf(c),
+      };
+      const reply = await pipeline.run(call, () => admit(limits, principal, call));
+      c.set('upstreamMs', reply.upstreamMs);
+      if (reply.kind === 'stream')
+        return new Response(reply.body, { status: reply.status, headers: reply.headers });
+      return new Response(reply.body as Uint8Array<ArrayBuffer>, {
+        status: reply.status,
+        headers: { ...reply.headers, 'x-usage-cost-usd': reply.costUsd },
+      });
+    });
+  }
+  return app;
+}
+
+/** A client key's limits (a 429 refuses before anything is owned); the admin key has none. */
+async function admit(limits: Limits, principal: Principal, call: MeteredCall): Promise<Ticket> {
+  if (principal.kind !== 'client') return NO_TICKET;
+  const { adapter, body } = call;
+  const admission = await limits.admit(
+    principal.keyId,
+    principal.limits,
+    { model: body.model, ...adapter.promptOf(body), max_tokens: adapter.maxOutputTokens(body) },
+    call.startedAt,
+  );
+  return {
+    reservedUsd: admission.reservedUsd,
+    headers: admission.headers,
+    finish: ({ metered }) => (metered ? Promise.resolve() : admission.release()),
+  };
+}

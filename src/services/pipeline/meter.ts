@@ -1,0 +1,82 @@
+// Prices a call's tokens and commits its row through the recorder; resolves with the exact cost once
+// the row is durable (in the database or the spool).
+import type { PriceBook } from '../../billing/pricing.ts';
+import type { UsageLogInsert } from '../../db/schema.ts';
+import { GatewayError } from '../../errors.ts';
+import type { Recorder } from '../../ledger/recorder.ts';
+import { estimateCompletionTokens, estimatePromptTokens } from '../../metering/tokens.ts';
+import { buildUsageRow, type MeteredTokens, type UsageStatus } from '../usage-row.ts';
+import { elapsedMs, type MeteredCall } from './call.ts';
+
+export type MeterInput = {
+  call: MeteredCall;
+  reservedUsd: string | null;
+  status: UsageStatus;
+  httpStatus: number;
+  tokens: MeteredTokens;
+  upstreamModel?: string | null | undefined;
+  servedBy?: string | null | undefined;
+  ttftMs?: number | undefined;
+  upstreamRequestId?: string | null | undefined;
+  error?: string | undefined;
+};
+
+export type Meter = (input: MeterInput) => Promise<string>;
+
+export function createMeter({
+  provider,
+  priceBook,
+  recorder,
+  onMetered,
+}: {
+  /** the pricing provider of the upstream */
+  provider: string;
+  priceBook: PriceBook;
+  recorder: Recorder;
+  /** told of every committed row (logs, metrics) */
+  onMetered?: ((row: UsageLogInsert) => void) | undefined;
+}): Meter {
+  return async function meter(input) {
+    const { call } = input;
+    const price = priceBook.resolve(provider, call.body.model, call.startedAt);
+    const { row, costTotal } = buildUsageRow({
+      requestId: call.requestId,
+      apiKeyId: call.apiKeyId,
+      provider,
+      model: call.body.model,
+      endpoint: call.adapter.name,
+      endUser: call.endUser,
+      tags: call.tags,
+      stream: call.body.stream === true,
+      startedAt: call.startedAt,
+      latencyMs: elapsedMs(call),
+      price,
+      ...input,
+    });
+    try {
+      await recorder.record(row);
+    } catch (err) {
+      // neither the database nor the spool took the row: the reply must not go out unmetered
+      throw new GatewayError(
+        503,
+        'The gateway could not record usage for this request; it was not answered.',
+        {
+          type: 'api_error',
+          code: 'usage_not_recorded',
+          cause: err,
+        },
+      );
+    }
+    onMetered?.(row);
+    return costTotal;
+  };
+}
+
+/** Tokens counted by the gateway: the prompt from the body, the completion from the generated text. */
+export async function estimateTokens(call: MeteredCall, generated: string): Promise<MeteredTokens> {
+  return {
+    source: 'estimated',
+    promptTokens: await estimatePromptTokens(call.adapter.promptOf(call.body)),
+    completionTokens: await estimateCompletionTokens(generated),
+  };
+}
