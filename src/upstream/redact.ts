@@ -28,8 +28,9 @@ export function createRedactor(secret: string | undefined): Redactor {
   }
   const needle = Buffer.from(secret);
 
-  function bytes(input: Uint8Array): Buffer {
-    const buffer = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  /** `input` as a Buffer with the secret replaced (the same bytes, not copied, when it has none). */
+  function replaced(input: Uint8Array): Buffer {
+    const buffer = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
     let at = buffer.indexOf(needle);
     if (at === -1) return buffer;
     const parts: Buffer[] = [];
@@ -54,13 +55,16 @@ export function createRedactor(secret: string | undefined): Redactor {
   }
 
   return {
-    bytes,
+    bytes: (input) => {
+      const out = replaced(input);
+      return out.length === input.length && out.buffer === input.buffer ? input : out;
+    },
     text: (text) => (text.includes(secret) ? text.replaceAll(secret, REDACTED.toString()) : text),
     async *stream(source) {
       let carry: Buffer = EMPTY;
       for await (const chunk of source) {
         const joined = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
-        const clean = bytes(joined);
+        const clean = replaced(joined);
         const hold = heldBack(clean);
         carry = hold === 0 ? EMPTY : clean.subarray(clean.length - hold);
         if (clean.length > hold) yield clean.subarray(0, clean.length - hold);

@@ -223,10 +223,13 @@ export class StreamRelay {
     });
   }
 
-  /** Reported usage, else an estimate; a failed stream that generated nothing cost nothing. */
-  private async tokens(answered: boolean): Promise<MeteredTokens> {
+  /**
+   * Reported usage, else an estimate. `promptBilled` false: a failed stream that generated nothing
+   * cost nothing (the upstream refused it); true: the upstream took the prompt (an answer, an abort).
+   */
+  private async tokens(promptBilled: boolean): Promise<MeteredTokens> {
     if (this.usage) return { source: 'upstream', usage: this.usage };
-    if (!answered && this.text.length === 0 && this.overflowChars === 0) return { source: 'none' };
+    if (!promptBilled && this.text.length === 0 && this.overflowChars === 0) return { source: 'none' };
     const estimate = await estimateTokens(this.record.call, this.text);
     if (estimate.source !== 'estimated') return estimate;
     return { ...estimate, completionTokens: estimate.completionTokens + Math.ceil(this.overflowChars / 4) };
