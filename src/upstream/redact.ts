@@ -30,7 +30,9 @@ export function createRedactor(secret: string | undefined): Redactor {
 
   /** `input` as a Buffer with the secret replaced (the same bytes, not copied, when it has none). */
   function replaced(input: Uint8Array): Buffer {
-    const buffer = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    const buffer = Buffer.isBuffer(input)
+      ? input
+      : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
     let at = buffer.indexOf(needle);
     if (at === -1) return buffer;
     const parts: Buffer[] = [];

@@ -207,9 +207,8 @@ export class StreamRelay {
   ): Promise<void> {
     if (this.record.started) return this.ended;
     this.options.upstreamAbort.abort();
-    await this.meter({ status, httpStatus, tokens: await this.tokens(false), error: message }).catch(
-      () => {},
-    );
+    // the upstream had the prompt: it is billed even when nothing was generated yet
+    await this.meter({ status, httpStatus, tokens: await this.tokens(true), error: message }).catch(() => {});
     this.end();
   }
 
