@@ -59,9 +59,8 @@ export async function completeJson(upstream: UpstreamClient, record: CallRecord)
     upstreamModel: stringField(reply, 'model'),
   };
   if (!isObject(reply)) {
-    const error = badGateway(
-      `The upstream answered ${response.status} with a body that is not a JSON object.`,
-    );
+    const what = reply === undefined ? 'is not JSON' : 'is not a JSON object';
+    const error = badGateway(`The upstream answered ${response.status} with a body that ${what}.`);
     await record.meter({
       ...base,
       status: 'upstream_error',
