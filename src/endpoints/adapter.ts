@@ -2,7 +2,6 @@
 // Adding an endpoint is one file of this shape and one line where routes are mounted.
 import type { z } from 'zod';
 import type { TokenUsage } from '../metering/usage.ts';
-import type { EndpointName } from '../upstream/huggingface.ts';
 
 /** A validated client body: `model` checked, every other field passes through untouched. */
 export type MeteredBody = { model: string; stream?: boolean | null; [field: string]: unknown };
@@ -29,7 +28,8 @@ export type EventVerdict = {
 };
 
 export type EndpointAdapter<Body extends MeteredBody = MeteredBody> = {
-  name: EndpointName;
+  /** the row's `endpoint` column: `chat.completions`, `responses` */
+  name: string;
   /** the route under /v1, as OpenAI's clients call it */
   path: string;
   /** the body's schema: the fields the gateway reads; unknown fields pass through */

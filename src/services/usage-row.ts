@@ -23,7 +23,8 @@ export type UsageRowInput = {
   model: string;
   upstreamModel?: string | null | undefined;
   servedBy?: string | null | undefined;
-  endpoint: 'chat.completions' | 'responses';
+  /** the adapter's name */
+  endpoint: string;
   endUser?: string | null | undefined;
   tags?: string[] | null | undefined;
   stream: boolean;

@@ -3,7 +3,7 @@
 // mapped to GatewayError. Redaction happens here, once, on every header and byte that comes back.
 import { errors, Pool } from 'undici';
 import { badGateway, GatewayError, gatewayTimeout } from '../errors.ts';
-import type { EndpointName, UpstreamDescriptor } from './huggingface.ts';
+import type { UpstreamDescriptor } from './huggingface.ts';
 import { createRedactor } from './redact.ts';
 
 export type UpstreamResponse = {
@@ -17,7 +17,8 @@ export type UpstreamResponse = {
 };
 
 export type UpstreamRequest = {
-  endpoint: EndpointName;
+  /** OpenAI's path of the endpoint (`/chat/completions`); the descriptor maps it */
+  path: string;
   /** the model asked for, to tell who served it when the upstream does not say */
   model: string;
   body: Uint8Array;
@@ -83,8 +84,8 @@ export function createUpstream({
 
   return {
     provider: descriptor.provider,
-    async send({ endpoint, model, body, signal, stream }) {
-      const path = `${base}${descriptor.paths[endpoint]}`;
+    async send({ path: openAiPath, model, body, signal, stream }) {
+      const path = `${base}${descriptor.path(openAiPath)}`;
       const where = `POST ${url.origin}${path}`;
       const free = await slots.take(queueTimeoutMs, signal);
       try {

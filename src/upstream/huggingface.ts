@@ -1,9 +1,7 @@
 // The HuggingFace Inference Providers router as an upstream descriptor: where it is, how the gateway
-// authenticates, where each endpoint lives, which reply headers the client may see, and who served.
-// A second upstream is one more descriptor of this shape.
-
-/** The metered endpoints an upstream serves (the row's `endpoint` column). */
-export type EndpointName = 'chat.completions' | 'responses';
+// authenticates, which reply headers the client may see, and who served. The router serves OpenAI's
+// paths as they are (/chat/completions, /responses), so endpoints need no entry here; an upstream
+// whose paths differ maps them in `path`. A second upstream is one more descriptor of this shape.
 
 export type UpstreamDescriptor = {
   /** the pricing provider of its rows (`api_provider_pricing.provider`) */
@@ -12,8 +10,8 @@ export type UpstreamDescriptor = {
   baseUrl: string;
   /** the gateway's own credential; never the client's, never echoed */
   token: string | undefined;
-  /** each endpoint's path, appended to baseUrl's path */
-  paths: Readonly<Record<EndpointName, string>>;
+  /** the upstream's path for an OpenAI path (`/chat/completions`), appended to baseUrl's path */
+  path(openAiPath: string): string;
   /** reply headers the client may rely on, renamed where they would clash with the gateway's */
   passThroughHeaders(headers: UpstreamHeaders): Record<string, string>;
   /** the provider that served a request: the router names it; else the model's `:provider` suffix */
@@ -36,7 +34,7 @@ export function huggingFaceRouter({
     provider: 'huggingface',
     baseUrl,
     token,
-    paths: { 'chat.completions': '/chat/completions', responses: '/responses' },
+    path: (openAiPath) => openAiPath,
     passThroughHeaders,
     servedBy(headers, model) {
       const named = headerText(headers['x-inference-provider']);

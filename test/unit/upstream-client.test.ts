@@ -37,7 +37,7 @@ describe('the upstream client’s connection bound', () => {
     });
     const send = () =>
       upstream.send({
-        endpoint: 'chat.completions',
+        path: '/chat/completions',
         model: 'openai/gpt-oss-120b:fastest',
         body: new TextEncoder().encode('{}'),
         signal: new AbortController().signal,

@@ -25,7 +25,7 @@ export async function completeJson(upstream: UpstreamClient, record: CallRecord)
   let body: Uint8Array;
   try {
     response = await upstream.send({
-      endpoint: call.adapter.name,
+      path: call.adapter.path,
       model: call.body.model,
       body: call.raw,
       signal: call.signal,

@@ -333,7 +333,7 @@ export async function openStream({
   let response: UpstreamResponse | undefined;
   try {
     response = await upstream.send({
-      endpoint: call.adapter.name,
+      path: call.adapter.path,
       model: call.body.model,
       body: bytes,
       signal: upstreamAbort.signal,
