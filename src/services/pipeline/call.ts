@@ -30,42 +30,5 @@ export type Ticket = {
   finish(outcome: { metered: boolean }): Promise<void>;
 };
 
-export type CallRecord = {
-  readonly call: MeteredCall;
-  /** prices and commits the call's one row; a second call returns the first's result */
-  meter(input: Omit<MeterInput, 'call' | 'reservedUsd'>): Promise<string>;
-  /** whether meter() was called */
-  readonly started: boolean;
-  /** settles the reservation once the row's fate is known; idempotent */
-  close(): Promise<void>;
-};
-
-export function openCallRecord(meter: Meter, call: MeteredCall, ticket: Ticket): CallRecord {
-  let recorded: Promise<string> | undefined;
-  let closing: Promise<void> | undefined;
-  return {
-    call,
-    meter(input) {
-      recorded ??= meter({ ...input, call, reservedUsd: ticket.reservedUsd });
-      return recorded;
-    },
-    get started() {
-      return recorded !== undefined;
-    },
-    close() {
-      closing ??= (async () => {
-        const metered = recorded
-          ? await recorded.then(
-              () => true,
-              () => false,
-            )
-          : false;
-        await ticket.finish({ metered });
-      })();
-      return closing;
-    },
-  };
-}
-
 /** Milliseconds since the call arrived. */
 export const elapsedMs = (call: MeteredCall) => performance.now() - call.startedAtMs;

@@ -4,7 +4,8 @@
 import { isObject } from '../../endpoints/adapter.ts';
 import { badGateway, fromUpstream } from '../../errors.ts';
 import type { UpstreamClient, UpstreamResponse } from '../../upstream/client.ts';
-import { type CallRecord, elapsedMs } from './call.ts';
+import { elapsedMs } from './call.ts';
+import type { CallRecord } from './call-record.ts';
 import { estimateTokens } from './meter.ts';
 import { upstreamFailure } from './outcome.ts';
 

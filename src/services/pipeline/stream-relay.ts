@@ -8,7 +8,8 @@ import { createSseSplitter, type SseEvent } from '../../metering/sse.ts';
 import type { TokenUsage } from '../../metering/usage.ts';
 import type { UpstreamClient, UpstreamResponse } from '../../upstream/client.ts';
 import type { MeteredTokens, UsageStatus } from '../usage-row.ts';
-import { type CallRecord, elapsedMs } from './call.ts';
+import { elapsedMs } from './call.ts';
+import type { CallRecord } from './call-record.ts';
 import { estimateTokens, type MeterInput } from './meter.ts';
 import { upstreamFailure } from './outcome.ts';
 
