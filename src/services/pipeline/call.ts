@@ -1,9 +1,6 @@
-// One metered call, from admission to settlement. The call record is the single owner of the call's
-// row and its budget reservation: whatever ends the request (a row written, an error before any row,
-// a crash of a handler, the client leaving, a shutdown), close() settles or releases the reservation
-// exactly once, and meter() writes at most one row.
+// One metered call as the pipeline sees it: what the client sent and who it is for, and the ticket
+// admission handed it.
 import type { EndpointAdapter, MeteredBody } from '../../endpoints/adapter.ts';
-import type { Meter, MeterInput } from './meter.ts';
 
 export type MeteredCall = {
   adapter: EndpointAdapter;
