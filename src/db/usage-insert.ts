@@ -45,8 +45,9 @@ const COLUMNS = [
   ['reservedUsd', 'reserved_usd', 'numeric'],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageLogInsert, string, string]>;
 
-/** Columns with a database default: an absent value takes it rather than null. */
-const DEFAULTS: Partial<Record<keyof UsageLogInsert, number>> = {
+/** Columns with a database default (drizzle/): an absent value takes it rather than null. */
+const DEFAULTS: Partial<Record<keyof UsageLogInsert, number | string>> = {
+  endpoint: 'chat.completions',
   promptTokens: 0,
   completionTokens: 0,
   totalTokens: 0,
