@@ -112,11 +112,22 @@ function withoutNul(value: unknown): unknown {
   return value;
 }
 
+/**
+ * A row that cannot even be written as the statement's parameters (an invalid date, a value JSON cannot
+ * hold): the row's fault, like a data exception the database reports, never an outage.
+ */
+export class UnstorableRowError extends Error {
+  override readonly name = 'UnstorableRowError';
+}
+
 /** Inserts the rows in one statement, in their order. */
 export async function insertUsageRows(database: Database, rows: readonly UsageLogInsert[]): Promise<void> {
   if (rows.length === 0) return;
-  await database.execute(
-    INSERT,
-    COLUMNS.map(([field]) => arrayLiteral(rows, field)),
-  );
+  let params: string[];
+  try {
+    params = COLUMNS.map(([field]) => arrayLiteral(rows, field));
+  } catch (err) {
+    throw new UnstorableRowError(`a usage row cannot be written: ${(err as Error).message}`, { cause: err });
+  }
+  await database.execute(INSERT, params);
 }
