@@ -23,6 +23,7 @@ import { modelsRoutes } from './routes/models.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { usageRoutes } from './routes/usage.ts';
 import type { Audit } from './services/audit.ts';
+import type { Inflight } from './services/inflight.ts';
 import type { KeyService } from './services/keys.ts';
 import type { Limits } from './services/limits.ts';
 import type { PricingService } from './services/pricing.ts';
@@ -45,6 +46,8 @@ export type AppDeps = {
   audit: Audit;
   /** the master key in force, for the dashboard's session signature */
   adminApiKey: string;
+  /** requests that will end in a usage row: shutdown cuts them and waits for their rows */
+  inflight: Inflight;
 };
 
 export function createApp(deps: AppDeps) {
@@ -77,7 +80,7 @@ export function createApp(deps: AppDeps) {
       maxBodyBytes: config.maxBodyBytes,
       limits: deps.limits,
       completeJson: createChatProxy(proxyDeps),
-      completeStream: createStreamProxy(proxyDeps),
+      completeStream: createStreamProxy({ ...proxyDeps, inflight: deps.inflight }),
     }),
   );
   app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));

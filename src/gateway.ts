@@ -12,6 +12,7 @@ import { createSpool } from './ledger/spool.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createAudit } from './services/audit.ts';
+import { createInflight } from './services/inflight.ts';
 import { createKeyService } from './services/keys.ts';
 import { createLimits } from './services/limits.ts';
 import { pricingFromConfig } from './services/pricing.ts';
@@ -19,13 +20,22 @@ import { createUsageReport } from './services/usage-report.ts';
 import { createUpstream } from './upstream/client.ts';
 import { huggingFaceRouter } from './upstream/huggingface.ts';
 
+/**
+ * How long closing waits for the rows of cut requests. A row settles within one INSERT deadline (3 s)
+ * plus an fsync'd spool append, once its estimate is counted: 10 s leaves room on a loaded machine.
+ */
+export const ROWS_SETTLE_MS = 10_000;
+
 export type Gateway = {
   app: App;
   deps: AppDeps;
   /** the admin key in force (generated when ADMIN_API_KEY is unset) */
   adminApiKey: string;
   adminKeyGenerated: boolean;
-  /** flushes the recorder and closes every connection */
+  /**
+   * Cuts the requests still in flight and waits (bounded) for their rows, flushes the recorder, closes
+   * every connection. server.ts cuts them itself first, once SHUTDOWN_GRACE_MS is over.
+   */
   close(): Promise<void>;
 };
 
@@ -70,6 +80,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     descriptor: huggingFaceRouter({ baseUrl: config.upstreamBaseUrl, token: config.hfToken }),
     timeoutMs: config.upstreamTimeoutMs,
   });
+  const inflight = createInflight();
   const deps: AppDeps = {
     config,
     database,
@@ -82,6 +93,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     metrics: createMetrics({ recorderStats: () => recorder.stats() }),
     audit: createAudit({ database }),
     adminApiKey,
+    inflight,
     limits: createLimits({
       database,
       priceBook: pricing.priceBook,
@@ -97,6 +109,10 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     adminApiKey,
     adminKeyGenerated,
     async close() {
+      // a row still being metered must reach the recorder before its last flush
+      inflight.abortAll('The gateway closed while this request was in flight.');
+      if (!(await inflight.settled(ROWS_SETTLE_MS)))
+        logger.error({ in_flight: inflight.size() }, 'closing: rows of cut requests did not settle in time');
       await recorder.close();
       for (const stop of unfollow) await stop().catch(() => {});
       await upstream.close();

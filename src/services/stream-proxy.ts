@@ -7,6 +7,7 @@ import { estimateCompletionTokens, estimatePromptTokens } from '../metering/toke
 import { type TokenUsage, usageOf } from '../metering/usage.ts';
 import { ClientAbortedError, transportError, type UpstreamResponse } from '../upstream/client.ts';
 import { passThroughHeaders } from '../upstream/huggingface.ts';
+import type { Inflight } from './inflight.ts';
 import { type ChatRequest, createMeter, type ProxyContext, type ProxyDeps } from './proxy.ts';
 import type { MeteredTokens, UsageStatus } from './usage-row.ts';
 
@@ -26,7 +27,7 @@ export function errorEvent(error: GatewayError): Uint8Array {
   return encoder.encode(`event: error\ndata: ${JSON.stringify(error.toBody())}\n\n`);
 }
 
-export function createStreamProxy(deps: ProxyDeps) {
+export function createStreamProxy(deps: ProxyDeps & { inflight?: Inflight }) {
   const meter = createMeter(deps);
 
   return async function completeStream(request: ChatRequest, ctx: ProxyContext): Promise<StreamReply> {
@@ -48,6 +49,7 @@ export function createStreamProxy(deps: ProxyDeps) {
     let sawFinish = false;
     const deltas: string[] = [];
     let recorded: Promise<string> | undefined;
+    let settleMetered = () => {}; // inflight hook (see below)
 
     /** Meters the request once, however it ends. */
     const finish = (status: UsageStatus, httpStatus: number, error?: string): Promise<string> => {
@@ -78,6 +80,7 @@ export function createStreamProxy(deps: ProxyDeps) {
           release: ctx.release,
         });
       })();
+      recorded.then(settleMetered, settleMetered); // inflight hook
       return recorded;
     };
 
@@ -131,6 +134,18 @@ export function createStreamProxy(deps: ProxyDeps) {
       });
       await recorded;
     }
+
+    // inflight hook (issue 12, item 7; for the pipeline to own): from here the stream can only end in a
+    // row, so shutdown may cut it (upstream stopped, what was served metered) and waits for that row
+    deps.inflight?.track({
+      abort: (reason) => {
+        upstreamAbort.abort();
+        finish('client_aborted', 499, reason).catch(() => {});
+      },
+      metered: new Promise<void>((resolve) => {
+        settleMetered = resolve;
+      }),
+    });
 
     const splitter = createSseSplitter();
     const chunks = response.body[Symbol.asyncIterator]();
