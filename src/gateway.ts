@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { type App, type AppDeps, createApp } from './app.ts';
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/client.ts';
+import { releaseBudget } from './db/limits-repo.ts';
 import { migrate } from './db/migrate.ts';
 import type { UsageLogInsert } from './db/schema.ts';
 import { createRecorder } from './ledger/recorder.ts';
@@ -14,7 +15,7 @@ import { createMetrics } from './metrics.ts';
 import { createAudit } from './services/audit.ts';
 import { createInflight } from './services/inflight.ts';
 import { createKeyService } from './services/keys.ts';
-import { createLimits } from './services/limits.ts';
+import { budgetPeriod, createLimits } from './services/limits.ts';
 import { pricingFromConfig } from './services/pricing.ts';
 import { createUsageReport } from './services/usage-report.ts';
 import { createUpstream } from './upstream/client.ts';
@@ -72,6 +73,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     database,
     spool,
     log: logger,
+    // a dead-lettered row never reaches the spend trigger: give its request's reservation back here
+    onDeadLetter: (rows) => releaseReservations(database, rows),
   });
   await recorder.start();
 
@@ -119,6 +122,20 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
       if (!overrides.database) await database.close();
     },
   };
+}
+
+/**
+ * Releases the budget reservations the rows hold, in the period their requests were admitted in. Not
+ * idempotent: a crash between the dead-letter append and the spool's truncate replays the row, refuses
+ * it and releases again (at worst a reservation given back twice; the floor is 0).
+ */
+async function releaseReservations(database: Database, rows: readonly UsageLogInsert[]): Promise<void> {
+  for (const row of rows) {
+    if (!row.apiKeyId || !row.reservedUsd || !(row.createdAt instanceof Date)) continue;
+    if (Number.isNaN(row.createdAt.getTime())) continue;
+    const period = budgetPeriod(row.createdAt);
+    await releaseBudget(database, { keyId: row.apiKeyId, period, amount: row.reservedUsd });
+  }
 }
 
 /** A spooled row back from JSON: dates were ISO strings. */

@@ -2,16 +2,24 @@
 // btree maximum of the (model, created_at) index) never wedges the ledger: live, its request alone is
 // refused and the rest of its batch commits; in the spool, the rows around it replay and it moves to the
 // dead-letter file, also after a restart. /readyz says not ready exactly while the spool cannot drain.
-import { writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inArray } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
+import { reserveBudget, spendOf } from '../../src/db/limits-repo.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { type UsageLogInsert, usageLogs } from '../../src/db/schema.ts';
 import { insertUsageRows, UnstorableRowError } from '../../src/db/usage-insert.ts';
+import { createGateway } from '../../src/gateway.ts';
 import { isRowError } from '../../src/ledger/commit.ts';
 import { createRecorder, type DeadLetter, RowRefusedError } from '../../src/ledger/recorder.ts';
 import { createSpool } from '../../src/ledger/spool.ts';
+import { createLogger } from '../../src/logger.ts';
 import { healthRoutes } from '../../src/routes/health.ts';
+import { budgetPeriod } from '../../src/services/limits.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { poisonRow, rows, spoolFile, spools, switchboard, until, usageRow } from '../helpers/ledger.ts';
 
@@ -177,5 +185,39 @@ describe.each(BACKENDS)('a poison row on %s', (backend) => {
     expect(await readyz()).toMatchObject({ status: 200, body: { status: 'ready', spool_depth: 0 } });
     expect(await ledger([row])).toEqual(ids([row]));
     await recorder.close();
+  });
+
+  it('a gateway replaying a dead-lettered row gives its budget reservation back (a replayed row settles its own)', async () => {
+    const keyId = `key_${randomUUID()}`;
+    const at = new Date('2026-11-24T10:00:00.000Z');
+    const period = budgetPeriod(at);
+    // two answered requests reserved budget; their rows waited in the spool when the process stopped
+    await reserveBudget(test.database, { keyId, period, amount: '0.5', budget: '10' });
+    await reserveBudget(test.database, { keyId, period, amount: '0.25', budget: '10' });
+    const good = usageRow({ apiKeyId: keyId, createdAt: at, reservedUsd: '0.5' });
+    const bad = { ...poisonRow(), apiKeyId: keyId, createdAt: at, reservedUsd: '0.25' };
+    const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-poison-'));
+    await files.at(join(dataDir, 'usage-spool.ndjson')).append([bad, good]);
+
+    const config = loadConfig({
+      DATA_DIR: dataDir,
+      ADMIN_API_KEY: 'tg-admin-test-key-0123456789',
+      HF_TOKEN: 'hf_test_token',
+      UPSTREAM_BASE_URL: 'http://127.0.0.1:9/v1',
+      LOG_LEVEL: 'silent',
+    });
+    const gateway = await createGateway(config, {
+      database: test.database,
+      logger: createLogger({ level: 'silent' }),
+    });
+    try {
+      expect(await ledger([bad, good])).toEqual(ids([good]));
+      expect(await spendOf(test.database, keyId, period)).toEqual({
+        spent: '0.000309',
+        reserved: expect.stringMatching(/^0(\.0+)?$/), // numeric keeps its scale: 0.75 - 0.5 - 0.25 = 0.00
+      });
+    } finally {
+      await gateway.close();
+    }
   });
 });
