@@ -26,6 +26,7 @@ import { modelsRoutes } from './routes/models.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { usageRoutes } from './routes/usage.ts';
 import type { Audit } from './services/audit.ts';
+import type { Inflight } from './services/inflight.ts';
 import type { KeyService } from './services/keys.ts';
 import type { Limits } from './services/limits.ts';
 import { createPipeline } from './services/pipeline/pipeline.ts';
@@ -50,6 +51,8 @@ export type AppDeps = {
   audit: Audit;
   /** the master key in force, for the dashboard's session signature */
   adminApiKey: string;
+  /** requests that will end in a usage row: shutdown cuts them and waits for their rows */
+  inflight: Inflight;
 };
 
 export function createApp(deps: AppDeps) {
@@ -62,6 +65,7 @@ export function createApp(deps: AppDeps) {
     priceBook: deps.pricing.priceBook,
     recorder: deps.recorder,
     maxEventBytes: config.maxUpstreamBodyBytes,
+    track: deps.inflight.track,
     onMetered: (row: UsageLogInsert) => {
       deps.metrics.usage(row);
       completionLog.info(usageLogLine(row), 'completion');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { type App, type AppDeps, createApp } from './app.ts';
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/client.ts';
+import { releaseBudget } from './db/limits-repo.ts';
 import { migrate } from './db/migrate.ts';
 import type { UsageLogInsert } from './db/schema.ts';
 import { createRecorder } from './ledger/recorder.ts';
@@ -12,12 +13,19 @@ import { createSpool } from './ledger/spool.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createAudit } from './services/audit.ts';
+import { createInflight } from './services/inflight.ts';
 import { createKeyService } from './services/keys.ts';
-import { createLimits } from './services/limits.ts';
+import { budgetPeriod, createLimits } from './services/limits.ts';
 import { pricingFromConfig } from './services/pricing.ts';
 import { createUsageReport } from './services/usage-report.ts';
 import { createUpstream } from './upstream/client.ts';
 import { huggingFaceRouter } from './upstream/huggingface.ts';
+
+/**
+ * How long closing waits for the rows of cut requests. A row settles within one INSERT deadline (3 s)
+ * plus an fsync'd spool append, once its estimate is counted: 10 s leaves room on a loaded machine.
+ */
+export const ROWS_SETTLE_MS = 10_000;
 
 export type Gateway = {
   app: App;
@@ -25,7 +33,10 @@ export type Gateway = {
   /** the admin key in force (generated when ADMIN_API_KEY is unset) */
   adminApiKey: string;
   adminKeyGenerated: boolean;
-  /** flushes the recorder and closes every connection */
+  /**
+   * Cuts the requests still in flight and waits (bounded) for their rows, flushes the recorder, closes
+   * every connection. server.ts cuts them itself first, once SHUTDOWN_GRACE_MS is over.
+   */
   close(): Promise<void>;
 };
 
@@ -62,6 +73,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     database,
     spool,
     log: logger,
+    // a dead-lettered row never reaches the spend trigger: give its request's reservation back here
+    onDeadLetter: (rows) => releaseReservations(database, rows),
   });
   await recorder.start();
 
@@ -72,6 +85,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     maxReplyBytes: config.maxUpstreamBodyBytes,
     queueTimeoutMs: config.upstreamQueueTimeoutMs,
   });
+  const inflight = createInflight();
   const deps: AppDeps = {
     config,
     database,
@@ -84,6 +98,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     metrics: createMetrics({ recorderStats: () => recorder.stats() }),
     audit: createAudit({ database }),
     adminApiKey,
+    inflight,
     limits: createLimits({
       database,
       priceBook: pricing.priceBook,
@@ -99,12 +114,30 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     adminApiKey,
     adminKeyGenerated,
     async close() {
+      // a row still being metered must reach the recorder before its last flush
+      inflight.abortAll('The gateway closed while this request was in flight.');
+      if (!(await inflight.settled(ROWS_SETTLE_MS)))
+        logger.error({ in_flight: inflight.size() }, 'closing: rows of cut requests did not settle in time');
       await recorder.close();
       for (const stop of unfollow) await stop().catch(() => {});
       await upstream.close();
       if (!overrides.database) await database.close();
     },
   };
+}
+
+/**
+ * Releases the budget reservations the rows hold, in the period their requests were admitted in. Not
+ * idempotent: a crash between the dead-letter append and the spool's truncate replays the row, refuses
+ * it and releases again (at worst a reservation given back twice; the floor is 0).
+ */
+async function releaseReservations(database: Database, rows: readonly UsageLogInsert[]): Promise<void> {
+  for (const row of rows) {
+    if (!row.apiKeyId || !row.reservedUsd || !(row.createdAt instanceof Date)) continue;
+    if (Number.isNaN(row.createdAt.getTime())) continue;
+    const period = budgetPeriod(row.createdAt);
+    await releaseBudget(database, { keyId: row.apiKeyId, period, amount: row.reservedUsd });
+  }
 }
 
 /** A spooled row back from JSON: dates were ISO strings. */

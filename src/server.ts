@@ -1,8 +1,10 @@
 // Composition root: config → gateway (database, migrations, pricing, recorder) → HTTP server.
-// SIGTERM/SIGINT: stop accepting, let in-flight requests finish (bounded), flush the recorder, exit 0.
+// SIGTERM/SIGINT: stop accepting, let in-flight requests finish within SHUTDOWN_GRACE_MS, cut what
+// outlives it and wait (bounded) for those rows, only then flush the recorder and exit 0: every request
+// answered or cut has its row, in the database or the spool.
 import { serve } from '@hono/node-server';
 import { ConfigError, loadConfig } from './config.ts';
-import { createGateway } from './gateway.ts';
+import { createGateway, ROWS_SETTLE_MS } from './gateway.ts';
 import { createLogger } from './logger.ts';
 
 async function main(): Promise<void> {
@@ -53,10 +55,18 @@ async function main(): Promise<void> {
       new Promise<boolean>((resolve) => setTimeout(() => resolve(true), config.shutdownGraceMs).unref()),
     ]);
     clearInterval(sweep);
+    const { inflight } = gateway.deps;
     if (timedOut) {
-      logger.warn({ grace_ms: config.shutdownGraceMs }, 'grace period over: closing remaining connections');
-      if ('closeAllConnections' in server) server.closeAllConnections();
+      // cut before the sockets close: the stream ends as a reply of ours, its row counts what was served
+      const cut = inflight.abortAll(
+        `The gateway shut down mid-stream: SHUTDOWN_GRACE_MS (${config.shutdownGraceMs} ms) ended.`,
+      );
+      logger.warn({ grace_ms: config.shutdownGraceMs, cut }, 'grace period over: cutting requests in flight');
     }
+    // also after a drain: a client that left mid-stream closed its socket before its row was written
+    if (!(await inflight.settled(ROWS_SETTLE_MS)))
+      logger.error({ in_flight: inflight.size() }, 'shutdown: rows of cut requests did not settle in time');
+    if (timedOut && 'closeAllConnections' in server) server.closeAllConnections();
     try {
       await gateway.close();
     } catch (err) {

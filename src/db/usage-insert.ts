@@ -5,6 +5,7 @@
 // ~90 µs per batch.) Duplicates by request_id are skipped, so replaying a spool never counts twice.
 import type { Database } from './client.ts';
 import type { UsageLogInsert } from './schema.ts';
+import { fitUsageRow } from './usage-fit.ts';
 
 /** [field, column, SQL type] for every column the gateway writes. */
 const COLUMNS = [
@@ -45,8 +46,9 @@ const COLUMNS = [
   ['reservedUsd', 'reserved_usd', 'numeric'],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageLogInsert, string, string]>;
 
-/** Columns with a database default: an absent value takes it rather than null. */
-const DEFAULTS: Partial<Record<keyof UsageLogInsert, number>> = {
+/** Columns with a database default (drizzle/): an absent value takes it rather than null. */
+const DEFAULTS: Partial<Record<keyof UsageLogInsert, number | string>> = {
+  endpoint: 'chat.completions',
   promptTokens: 0,
   completionTokens: 0,
   totalTokens: 0,
@@ -69,13 +71,9 @@ function valueText(row: UsageLogInsert, field: keyof UsageLogInsert): string | n
     return fallback === null ? null : String(fallback);
   }
   if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return arrayText(value.map((tag) => String(tag).replaceAll('\0', '')));
-  if (field === 'usageRaw') {
-    const json = JSON.stringify(value);
-    return json.includes('\\u0000') ? JSON.stringify(withoutNul(value)) : json;
-  }
-  const text = String(value);
-  return text.includes('\0') ? text.replaceAll('\0', '') : text;
+  if (Array.isArray(value)) return arrayText(value.map(String));
+  if (field === 'usageRaw') return JSON.stringify(value);
+  return String(value);
 }
 
 /**
@@ -98,24 +96,25 @@ function arrayText(values: ReadonlyArray<string | null>): string {
 }
 
 /**
- * `value` with every NUL character removed from its strings and keys. PostgreSQL text and jsonb cannot
- * hold NUL, and upstream-controlled fields (the answering model, ids, error text, the usage object)
- * could carry one: the row must still commit, or an answered request would go unmetered.
+ * A row that cannot even be written as the statement's parameters (an invalid date, a value JSON cannot
+ * hold): the row's fault, like a data exception the database reports, never an outage.
  */
-function withoutNul(value: unknown): unknown {
-  if (typeof value === 'string') return value.replaceAll('\0', '');
-  if (Array.isArray(value)) return value.map(withoutNul);
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll('\0', ''), withoutNul(v)]));
-  }
-  return value;
+export class UnstorableRowError extends Error {
+  override readonly name = 'UnstorableRowError';
 }
 
-/** Inserts the rows in one statement, in their order. */
+/**
+ * Inserts the rows in one statement, in their order, each first fitted to its columns (fitUsageRow:
+ * counts clamped, text repaired, and the row's `error` says so).
+ */
 export async function insertUsageRows(database: Database, rows: readonly UsageLogInsert[]): Promise<void> {
   if (rows.length === 0) return;
-  await database.execute(
-    INSERT,
-    COLUMNS.map(([field]) => arrayLiteral(rows, field)),
-  );
+  let params: string[];
+  try {
+    const fitted = rows.map((row) => fitUsageRow(row, COLUMNS));
+    params = COLUMNS.map(([field]) => arrayLiteral(fitted, field));
+  } catch (err) {
+    throw new UnstorableRowError(`a usage row cannot be written: ${(err as Error).message}`, { cause: err });
+  }
+  await database.execute(INSERT, params);
 }

@@ -3,7 +3,7 @@
 // data is split until the refused rows are found, so one bad row never blocks the rows around it.
 import type { Database } from '../db/client.ts';
 import type { UsageLogInsert } from '../db/schema.ts';
-import { insertUsageRows } from '../db/usage-insert.ts';
+import { insertUsageRows, UnstorableRowError } from '../db/usage-insert.ts';
 
 /** Rows per INSERT: PostgreSQL allows 65535 parameters and a row has 28 columns. */
 export const MAX_BATCH_ROWS = 1000;
@@ -72,13 +72,22 @@ export function createCommitter({
 }
 
 /**
- * SQLSTATE class 22 (data exception: a NUL byte in text, an integer out of range) or 23 (integrity
- * violation): the row is bad, not the database. Anything else (refused connection, timeout, deadlock,
- * a missing table) is the database's state and passes.
+ * SQLSTATE classes that speak about the rows sent, not the database's state (PostgreSQL, Appendix A):
+ * 21 cardinality violation (two rows of one statement colliding), 22 data exception (a NUL byte, an
+ * integer out of range, a lone surrogate in jsonb), 23 integrity violation, 54 program limit exceeded
+ * (54000: an index entry over the btree maximum, e.g. a model name of a few KB in (model, created_at)
+ * or the usage_hourly key; 54001: a statement too complex). Bisecting finds the rows at fault: a
+ * statement-wide limit vanishes as the halves shrink, a row's own fault stays with that row. Anything
+ * else (08 connection, 53 resources, 57 operator intervention, 58 system, 40 rollback, 42 a missing
+ * table, a timeout) is the database's state and passes: those rows wait in the spool.
  */
+const ROW_CLASSES = /^(21|22|23|54)[0-9A-Z]{3}$/;
+
+/** Whether the database refused these rows for what they hold: retrying them unchanged cannot help. */
 export function isRowError(err: unknown): boolean {
+  if (err instanceof UnstorableRowError) return true;
   const code = errorCode(err);
-  return code !== undefined && /^2[23][0-9A-Z]{3}$/.test(code);
+  return code !== undefined && ROW_CLASSES.test(code);
 }
 
 export function errorCode(err: unknown): string | undefined {

@@ -5,8 +5,9 @@
 // returns; request_id is unique and inserts skip duplicates, so a replay never counts a row twice.
 import type { Database } from '../db/client.ts';
 import type { UsageLogInsert } from '../db/schema.ts';
-import { createCommitter, errorCode, errorText, type Refused } from './commit.ts';
-import { createSpool, type Spool } from './spool.ts';
+import { createCommitter, errorText, type Refused } from './commit.ts';
+import { createDeadLetters, type DeadLetter, deadLetterSpool } from './dead-letter.ts';
+import type { Spool } from './spool.ts';
 
 /**
  * A statement (or ping) slower than this counts as failed: postgres.js waits forever on a database
@@ -29,8 +30,7 @@ export type RecorderLog = {
   error(fields: object, message: string): void;
 };
 
-/** A spooled row the database refused at replay: kept on disk for an operator, never dropped. */
-export type DeadLetter = { row: UsageLogInsert; code: string; error: string; at: string };
+export type { DeadLetter } from './dead-letter.ts';
 
 export type RecorderStats = {
   /** rows this process committed to the database (replayed rows included) */
@@ -60,6 +60,12 @@ export type RecorderOptions = {
   spool: Spool<UsageLogInsert>;
   /** spooled rows the database refused; default: `<spool>.rejected.ndjson` beside the spool */
   deadLetter?: Spool<DeadLetter>;
+  /**
+   * Told of spooled rows the database refused, once they are in the dead-letter file: their requests
+   * were answered, so nothing else will settle what they hold (their budget reservations). A failure
+   * here is logged; the replay goes on.
+   */
+  onDeadLetter?: (rows: readonly UsageLogInsert[]) => Promise<void>;
   log?: RecorderLog;
   retryDelaysMs?: readonly number[];
   insertTimeoutMs?: number;
@@ -74,8 +80,9 @@ const quiet: RecorderLog = { info() {}, warn() {}, error() {} };
 export function createRecorder({
   database,
   spool,
-  deadLetter = createSpool<DeadLetter>({ path: spool.path.replace(/(\.ndjson)?$/, '.rejected.ndjson') }),
+  deadLetter = deadLetterSpool(spool.path),
   log = quiet,
+  onDeadLetter,
   retryDelaysMs = RETRY_DELAYS_MS,
   insertTimeoutMs = INSERT_TIMEOUT_MS,
 }: RecorderOptions): Recorder {
@@ -93,6 +100,7 @@ export function createRecorder({
   let attempt = 0;
   const stats = { committed: 0, spooled: 0, spoolDepth: 0, refused: 0 };
 
+  const deadLetters = createDeadLetters({ file: deadLetter, log, onDeadLetter });
   const { commit, ping } = createCommitter({
     database,
     timeoutMs: insertTimeoutMs,
@@ -196,20 +204,8 @@ export function createRecorder({
   /** Commits spooled rows in order; refused ones go to the dead-letter file first. */
   async function commitSpooled(rows: UsageLogInsert[]): Promise<void> {
     const refused = await commit(rows);
-    if (refused.length === 0) return;
     stats.refused += refused.length;
-    await deadLetter.append(
-      refused.map(({ row, err }) => ({
-        row,
-        code: errorCode(err) ?? '',
-        error: errorText(err),
-        at: new Date().toISOString(),
-      })),
-    );
-    log.error(
-      { count: refused.length, dead_letter: deadLetter.path },
-      'the database refused spooled usage rows; kept them in the dead-letter file',
-    );
+    await deadLetters.keep(refused);
   }
 
   /**
@@ -304,7 +300,7 @@ export function createRecorder({
       spooling = true;
       await pump();
       await spool.close();
-      await deadLetter.close();
+      await deadLetters.close();
       if (stats.spoolDepth > 0)
         log.warn(
           { spool: spool.path, spool_depth: stats.spoolDepth },

@@ -1,6 +1,7 @@
 // SIGTERM: the gateway stops accepting, lets the streams in flight finish within the grace period,
-// cuts what outlives it, flushes its rows and exits 0.
-import { mkdtempSync } from 'node:fs';
+// cuts what outlives it, flushes its rows and exits 0. Every stream answered or cut has its row after the
+// exit, in the database or the spool: the cut one metered with what it served (estimated).
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -14,7 +15,26 @@ import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.t
 const encoder = new TextEncoder();
 const GRACE_MS = 1500;
 
-describe('SIGTERM', { timeout: 60_000 }, () => {
+type Ledgered = {
+  request_id: string;
+  status: string;
+  http_status: number;
+  usage_source: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  error: string | null;
+};
+type Spooled = {
+  requestId: string;
+  status: string;
+  httpStatus: number;
+  usageSource: string;
+  promptTokens: number;
+  completionTokens: number;
+  error: string | null;
+};
+
+describe('SIGTERM', { timeout: 120_000 }, () => {
   let upstream: MockUpstream;
   let finishSlowStream: () => void = () => {};
   let gw: GatewayChild;
@@ -103,13 +123,56 @@ describe('SIGTERM', { timeout: 60_000 }, () => {
     expect(await hanging.rest()).not.toContain('data: [DONE]');
     expect(await gw.kill('SIGTERM')).toBe(0);
 
-    // the finished stream's row is in the embedded database the process left behind
+    expect(gw.output()).not.toContain('did not settle');
+
+    // both rows are in the embedded database the process left behind, or in its spool
     const pg = await PGlite.create(join(dataDir, 'pglite'));
-    const { rows } = await pg.query<{ request_id: string; status: string; prompt_tokens: number }>(
-      'select request_id, status, prompt_tokens from usage_logs where request_id = $1',
-      [finishing.requestId],
+    const { rows: stored } = await pg.query<Ledgered>(
+      `select request_id, status, http_status, usage_source, prompt_tokens, completion_tokens, error
+       from usage_logs where request_id = any($1)`,
+      [[finishing.requestId, hanging.requestId]],
     );
     await pg.close();
-    expect(rows).toEqual([{ request_id: finishing.requestId, status: 'ok', prompt_tokens: 84 }]);
+    const spool = join(dataDir, 'usage-spool.ndjson');
+    const spooled = existsSync(spool)
+      ? readFileSync(spool, 'utf8')
+          .split('\n')
+          .filter((line) => line.trim() !== '')
+          .map((line) => JSON.parse(line) as Spooled)
+          .map((r) => ({
+            request_id: r.requestId,
+            status: r.status,
+            http_status: r.httpStatus,
+            usage_source: r.usageSource,
+            prompt_tokens: r.promptTokens,
+            completion_tokens: r.completionTokens,
+            error: r.error,
+          }))
+      : [];
+    const rowOf = (id: string) => [...stored, ...spooled].filter((r) => r.request_id === id);
+    expect(rowOf(finishing.requestId)).toEqual([
+      expect.objectContaining({
+        status: 'ok',
+        http_status: 200,
+        usage_source: 'upstream',
+        prompt_tokens: 84,
+      }),
+    ]);
+    // the cut stream: the gateway's decision, metered with what it had served, estimated, and why it ended
+    expect(rowOf(hanging.requestId)).toEqual([
+      {
+        request_id: hanging.requestId,
+        status: 'gateway_error',
+        http_status: 503,
+        usage_source: 'estimated',
+        prompt_tokens: expect.any(Number),
+        completion_tokens: expect.any(Number),
+        error: expect.stringContaining('SHUTDOWN_GRACE_MS'),
+      },
+    ]);
+    const [cut] = rowOf(hanging.requestId);
+    expect(cut?.prompt_tokens).toBeGreaterThan(0);
+    // "User asks for the": the reasoning it streamed before the cut
+    expect(cut?.completion_tokens).toBeGreaterThan(0);
   });
 });

@@ -165,7 +165,7 @@ describe('the metered pipeline', () => {
   });
 
   it('cuts an open stream at shutdown: an error event for the client, one gateway_error row', async () => {
-    const opened: Array<{ cut(reason: string): void; ended: Promise<void> }> = [];
+    const opened: Array<{ abort(reason: string): void; metered: Promise<unknown> }> = [];
     const { rows, settled, admit } = setup(fakeUpstream(events.slice(0, 3), { hold: true }));
     const pipeline = createPipeline({
       upstream: fakeUpstream(events.slice(0, 3), { hold: true }),
@@ -175,7 +175,7 @@ describe('the metered pipeline', () => {
       }),
       recorder: { record: async (row: UsageLogInsert) => void rows.push(row) } as unknown as Recorder,
       maxEventBytes: 1 << 20,
-      trackStream: (handle) => {
+      track: (handle) => {
         opened.push(handle);
         return () => opened.splice(opened.indexOf(handle), 1);
       },
@@ -186,8 +186,8 @@ describe('the metered pipeline', () => {
     await reader.read();
     expect(opened).toHaveLength(1);
     const handle = opened[0];
-    handle?.cut('the gateway is shutting down');
-    await handle?.ended;
+    handle?.abort('the gateway is shutting down');
+    await handle?.metered;
     let rest = '';
     for (;;) {
       const { value, done } = await reader.read();

@@ -9,7 +9,7 @@ import { openCallRecord } from './call-record.ts';
 import { completeJson, type JsonReply } from './json-reply.ts';
 import { createMeter } from './meter.ts';
 import { gatewayFailure } from './outcome.ts';
-import { openStream, type StreamHandle } from './stream-relay.ts';
+import { openStream } from './stream-relay.ts';
 
 export type StreamReply = {
   status: number;
@@ -29,8 +29,11 @@ export type PipelineDeps = {
   maxEventBytes: number;
   /** told of every committed row (logs, metrics) */
   onMetered?: (row: UsageLogInsert) => void;
-  /** registers an open stream so a shutdown can cut it and wait for its row; returns the unregister */
-  trackStream?: (handle: StreamHandle) => () => void;
+  /**
+   * Registers a call in flight so a shutdown can cut it and wait for its row (src/services/inflight.ts);
+   * returns the unregister. `metered` settles once the call is over and its row durable or refused.
+   */
+  track?: (entry: { abort(reason: string): void; metered: Promise<unknown> }) => () => void;
 };
 
 export type Pipeline = {
@@ -56,7 +59,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       let handedOff = false;
       try {
         if (call.body.stream !== true) {
-          const reply = await completeJson(deps.upstream, record);
+          // a JSON call ends with its client's connection: shutdown only waits for its row
+          const pending = completeJson(deps.upstream, record);
+          const untrack = deps.track?.({ abort: () => {}, metered: pending.catch(() => {}) });
+          const reply = await pending.finally(() => untrack?.());
           return { kind: 'json', ...reply, headers: { ...reply.headers, ...ticket.headers } };
         }
         const { relay, response, upstreamMs } = await openStream({
@@ -66,7 +72,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         });
         // from here the stream owns the record: it closes it when it ends
         handedOff = true;
-        const untrack = deps.trackStream?.(relay);
+        const untrack = deps.track?.({ abort: (reason) => relay.cut(reason), metered: relay.ended });
         if (untrack) void relay.ended.then(untrack);
         return {
           kind: 'stream',
