@@ -13,7 +13,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createAudit } from './services/audit.ts';
 import { createKeyService } from './services/keys.ts';
-import { createLimits } from './services/limits.ts';
+import { createLimits, reservationTtlMs } from './services/limits.ts';
 import { pricingFromConfig } from './services/pricing.ts';
 import { createUsageReport } from './services/usage-report.ts';
 import { createUpstream } from './upstream/client.ts';
@@ -44,6 +44,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     (await openDatabase({
       databaseUrl: config.databaseUrl,
       dataDir: overrides.inMemory ? undefined : config.dataDir,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
     }));
   await migrate(database);
 
@@ -52,7 +53,13 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
 
   const adminKeyGenerated = !config.adminApiKey;
   const adminApiKey = config.adminApiKey ?? `tg-admin-${randomBytes(24).toString('base64url')}`;
-  const keys = createKeyService({ database, adminApiKey });
+  const keys = createKeyService({
+    database,
+    adminApiKey,
+    cacheTtlMs: config.keyCacheTtlMs,
+    failMode: config.limitsFailMode,
+    timeoutMs: config.databaseTimeoutMs,
+  });
 
   const spool = createSpool<UsageLogInsert>({
     path: join(config.dataDir, 'usage-spool.ndjson'),
@@ -72,6 +79,16 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     maxReplyBytes: config.maxUpstreamBodyBytes,
     queueTimeoutMs: config.upstreamQueueTimeoutMs,
   });
+  const limits = createLimits({
+    database,
+    priceBook: pricing.priceBook,
+    failMode: config.limitsFailMode,
+    defaultMaxTokens: config.budgetDefaultMaxTokens,
+    timeoutMs: config.databaseTimeoutMs,
+    reservationTtlMs: reservationTtlMs(config),
+    onError: (message, err) => logger.error({ err }, message),
+  });
+  const stopReaper = limits.startReaper();
   const deps: AppDeps = {
     config,
     database,
@@ -84,13 +101,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     metrics: createMetrics({ recorderStats: () => recorder.stats() }),
     audit: createAudit({ database }),
     adminApiKey,
-    limits: createLimits({
-      database,
-      priceBook: pricing.priceBook,
-      failMode: config.limitsFailMode,
-      defaultMaxTokens: config.budgetDefaultMaxTokens,
-      onError: (message, err) => logger.error({ err }, message),
-    }),
+    limits,
   };
 
   return {
@@ -99,6 +110,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     adminApiKey,
     adminKeyGenerated,
     async close() {
+      stopReaper();
       await recorder.close();
       for (const stop of unfollow) await stop().catch(() => {});
       await upstream.close();
