@@ -12,6 +12,7 @@ import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { adminAuth, clientAuth } from './middleware/auth.ts';
 import type { AppEnv } from './middleware/context.ts';
+import { databaseDeadline } from './middleware/database-deadline.ts';
 import { renderError } from './middleware/error-handler.ts';
 import { observe } from './middleware/observe.ts';
 import { requestId } from './middleware/request-id.ts';
@@ -98,7 +99,8 @@ export function createApp(deps: AppDeps) {
   );
   app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));
 
-  for (const prefix of ['/usage', '/usage/*', '/admin/*']) app.use(prefix, adminAuth(keys));
+  const adminDeadline = databaseDeadline({ timeoutMs: config.databaseStatementTimeoutMs + 500 });
+  for (const prefix of ['/usage', '/usage/*', '/admin/*']) app.use(prefix, adminAuth(keys), adminDeadline);
   app.route('/usage', usageRoutes({ usageReport: deps.usageReport }));
   app.route('/admin', adminPricingRoutes(deps));
   app.route('/admin', adminKeysRoutes(deps));

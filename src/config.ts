@@ -55,6 +55,9 @@ const schema = z.object({
       'must be * or a comma-separated list of origins like https://app.example.com',
     )
     .optional(),
+  KEY_CACHE_TTL_MS: positiveInt.default(5000),
+  DATABASE_TIMEOUT_MS: positiveInt.default(2000),
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(15_000),
 });
 
 export type Config = {
@@ -76,7 +79,8 @@ export type Config = {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** budgets and rate limits while the database cannot answer: admit (open) or refuse (closed) */
   limitsFailMode: 'open' | 'closed';
-  /** completion tokens a request without max_tokens is assumed to use, for budgets and TPM */
+  /** completion tokens per choice a request without max_tokens is assumed to use, for budgets and TPM;
+   * also the least a budget reservation holds per choice while other requests of the key are in flight */
   budgetDefaultMaxTokens: number;
   /** /metrics behind the admin key (default: open, like /healthz) */
   metricsRequireAdmin: boolean;
@@ -86,6 +90,12 @@ export type Config = {
   upstreamQueueTimeoutMs: number;
   /** origins allowed to call the client routes from a browser: '*', a list, or undefined (no CORS) */
   corsOrigins: '*' | string[] | undefined;
+  /** a cached client key is re-read after this long (bounds a revocation whose NOTIFY was lost) */
+  keyCacheTtlMs: number;
+  /** the deadline of each query on the request path (key lookups, limits), enforced by the gateway */
+  databaseTimeoutMs: number;
+  /** PostgreSQL statement_timeout of the gateway's pool; admin reads answer 503 past it */
+  databaseStatementTimeoutMs: number;
 };
 
 export class ConfigError extends Error {
@@ -149,6 +159,9 @@ export function loadConfig(env: Env = readEnvironment()): Config {
       e.CORS_ORIGINS === undefined || e.CORS_ORIGINS === '*'
         ? e.CORS_ORIGINS
         : e.CORS_ORIGINS.split(',').map((origin) => origin.trim()),
+    keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
+    databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
+    databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
   };
 }
 

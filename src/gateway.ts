@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { type App, type AppDeps, createApp } from './app.ts';
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/client.ts';
-import { releaseBudget } from './db/limits-repo.ts';
+import { releaseReservation } from './db/limits-repo.ts';
 import { migrate } from './db/migrate.ts';
 import type { UsageLogInsert } from './db/schema.ts';
 import { createRecorder } from './ledger/recorder.ts';
@@ -15,7 +15,7 @@ import { createMetrics } from './metrics.ts';
 import { createAudit } from './services/audit.ts';
 import { createInflight } from './services/inflight.ts';
 import { createKeyService } from './services/keys.ts';
-import { budgetPeriod, createLimits } from './services/limits.ts';
+import { createLimits, reservationTtlMs } from './services/limits.ts';
 import { pricingFromConfig } from './services/pricing.ts';
 import { createUsageReport } from './services/usage-report.ts';
 import { createUpstream } from './upstream/client.ts';
@@ -55,6 +55,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     (await openDatabase({
       databaseUrl: config.databaseUrl,
       dataDir: overrides.inMemory ? undefined : config.dataDir,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
     }));
   await migrate(database);
 
@@ -63,7 +64,13 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
 
   const adminKeyGenerated = !config.adminApiKey;
   const adminApiKey = config.adminApiKey ?? `tg-admin-${randomBytes(24).toString('base64url')}`;
-  const keys = createKeyService({ database, adminApiKey });
+  const keys = createKeyService({
+    database,
+    adminApiKey,
+    cacheTtlMs: config.keyCacheTtlMs,
+    failMode: config.limitsFailMode,
+    timeoutMs: config.databaseTimeoutMs,
+  });
 
   const spool = createSpool<UsageLogInsert>({
     path: join(config.dataDir, 'usage-spool.ndjson'),
@@ -86,6 +93,16 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     queueTimeoutMs: config.upstreamQueueTimeoutMs,
   });
   const inflight = createInflight();
+  const limits = createLimits({
+    database,
+    priceBook: pricing.priceBook,
+    failMode: config.limitsFailMode,
+    defaultMaxTokens: config.budgetDefaultMaxTokens,
+    timeoutMs: config.databaseTimeoutMs,
+    reservationTtlMs: reservationTtlMs(config),
+    onError: (message, err) => logger.error({ err }, message),
+  });
+  const stopReaper = limits.startReaper();
   const deps: AppDeps = {
     config,
     database,
@@ -99,13 +116,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     audit: createAudit({ database }),
     adminApiKey,
     inflight,
-    limits: createLimits({
-      database,
-      priceBook: pricing.priceBook,
-      failMode: config.limitsFailMode,
-      defaultMaxTokens: config.budgetDefaultMaxTokens,
-      onError: (message, err) => logger.error({ err }, message),
-    }),
+    limits,
   };
 
   return {
@@ -118,6 +129,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
       inflight.abortAll('The gateway closed while this request was in flight.');
       if (!(await inflight.settled(ROWS_SETTLE_MS)))
         logger.error({ in_flight: inflight.size() }, 'closing: rows of cut requests did not settle in time');
+      stopReaper();
       await recorder.close();
       for (const stop of unfollow) await stop().catch(() => {});
       await upstream.close();
@@ -127,17 +139,12 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
 }
 
 /**
- * Releases the budget reservations the rows hold, in the period their requests were admitted in. Not
- * idempotent: a crash between the dead-letter append and the spool's truncate replays the row, refuses
- * it and releases again (at worst a reservation given back twice; the floor is 0).
+ * Releases the budget reservations of rows the database refused for good. A reservation's id is its
+ * request's id and releasing deletes it, so a replay that refuses the same row again frees nothing twice.
  */
 async function releaseReservations(database: Database, rows: readonly UsageLogInsert[]): Promise<void> {
-  for (const row of rows) {
-    if (!row.apiKeyId || !row.reservedUsd || !(row.createdAt instanceof Date)) continue;
-    if (Number.isNaN(row.createdAt.getTime())) continue;
-    const period = budgetPeriod(row.createdAt);
-    await releaseBudget(database, { keyId: row.apiKeyId, period, amount: row.reservedUsd });
-  }
+  for (const row of rows)
+    if (row.apiKeyId && typeof row.requestId === 'string') await releaseReservation(database, row.requestId);
 }
 
 /** A spooled row back from JSON: dates were ISO strings. */

@@ -39,21 +39,34 @@ export type DatabaseOptions = {
   dataDir?: string | undefined;
   /** postgres.js pool size */
   maxConnections?: number;
+  /**
+   * PostgreSQL statement_timeout of every pooled connection (ms): the server cancels a statement that
+   * runs longer. lock_timeout is a third of it, at most 5 s: waiting on a lock is never worth more.
+   * A frozen server cancels nothing; callers on the request path add a deadline of their own
+   * (db/deadline.ts).
+   */
+  statementTimeoutMs?: number;
 };
 
 export async function openDatabase({
   databaseUrl,
   dataDir,
   maxConnections = 10,
+  statementTimeoutMs = 15_000,
 }: DatabaseOptions): Promise<Database> {
-  return databaseUrl ? openPostgres(databaseUrl, maxConnections) : openPglite(dataDir);
+  return databaseUrl ? openPostgres(databaseUrl, maxConnections, statementTimeoutMs) : openPglite(dataDir);
 }
 
-function openPostgres(url: string, max: number): Database {
+function openPostgres(url: string, max: number, statementTimeoutMs: number): Database {
   const sql = postgres(url, {
     max,
     onnotice: () => {},
     connect_timeout: 5,
+    // startup parameters: every connection of the pool has them from its first statement
+    connection: {
+      statement_timeout: statementTimeoutMs,
+      lock_timeout: Math.min(5000, Math.ceil(statementTimeoutMs / 3)),
+    },
     // numeric stays a string: money never passes through a JS number
     types: { numeric: { to: 1700, from: [1700], serialize: String, parse: String } },
   });

@@ -31,7 +31,7 @@ export async function revokeKey(db: Db, id: string): Promise<ApiKeyRow | undefin
 export async function updateKey(
   db: Db,
   id: string,
-  changes: Partial<Pick<ApiKeyRow, 'name' | 'monthlyBudgetUsd' | 'rpmLimit' | 'tpmLimit'>>,
+  changes: Partial<Pick<ApiKeyRow, 'name' | 'monthlyBudgetUsd' | 'rpmLimit' | 'tpmLimit' | 'maxConcurrent'>>,
 ): Promise<ApiKeyRow | undefined> {
   if (Object.keys(changes).length === 0) {
     const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id));

@@ -1,33 +1,88 @@
 // Budgets and rate windows: each admission is one conditional statement, so replicas sharing the
-// database can never both take the last dollar or the last request of a minute.
+// database can never both take the last dollar or the last request of a minute. A budget reservation
+// is a budget_reservations row keyed by its request id, freed exactly once: by the usage row's trigger
+// (drizzle/0010), by releaseReservation, or by reapReservations.
 import { sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 
-/** Reserves `amount` USD unless spent + reserved + amount would pass `budget`. */
+/**
+ * Reserves `amount` USD for request `id` unless spent + reserved + amount would pass `budget`: one
+ * statement locks the key's key_spend row, raises reserved_usd and records the reservation's own row.
+ *
+ * `amount` trusts the client's output bound (max_tokens), which an upstream may not honour. That trust
+ * is given to one request of a key at a time: while others are in flight, at least `floor` is reserved
+ * (the bound BUDGET_DEFAULT_MAX_TOKENS stands for), so concurrent requests that ignore their bound
+ * overshoot the budget by one request's excess at most, not by the excess of all of them.
+ */
 export async function reserveBudget(
   database: Database,
-  { keyId, period, amount, budget }: { keyId: string; period: string; amount: string; budget: string },
-): Promise<{ admitted: boolean; spent: string; reserved: string }> {
-  const [row] = await database.rows<{ spent_usd: string; reserved_usd: string }>(sql`
-    insert into key_spend as ks (api_key_id, period, spent_usd, reserved_usd)
-    values (${keyId}, ${period}, 0, ${amount}::numeric)
-    on conflict (api_key_id, period) do update
-      set reserved_usd = ks.reserved_usd + excluded.reserved_usd
-      where ks.spent_usd + ks.reserved_usd + excluded.reserved_usd <= ${budget}::numeric
-    returning spent_usd::text, reserved_usd::text`);
-  if (row) return { admitted: true, spent: row.spent_usd, reserved: row.reserved_usd };
+  {
+    id,
+    keyId,
+    period,
+    amount,
+    floor,
+    budget,
+  }: { id: string; keyId: string; period: string; amount: string; floor: string; budget: string },
+): Promise<{ admitted: boolean; amount: string; spent: string; reserved: string }> {
+  const held = sql`case when ks.reserved_usd = 0 then excluded.reserved_usd
+    else greatest(excluded.reserved_usd, ${floor}::numeric) end`;
+  const [row] = await database.rows<{ spent_usd: string; reserved_usd: string; amount: string }>(sql`
+    with taken as (
+      insert into key_spend as ks (api_key_id, period, spent_usd, reserved_usd)
+      values (${keyId}, ${period}::date, 0, ${amount}::numeric)
+      on conflict (api_key_id, period) do update
+        set reserved_usd = ks.reserved_usd + ${held}
+        where ks.spent_usd + ks.reserved_usd + ${held} <= ${budget}::numeric
+      returning spent_usd, reserved_usd
+    ), held as (
+      -- reserved_usd = amount exactly when nothing else was in flight (held >= amount > 0 otherwise)
+      select spent_usd, reserved_usd,
+             case when reserved_usd = ${amount}::numeric then ${amount}::numeric
+                  else greatest(${amount}::numeric, ${floor}::numeric) end as amount
+      from taken
+    ), recorded as (
+      insert into budget_reservations (id, api_key_id, period, amount)
+      select ${id}, ${keyId}, ${period}::date, amount from held
+    )
+    select spent_usd::text, reserved_usd::text, amount::text from held`);
+  if (row) return { admitted: true, amount: row.amount, spent: row.spent_usd, reserved: row.reserved_usd };
   const spend = await spendOf(database, keyId, period);
-  return { admitted: false, ...spend };
+  return { admitted: false, amount, ...spend };
 }
 
-/** Gives back a reservation whose request never produced a usage row. */
-export async function releaseBudget(
-  database: Database,
-  { keyId, period, amount }: { keyId: string; period: string; amount: string },
-): Promise<void> {
+/**
+ * Gives back reservation `id` when its request ends without a usage row. Deleting the row is what
+ * frees the amount, so a reservation already settled by its usage row, released or reaped frees
+ * nothing: calling this twice, or after settlement, is harmless.
+ */
+export async function releaseReservation(database: Database, id: string): Promise<void> {
   await database.rows(sql`
-    update key_spend set reserved_usd = greatest(reserved_usd - ${amount}::numeric, 0)
-    where api_key_id = ${keyId} and period = ${period}`);
+    with released as (
+      delete from budget_reservations where id = ${id} returning api_key_id, period, amount
+    )
+    update key_spend ks set reserved_usd = greatest(ks.reserved_usd - r.amount, 0)
+    from released r where ks.api_key_id = r.api_key_id and ks.period = r.period`);
+}
+
+/**
+ * Expires reservations older than `olderThanMs` (by the database's clock): their owner crashed or
+ * lost its row. Idempotent, so every replica may run it. Resolves with how many it freed.
+ */
+export async function reapReservations(database: Database, olderThanMs: number): Promise<number> {
+  const [row] = await database.rows<{ n: number }>(sql`
+    with stale as (
+      delete from budget_reservations
+      where created_at < now() - make_interval(secs => ${olderThanMs / 1000}::float8)
+      returning api_key_id, period, amount
+    ), freed as (
+      select api_key_id, period, sum(amount) as amount, count(*) as n from stale group by 1, 2
+    ), updated as (
+      update key_spend ks set reserved_usd = greatest(ks.reserved_usd - f.amount, 0)
+      from freed f where ks.api_key_id = f.api_key_id and ks.period = f.period
+    )
+    select coalesce(sum(n), 0)::int as n from freed`);
+  return row?.n ?? 0;
 }
 
 export async function spendOf(

@@ -109,7 +109,8 @@ export const usageLogs = pgTable(
     ttftMs: integer('ttft_ms'),
     upstreamRequestId: text('upstream_request_id'),
     error: text('error'),
-    /** USD reserved against the key's budget at admission; released by the insert trigger */
+    /** USD reserved against the key's budget at admission, for the record: the insert trigger releases
+     * the budget_reservations row with this request_id, never this figure (migration 0010) */
     reservedUsd: numeric('reserved_usd'),
   },
   (t) => [
@@ -147,7 +148,8 @@ export const usageHourly = pgTable(
 /**
  * Month-to-date spend per key (period = first day of the month, UTC). `spent_usd` is maintained by a
  * trigger on usage_logs in the same transaction as the row insert; `reserved_usd` holds the worst
- * case of requests in flight, added at admission by one conditional statement.
+ * case of requests in flight (the sum of their budget_reservations rows), added at admission by one
+ * conditional statement.
  */
 export const keySpend = pgTable(
   'key_spend',
@@ -158,6 +160,24 @@ export const keySpend = pgTable(
     reservedUsd: numeric('reserved_usd').notNull().default('0'),
   },
   (t) => [primaryKey({ columns: [t.apiKeyId, t.period] })],
+);
+
+/**
+ * One row per budget reservation in flight, keyed by the request id that holds it (= usage_logs.request_id).
+ * The usage row's insert trigger deletes it and subtracts `amount` from key_spend.reserved_usd; a request
+ * that ends without a row deletes it itself; the reaper deletes the ones whose owner died (migration 0010).
+ */
+export const budgetReservations = pgTable(
+  'budget_reservations',
+  {
+    id: text('id').primaryKey(),
+    apiKeyId: text('api_key_id').notNull(),
+    period: date('period', { mode: 'string' }).notNull(),
+    /** USD, the request's worst case */
+    amount: numeric('amount').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('budget_reservations_created_at').on(t.createdAt)],
 );
 
 /** Fixed one-minute windows of requests and tokens per key, shared by every replica. */
@@ -193,6 +213,7 @@ export const schema = {
   usageLogs,
   usageHourly,
   keySpend,
+  budgetReservations,
   keyRateWindows,
   adminAudit,
 };

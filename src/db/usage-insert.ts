@@ -46,8 +46,9 @@ const COLUMNS = [
   ['reservedUsd', 'reserved_usd', 'numeric'],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageLogInsert, string, string]>;
 
-/** Columns with a database default (drizzle/): an absent value takes it rather than null. */
+/** Columns with a database default: an absent value takes it rather than null. */
 const DEFAULTS: Partial<Record<keyof UsageLogInsert, number | string>> = {
+  // the column's own default (migration 0006): rows built before endpoints were recorded are chat
   endpoint: 'chat.completions',
   promptTokens: 0,
   completionTokens: 0,

@@ -1,13 +1,15 @@
 // One renderer for every error: OpenAI's envelope, the right status, the request id; nothing internal.
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { databaseUnavailable, isDatabaseUnavailable } from '../db/deadline.ts';
 import { toGatewayError } from '../errors.ts';
 import type { AppEnv } from './context.ts';
 
 export type ErrorLogger = (message: string, fields: Record<string, unknown>) => void;
 
 export function renderError(err: unknown, c: Context<AppEnv>, log: ErrorLogger = () => {}): Response {
-  const error = toGatewayError(err);
+  // a database that cannot answer is a 503 the client may retry, wherever it surfaced
+  const error = isDatabaseUnavailable(err) ? databaseUnavailable(err) : toGatewayError(err);
   if (error.status >= 500) {
     log('request failed', {
       request_id: c.get('requestId'),

@@ -16,10 +16,18 @@ const perMinute = z
   .int('must be a whole number')
   .positive('must be positive');
 
+const atOnce = z
+  .number({ error: 'must be a whole number' })
+  .int('must be a whole number')
+  .positive('must be positive')
+  .max(100_000, 'must be at most 100000');
+
 const settings = {
   monthly_budget_usd: usd.nullish(),
   rpm_limit: perMinute.nullish(),
   tpm_limit: perMinute.nullish(),
+  /** requests in flight at once, per gateway replica */
+  max_concurrent: atOnce.nullish(),
 };
 const name = z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty').max(200);
 export const createKeyBody = z.strictObject({ name, ...settings });
@@ -32,6 +40,7 @@ function toSettings(body: z.infer<typeof patchKeyBody>): KeySettings {
     ...(body.monthly_budget_usd !== undefined ? { monthlyBudgetUsd: body.monthly_budget_usd } : {}),
     ...(body.rpm_limit !== undefined ? { rpmLimit: body.rpm_limit } : {}),
     ...(body.tpm_limit !== undefined ? { tpmLimit: body.tpm_limit } : {}),
+    ...(body.max_concurrent !== undefined ? { maxConcurrent: body.max_concurrent } : {}),
   };
 }
 

@@ -53,19 +53,17 @@ export function meteredRoutes({ adapters, pipeline, limits, maxBodyBytes }: Mete
   return app;
 }
 
-/** A client key's limits (a 429 refuses before anything is owned); the admin key has none. */
+/**
+ * A client key's limits (a 400 or 429 refuses before anything is owned); the admin key has none. The
+ * Admission is the Ticket: the call record calls its finish() exactly once.
+ */
 async function admit(limits: Limits, principal: Principal, call: MeteredCall): Promise<Ticket> {
   if (principal.kind !== 'client') return NO_TICKET;
-  const { adapter, body } = call;
-  const admission = await limits.admit(
-    principal.keyId,
-    principal.limits,
-    { model: body.model, ...adapter.promptOf(body), max_tokens: adapter.maxOutputTokens(body) },
-    call.startedAt,
-  );
-  return {
-    reservedUsd: admission.reservedUsd,
-    headers: admission.headers,
-    finish: ({ metered }) => (metered ? Promise.resolve() : admission.release()),
-  };
+  return limits.admit({
+    requestId: call.requestId,
+    keyId: principal.keyId,
+    limits: principal.limits,
+    body: call.body,
+    at: call.startedAt,
+  });
 }

@@ -1,14 +1,16 @@
 // Client keys: creation (the secret is shown once), limits, revocation, and authentication from an
-// in-memory cache of SHA-256 hashes kept fresh across replicas by NOTIFY. The master key is compared
-// in constant time.
+// in-memory cache of SHA-256 hashes kept fresh across replicas by NOTIFY, and re-read after a TTL so a
+// lost notification delays a revocation by seconds, not forever. The master key is compared in
+// constant time.
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { canonical, formatDecimal, parseDecimal, subtract } from '../billing/money.ts';
 import type { Database } from '../db/client.ts';
+import { databaseUnavailable, withDeadline } from '../db/deadline.ts';
 import { findKeyByHash, insertKey, listKeys, revokeKey, updateKey } from '../db/keys-repo.ts';
 import { spendForPeriod } from '../db/limits-repo.ts';
 import type { ApiKeyRow } from '../db/schema.ts';
 import { notFound } from '../errors.ts';
-import { budgetPeriod, type KeyLimits } from './limits.ts';
+import { budgetPeriod, type FailMode, type KeyLimits } from './limits.ts';
 
 const CHANNEL = 'tollgate_keys';
 const KEY_PREFIX = 'tg-';
@@ -22,6 +24,8 @@ export type KeyView = {
   monthly_budget_usd: string | null;
   rpm_limit: number | null;
   tpm_limit: number | null;
+  /** requests in flight at once, per gateway replica */
+  max_concurrent: number | null;
   created_at: string;
   revoked_at: string | null;
 };
@@ -38,6 +42,7 @@ export type KeySettings = {
   monthlyBudgetUsd?: string | null;
   rpmLimit?: number | null;
   tpmLimit?: number | null;
+  maxConcurrent?: number | null;
 };
 
 export type KeyService = {
@@ -53,22 +58,63 @@ export type KeyService = {
 // one-shot crypto.hash: no Hash object per call (a third cheaper on the per-request key check)
 export const sha256 = (text: string): Buffer => hash('sha256', text, 'buffer');
 
+/** A cached key: its id and limits (null once revoked), and when the database last confirmed them. */
+type CachedKey = { key: { keyId: string; limits: KeyLimits } | null; checkedAtMs: number };
+
 export function createKeyService({
   database,
   adminApiKey,
+  cacheTtlMs = 5000,
+  failMode = 'open',
+  timeoutMs = 2000,
 }: {
   database: Database;
   adminApiKey: string;
+  /** a cached key is re-read after this long: the bound on a revocation whose NOTIFY was lost */
+  cacheTtlMs?: number;
+  /** when the re-read fails: keep serving the cached key (open) or answer 503 (closed) */
+  failMode?: FailMode;
+  /** the deadline of a key lookup (a frozen database never answers) */
+  timeoutMs?: number;
 }): KeyService {
   const adminDigest = sha256(adminApiKey);
-  // key hash (hex) → the key's id and limits, or null for a revoked key
-  const cache = new Map<string, { keyId: string; limits: KeyLimits } | null>();
+  // key hash (hex) → the cached key
+  const cache = new Map<string, CachedKey>();
+  // lookups in flight per hash: a burst on one key after its TTL reads the database once
+  const lookups = new Map<string, Promise<CachedKey | undefined>>();
+  // bumped by every clear: a lookup that started before a change must not cache what it read
+  let generation = 0;
   const { db } = database;
 
-  const changed = async () => {
+  const clear = () => {
+    generation++;
     cache.clear();
+  };
+  const changed = async () => {
+    clear();
     await database.notify(CHANNEL, 'changed').catch(() => {});
   };
+
+  function lookup(hash: string): Promise<CachedKey | undefined> {
+    let pending = lookups.get(hash);
+    if (!pending) {
+      const startedIn = generation;
+      pending = withDeadline(findKeyByHash(db, hash), timeoutMs, 'a key lookup')
+        .then((row) => {
+          // unknown keys are not cached, so the cache cannot be filled with junk
+          if (!row) return undefined;
+          const entry = {
+            key: row.revokedAt ? null : { keyId: row.id, limits: limitsOf(row) },
+            checkedAtMs: performance.now(),
+          };
+          if (generation === startedIn) cache.set(hash, entry);
+          return entry;
+        })
+        .finally(() => lookups.delete(hash));
+      lookups.set(hash, pending);
+    }
+    return pending;
+  }
 
   return {
     async authenticate(presented) {
@@ -77,16 +123,21 @@ export function createKeyService({
       if (timingSafeEqual(digest, adminDigest)) return { kind: 'admin', keyId: null };
       if (!presented.startsWith(KEY_PREFIX)) return undefined;
       const hash = digest.toString('hex');
-      let entry = cache.get(hash);
-      if (entry === undefined) {
-        const row = await findKeyByHash(db, hash);
-        if (!row) return undefined; // unknown keys are not cached, so the cache cannot be filled with junk
-        entry = row.revokedAt ? null : { keyId: row.id, limits: limitsOf(row) };
-        cache.set(hash, entry);
+      const cached = cache.get(hash);
+      // a revocation is final: a revoked key needs no second look
+      if (cached && (cached.key === null || performance.now() - cached.checkedAtMs < cacheTtlMs))
+        return cached.key ? { kind: 'client', ...cached.key } : undefined;
+      let entry: CachedKey | undefined;
+      try {
+        entry = await lookup(hash);
+      } catch (err) {
+        // a key never seen cannot be admitted without the database, whatever the fail mode
+        if (cached?.key && failMode === 'open') return { kind: 'client', ...cached.key };
+        throw databaseUnavailable(err, 'API keys cannot be checked right now: the database did not answer.');
       }
-      return entry ? { kind: 'client', ...entry } : undefined;
+      return entry?.key ? { kind: 'client', ...entry.key } : undefined;
     },
-    async create({ name, monthlyBudgetUsd = null, rpmLimit = null, tpmLimit = null }) {
+    async create({ name, monthlyBudgetUsd = null, rpmLimit = null, tpmLimit = null, maxConcurrent = null }) {
       const key = `${KEY_PREFIX}${randomBytes(24).toString('base64url')}`;
       const row = await insertKey(db, {
         id: `key_${randomBytes(9).toString('base64url')}`,
@@ -96,10 +147,11 @@ export function createKeyService({
         monthlyBudgetUsd: monthlyBudgetUsd === null ? null : canonical(monthlyBudgetUsd),
         rpmLimit,
         tpmLimit,
+        maxConcurrent,
       });
       return { ...toView(row), key };
     },
-    async update(id, { name, monthlyBudgetUsd, rpmLimit, tpmLimit }) {
+    async update(id, { name, monthlyBudgetUsd, rpmLimit, tpmLimit, maxConcurrent }) {
       const row = await updateKey(db, id, {
         ...(name !== undefined ? { name } : {}),
         ...(monthlyBudgetUsd !== undefined
@@ -107,6 +159,7 @@ export function createKeyService({
           : {}),
         ...(rpmLimit !== undefined ? { rpmLimit } : {}),
         ...(tpmLimit !== undefined ? { tpmLimit } : {}),
+        ...(maxConcurrent !== undefined ? { maxConcurrent } : {}),
       });
       if (!row) throw notFound(`No key with id ${id}.`);
       await changed();
@@ -135,7 +188,7 @@ export function createKeyService({
       await changed();
       return toView(row);
     },
-    follow: () => database.listen(CHANNEL, () => cache.clear()),
+    follow: () => database.listen(CHANNEL, clear),
   };
 }
 
@@ -144,6 +197,7 @@ function limitsOf(row: ApiKeyRow): KeyLimits {
     monthlyBudgetUsd: row.monthlyBudgetUsd === null ? null : parseDecimal(row.monthlyBudgetUsd),
     rpm: row.rpmLimit,
     tpm: row.tpmLimit,
+    maxConcurrent: row.maxConcurrent,
   };
 }
 
@@ -155,6 +209,7 @@ function toView(row: ApiKeyRow): KeyView {
     monthly_budget_usd: row.monthlyBudgetUsd === null ? null : canonical(row.monthlyBudgetUsd),
     rpm_limit: row.rpmLimit,
     tpm_limit: row.tpmLimit,
+    max_concurrent: row.maxConcurrent,
     created_at: row.createdAt.toISOString(),
     revoked_at: row.revokedAt?.toISOString() ?? null,
   };

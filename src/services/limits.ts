@@ -1,17 +1,14 @@
 // Admission for client keys: the monthly budget (worst case reserved atomically, settled by the usage
 // row) and per-minute request and token limits, all counted in the database so they hold across replicas.
-import { add, compare, type Decimal, formatDecimal, times } from '../billing/money.ts';
+import { add, canonical, compare, type Decimal, formatDecimal, times } from '../billing/money.ts';
 import { PROVIDER, type PriceBook } from '../billing/pricing.ts';
 import type { Database } from '../db/client.ts';
-import {
-  pruneRateWindows,
-  rateWindowOf,
-  releaseBudget,
-  reserveBudget,
-  takeRateSlot,
-} from '../db/limits-repo.ts';
+import { withDeadline } from '../db/deadline.ts';
+import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../db/limits-repo.ts';
 import { GatewayError } from '../errors.ts';
-import { estimatePromptTokens } from '../metering/tokens.ts';
+import { createConcurrency } from './concurrency.ts';
+import { createRateLimits } from './rate-limits.ts';
+import { choicesOf, outputTokenBound, promptTokenBound } from './request-bounds.ts';
 
 export type KeyLimits = {
   /** USD per calendar month (UTC); null = no budget */
@@ -20,31 +17,64 @@ export type KeyLimits = {
   rpm: number | null;
   /** tokens per minute; null = unlimited */
   tpm: number | null;
+  /** requests in flight at once, counted per gateway process (per replica); null = unlimited */
+  maxConcurrent: number | null;
 };
 
+export type AdmissionInput = {
+  /** the gateway's request id: also the id of the budget reservation and of the usage row */
+  requestId: string;
+  keyId: string;
+  limits: KeyLimits;
+  /** the client's JSON body, chat (`messages`) or Responses (`input`); read, never changed */
+  body: Record<string, unknown> & { model: string };
+  /** when the request arrived: picks the budget period and the rate window */
+  at: Date;
+};
+
+/**
+ * A request let in. It owns a concurrency slot and, with a budget, a reservation (id = the request id):
+ * the pipeline calls finish() exactly once when the request ends, whatever ends it.
+ */
 export type Admission = {
-  /** USD reserved against the budget, released when the usage row is written; null when none */
+  /** USD reserved against the budget; null when none */
   reservedUsd: string | null;
   /** x-ratelimit-* headers for the reply */
   headers: Record<string, string>;
-  /** gives the reservation back when the request ends without a usage row */
+  /**
+   * Ends the admission: frees the concurrency slot, and unless `metered` (a usage row with this
+   * request id was handed to the recorder, whose trigger settles the reservation) releases the
+   * reservation. Idempotent: later calls do nothing. Never throws; a release that fails is logged
+   * and left to the reaper.
+   */
+  finish(outcome: { metered: boolean }): Promise<void>;
+  /** finish({ metered: false }), for the proxies until the pipeline calls finish itself */
   release(): Promise<void>;
 };
 
 export type FailMode = 'open' | 'closed';
 
-/** What admission reads of a request: the model, the prompt as chat messages, the output bounds. */
-export type ChatRequest = {
-  model: string;
-  messages?: unknown;
-  tools?: unknown;
-  max_tokens?: unknown;
-  max_completion_tokens?: unknown;
-  [field: string]: unknown;
-};
+type ReserveFor = { requestId: string; keyId: string; budget: Decimal; model: string; at: Date };
 
-const WINDOW_MS = 60_000;
-const NOTHING: Admission = { reservedUsd: null, headers: {}, release: async () => {} };
+/** How often each replica looks for stale reservations (the statement is idempotent). */
+const REAP_INTERVAL_MS = 60_000;
+/**
+ * The longest a request may hold its reservation. A JSON request is bounded by the upstream timeouts
+ * (headers, then body), but a stream only by UPSTREAM_TIMEOUT_MS between events, so this assumes no
+ * request lives past an hour (~100k tokens at typical speeds). A stream that does outlives its
+ * reservation: its budget is freed early, and its row still adds its real cost when it lands.
+ */
+const LONGEST_REQUEST_MS = 3_600_000;
+
+export function reservationTtlMs({
+  upstreamTimeoutMs,
+  shutdownGraceMs,
+}: {
+  upstreamTimeoutMs: number;
+  shutdownGraceMs: number;
+}): number {
+  return Math.max(LONGEST_REQUEST_MS, 2 * upstreamTimeoutMs) + shutdownGraceMs;
+}
 
 /** First day of the request's month, UTC: budgets roll over at 00:00 UTC on the 1st. */
 export function budgetPeriod(at: Date): string {
@@ -56,54 +86,72 @@ export function createLimits({
   priceBook,
   failMode,
   defaultMaxTokens,
+  timeoutMs = 2000,
+  reservationTtlMs: ttlMs = LONGEST_REQUEST_MS,
   onError = () => {},
 }: {
   database: Database;
   priceBook: PriceBook;
   /** what to do when the database cannot answer: admit (open) or refuse with 503 (closed) */
   failMode: FailMode;
-  /** completion tokens assumed when a request sets no max_tokens */
+  /** completion tokens per choice assumed when a request sets no bound, and the least reserved per
+   * choice while other requests of the key are in flight (see reserveBudget) */
   defaultMaxTokens: number;
+  /** the deadline of each limits statement (a frozen database never answers) */
+  timeoutMs?: number;
+  /** reservations older than this are reaped (see reservationTtlMs()) */
+  reservationTtlMs?: number;
   onError?: (message: string, err: unknown) => void;
 }) {
-  let admissions = 0;
+  const slots = createConcurrency();
+  const bounded = <T>(work: Promise<T>, what: string) => withDeadline(work, timeoutMs, what);
+  const rates = createRateLimits({ database, bounded });
 
-  async function admit(keyId: string, limits: KeyLimits, request: ChatRequest, at: Date): Promise<Admission> {
-    if (limits.monthlyBudgetUsd === null && limits.rpm === null && limits.tpm === null) return NOTHING;
-    const promptTokens = await estimatePromptTokens(request);
-    const maxTokens = maxCompletionTokens(request, defaultMaxTokens);
+  async function admit({ requestId, keyId, limits, body, at }: AdmissionInput): Promise<Admission> {
+    // a malformed bound is the client's 400 before anything is counted
+    const outputTokens = outputTokenBound(body, defaultMaxTokens);
+    const { monthlyBudgetUsd: budget, rpm, tpm, maxConcurrent } = limits;
+    if (budget === null && rpm === null && tpm === null && maxConcurrent === null)
+      return admitted({ requestId: null, reservedUsd: null, headers: {}, freeSlot: () => {} });
+    const freeSlot = slots.take(keyId, maxConcurrent);
+    let reserving = false;
+    let reservedUsd: string | null = null;
     try {
-      const headers =
-        limits.rpm === null && limits.tpm === null
-          ? {}
-          : await takeRate(keyId, limits, promptTokens + maxTokens, at);
-      if (limits.monthlyBudgetUsd === null) return { ...NOTHING, headers };
-      const price = priceBook.resolve(PROVIDER, request.model, at);
-      const worst = add(times(promptTokens, price.inputTokenCost), times(maxTokens, price.outputTokenCost));
-      const period = budgetPeriod(at);
-      const budget = limits.monthlyBudgetUsd;
-      const amount = formatDecimal(worst);
-      const result =
-        compare(worst, budget) > 0
-          ? { admitted: false, spent: '?', reserved: '?' }
-          : await reserveBudget(database, { keyId, period, amount, budget: formatDecimal(budget) });
-      if (!result.admitted) {
-        throw new GatewayError(
-          429,
-          `This key's monthly budget of $${formatDecimal(budget)} does not cover this request (worst case $${amount}; spent $${result.spent}, in flight $${result.reserved}).`,
-          { type: 'insufficient_quota', code: 'budget_exceeded', headers },
+      const promptTokens = await promptTokenBound(body);
+      if (budget !== null) {
+        reserving = true;
+        reservedUsd = await reserve(
+          { requestId, keyId, budget, model: body.model, at },
+          {
+            promptTokens,
+            outputTokens,
+            floorTokens: Math.max(outputTokens, choicesOf(body) * defaultMaxTokens),
+          },
         );
       }
-      return {
-        reservedUsd: amount,
-        headers,
-        release: () =>
-          releaseBudget(database, { keyId, period, amount }).catch((err) => onError('release failed', err)),
-      };
+      const headers =
+        rpm === null && tpm === null
+          ? {}
+          : await rates.take({ keyId, limits, tokens: promptTokens + outputTokens, at });
+      return admitted({ requestId: reservedUsd === null ? null : requestId, reservedUsd, headers, freeSlot });
     } catch (err) {
-      if (err instanceof GatewayError) throw err;
+      if (err instanceof GatewayError) {
+        // refused: nothing this request took stays taken (a rate refusal gives the budget back)
+        freeSlot();
+        if (reservedUsd !== null) await releaseQuietly(requestId);
+        throw err;
+      }
       onError(`limits unavailable (failing ${failMode})`, err);
-      if (failMode === 'open') return NOTHING;
+      if (failMode === 'open') {
+        // a reservation that lands late is still this request's: its row or finish() frees it
+        return admitted({
+          requestId: reserving ? requestId : null,
+          reservedUsd: null,
+          headers: {},
+          freeSlot,
+        });
+      }
+      freeSlot();
       throw new GatewayError(503, 'Usage limits cannot be checked right now; try again shortly.', {
         type: 'api_error',
         code: 'limits_unavailable',
@@ -112,67 +160,105 @@ export function createLimits({
     }
   }
 
-  async function takeRate(
-    keyId: string,
-    limits: KeyLimits,
-    tokens: number,
-    at: Date,
-  ): Promise<Record<string, string>> {
-    const windowStart = new Date(Math.floor(at.getTime() / WINDOW_MS) * WINDOW_MS);
-    const resetS = Math.max(1, Math.ceil((windowStart.getTime() + WINDOW_MS - at.getTime()) / 1000));
-    if (++admissions % 1000 === 0)
-      void pruneRateWindows(database, new Date(windowStart.getTime() - 10 * WINDOW_MS)).catch(() => {});
-    const tooLarge = limits.tpm !== null && tokens > limits.tpm;
-    const counts = tooLarge
-      ? undefined
-      : await takeRateSlot(database, { keyId, windowStart, tokens, rpm: limits.rpm, tpm: limits.tpm });
-    const seen = counts ?? (await rateWindowOf(database, keyId, windowStart));
-    const headers = rateHeaders(limits, seen, resetS);
-    if (!counts) {
-      const which = tooLarge
-        ? 'tokens per minute (this request alone is larger)'
-        : limits.rpm !== null && seen.requests + 1 > limits.rpm
-          ? 'requests per minute'
-          : 'tokens per minute';
-      throw new GatewayError(429, `Rate limit reached for this key: ${which}. Try again in ${resetS}s.`, {
-        type: 'requests',
-        code: 'rate_limit_exceeded',
-        headers: { ...headers, 'retry-after': String(resetS) },
-      });
-    }
-    return headers;
+  /** Reserves the worst case; resolves with the amount held, or throws the budget's 429. */
+  async function reserve(
+    { requestId, keyId, budget, model, at }: ReserveFor,
+    {
+      promptTokens,
+      outputTokens,
+      floorTokens,
+    }: { promptTokens: number; outputTokens: number; floorTokens: number },
+  ): Promise<string> {
+    const price = priceBook.resolve(PROVIDER, model, at);
+    const cost = (output: number) =>
+      add(times(promptTokens, price.inputTokenCost), times(output, price.outputTokenCost));
+    const worst = cost(outputTokens);
+    const period = budgetPeriod(at);
+    const amount = formatDecimal(worst);
+    const floor = formatDecimal(cost(floorTokens));
+    const limit = formatDecimal(budget);
+    const result =
+      compare(worst, budget) > 0
+        ? { admitted: false, amount, ...(await spendOrUnknown(keyId, period)) }
+        : await bounded(
+            reserveBudget(database, { id: requestId, keyId, period, amount, floor, budget: limit }),
+            'reserving budget',
+          );
+    if (result.admitted) return canonical(result.amount);
+    const spent = result.spent === null ? 'unknown' : `$${canonical(result.spent)}`;
+    const reserved = result.reserved === null ? 'unknown' : canonical(result.reserved);
+    // with others in flight the floor is what would have been held (see reserveBudget)
+    const worstCase =
+      floor !== amount && reserved !== '0'
+        ? `$${amount}, $${floor} while others are in flight`
+        : `$${amount}`;
+    throw new GatewayError(
+      429,
+      `This key's monthly budget of $${limit} does not cover this request (worst case ${worstCase}; spent ${spent}, in flight ${reserved === 'unknown' ? reserved : `$${reserved}`}).`,
+      { type: 'insufficient_quota', code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
+    );
   }
 
-  return { admit };
+  /** The figures for a refusal that needs no reservation: a database that cannot say is no reason to admit. */
+  async function spendOrUnknown(
+    keyId: string,
+    period: string,
+  ): Promise<{ spent: string | null; reserved: string | null }> {
+    try {
+      return await bounded(spendOf(database, keyId, period), 'reading spend');
+    } catch (err) {
+      onError('reading spend for a budget refusal failed', err);
+      return { spent: null, reserved: null };
+    }
+  }
+
+  async function releaseQuietly(reservationId: string): Promise<void> {
+    await bounded(releaseReservation(database, reservationId), 'releasing a reservation').catch((err) =>
+      onError('releasing a reservation failed; the reaper will free it', err),
+    );
+  }
+
+  function admitted({
+    requestId,
+    reservedUsd,
+    headers,
+    freeSlot,
+  }: {
+    /** the reservation to release when no row settles it; null when none was attempted */
+    requestId: string | null;
+    reservedUsd: string | null;
+    headers: Record<string, string>;
+    freeSlot: () => void;
+  }): Admission {
+    let finished = false;
+    const finish = async ({ metered }: { metered: boolean }) => {
+      if (finished) return;
+      finished = true;
+      freeSlot();
+      if (!metered && requestId !== null) await releaseQuietly(requestId);
+    };
+    return { reservedUsd, headers, finish, release: () => finish({ metered: false }) };
+  }
+
+  /** Expires reservations whose owner never finished; resolves with how many. */
+  function reap(): Promise<number> {
+    return reapReservations(database, ttlMs);
+  }
+
+  /** Reaps every REAP_INTERVAL_MS until the returned function is called. */
+  function startReaper({ intervalMs = REAP_INTERVAL_MS }: { intervalMs?: number } = {}): () => void {
+    const timer = setInterval(async function reapStale() {
+      try {
+        await withDeadline(reap(), Math.max(timeoutMs, 10_000), 'reaping reservations');
+      } catch (err) {
+        onError('reaping stale budget reservations failed; retrying at the next interval', err);
+      }
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  return { admit, reap, startReaper, inFlight: slots.count };
 }
 
 export type Limits = ReturnType<typeof createLimits>;
-
-/** The completion budget a request asks for, as OpenAI counts it toward limits. */
-function maxCompletionTokens(request: ChatRequest, fallback: number): number {
-  for (const field of ['max_completion_tokens', 'max_tokens'] as const) {
-    const value = request[field];
-    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  }
-  return fallback;
-}
-
-/** OpenAI's and Groq's header names: limit, remaining and reset per requests and tokens. */
-function rateHeaders(
-  limits: KeyLimits,
-  seen: { requests: number; tokens: number },
-  resetS: number,
-): Record<string, string> {
-  const headers: Record<string, string> = {};
-  if (limits.rpm !== null) {
-    headers['x-ratelimit-limit-requests'] = String(limits.rpm);
-    headers['x-ratelimit-remaining-requests'] = String(Math.max(0, limits.rpm - seen.requests));
-    headers['x-ratelimit-reset-requests'] = `${resetS}s`;
-  }
-  if (limits.tpm !== null) {
-    headers['x-ratelimit-limit-tokens'] = String(limits.tpm);
-    headers['x-ratelimit-remaining-tokens'] = String(Math.max(0, limits.tpm - seen.tokens));
-    headers['x-ratelimit-reset-tokens'] = `${resetS}s`;
-  }
-  return headers;
-}

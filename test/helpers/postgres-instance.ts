@@ -1,7 +1,7 @@
 // A PostgreSQL server of the test's own: initdb into a temp folder, a free port, and the power to stop
 // it hard and start it again. Uses the server binaries on this machine (Debian's postgresql package).
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +52,10 @@ export type PostgresInstance = {
   stop(): Promise<void>;
   /** starts it again (crash recovery first); resolves once it accepts connections */
   start(): Promise<void>;
+  /** SIGSTOPs the server and all its processes: connections stay open and nothing answers, as a hung host */
+  freeze(): void;
+  /** SIGCONTs what freeze() stopped */
+  thaw(): void;
   destroy(): void;
 };
 
@@ -91,6 +95,12 @@ export async function startPostgresInstance(): Promise<PostgresInstance> {
     destroyed = true;
     process.off('exit', destroy);
     try {
+      // a frozen server cannot act on the stop signal
+      signal('SIGCONT');
+    } catch {
+      // not running: no postmaster.pid
+    }
+    try {
       toolSync('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
     } catch {
       // already stopped
@@ -99,10 +109,38 @@ export async function startPostgresInstance(): Promise<PostgresInstance> {
   };
   // a test process that dies without its afterAll must not leave a server running
   process.on('exit', destroy);
+  /** the postmaster and its children (backends, checkpointer, …), from postmaster.pid and /proc */
+  const processes = (): number[] => {
+    const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const children = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((pid) => {
+        try {
+          // pid (comm) state ppid …: comm may hold spaces, so read past its closing parenthesis
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
+        } catch {
+          return false; // gone meanwhile
+        }
+      })
+      .map(Number);
+    return [postmaster, ...children];
+  };
+  const signal = (name: NodeJS.Signals) => {
+    for (const pid of processes()) {
+      try {
+        process.kill(pid, name);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  };
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     start,
+    freeze: () => signal('SIGSTOP'),
+    thaw: () => signal('SIGCONT'),
     stop: () => tool('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']),
     destroy,
   };

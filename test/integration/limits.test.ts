@@ -41,6 +41,8 @@ describe.each(BACKENDS)('budgets and rate limits on %s', (backend) => {
   gatewaySuite(
     {
       backend,
+      // while other requests are in flight a reservation holds at least this many completion tokens
+      env: { BUDGET_DEFAULT_MAX_TOKENS: String(MAX_TOKENS) },
       handlers: [
         http.post('*/chat/completions', () =>
           HttpResponse.json({

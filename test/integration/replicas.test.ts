@@ -41,6 +41,8 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two replicas on one PostgreSQL'
         ADMIN_API_KEY: ADMIN_KEY,
         UPSTREAM_BASE_URL: upstream.url,
         DATA_DIR: `/tmp/tollgate-replica-${i}-${process.pid}`,
+        // the floor a reservation holds while others are in flight: this suite's max_tokens
+        BUDGET_DEFAULT_MAX_TOKENS: String(body.max_tokens),
       });
       const database = await openDatabase({ databaseUrl: created.url });
       replicas.push(await createGateway(config, { database, logger: createLogger({ level: 'silent' }) }));

@@ -3,14 +3,22 @@ import { parseDecimal } from '../../src/billing/money.ts';
 import { createPriceBook } from '../../src/billing/pricing.ts';
 import type { Database } from '../../src/db/client.ts';
 import { GatewayError } from '../../src/errors.ts';
-import { budgetPeriod, createLimits, type FailMode } from '../../src/services/limits.ts';
+import { type AdmissionInput, budgetPeriod, createLimits, type FailMode } from '../../src/services/limits.ts';
 
 const request = {
   model: 'openai/gpt-oss-120b:groq',
   messages: [{ role: 'user', content: 'hi' }],
   max_tokens: 10,
 };
-const limits = { monthlyBudgetUsd: parseDecimal('5'), rpm: 60, tpm: null };
+const limits = { monthlyBudgetUsd: parseDecimal('5'), rpm: 60, tpm: null, maxConcurrent: null };
+const input = (over: Partial<AdmissionInput> = {}): AdmissionInput => ({
+  requestId: 'req_1',
+  keyId: 'key_1',
+  limits,
+  body: request,
+  at: new Date(),
+  ...over,
+});
 
 /** A database that cannot be reached: every query fails as a dropped connection would. */
 const unreachable = {
@@ -32,13 +40,13 @@ const limitsWith = (failMode: FailMode) =>
 
 describe('limits when the database is down', () => {
   it('admits without a reservation when failing open', async () => {
-    const admission = await limitsWith('open').admit('key_1', limits, request, new Date());
+    const admission = await limitsWith('open').admit(input());
     expect(admission.reservedUsd).toBeNull();
   });
 
   it('refuses with 503 limits_unavailable when failing closed', async () => {
     const error = await limitsWith('closed')
-      .admit('key_1', limits, request, new Date())
+      .admit(input())
       .catch((err: unknown) => err);
     expect(error).toBeInstanceOf(GatewayError);
     expect(error).toMatchObject({ status: 503, code: 'limits_unavailable' });
@@ -46,10 +54,7 @@ describe('limits when the database is down', () => {
 
   it('does not touch the database for a key without limits', async () => {
     const admission = await limitsWith('closed').admit(
-      'key_1',
-      { monthlyBudgetUsd: null, rpm: null, tpm: null },
-      request,
-      new Date(),
+      input({ limits: { monthlyBudgetUsd: null, rpm: null, tpm: null, maxConcurrent: null } }),
     );
     expect(admission).toMatchObject({ reservedUsd: null, headers: {} });
   });
@@ -61,5 +66,49 @@ describe('budget periods', () => {
     expect(budgetPeriod(new Date('2026-12-01T00:00:00.000Z'))).toBe('2026-12-01');
     // half past midnight in Berlin on Dec 1 is still November in UTC
     expect(budgetPeriod(new Date('2026-12-01T00:30:00+01:00'))).toBe('2026-11-01');
+  });
+});
+
+describe('concurrency per key', () => {
+  const only = (maxConcurrent: number) => ({ monthlyBudgetUsd: null, rpm: null, tpm: null, maxConcurrent });
+
+  it('refuses past max_concurrent with 429 and retry-after, until finish() frees a slot', async () => {
+    const limitsService = limitsWith('closed');
+    const first = await limitsService.admit(input({ limits: only(2) }));
+    await limitsService.admit(input({ limits: only(2) }));
+    const refused = await limitsService.admit(input({ limits: only(2) })).catch((err: unknown) => err);
+    expect(refused).toMatchObject({
+      status: 429,
+      code: 'concurrency_limit_exceeded',
+      headers: { 'retry-after': '1' },
+    });
+    await first.finish({ metered: true });
+    // a second finish of the same admission frees nothing more
+    await first.finish({ metered: true });
+    expect(limitsService.inFlight('key_1')).toBe(1);
+    await limitsService.admit(input({ limits: only(2) }));
+    expect(limitsService.inFlight('key_1')).toBe(2);
+  });
+
+  it('takes no slot for a request refused as malformed', async () => {
+    const limitsService = limitsWith('closed');
+    const bad = await limitsService
+      .admit(input({ limits: only(1), body: { ...request, max_tokens: '10' } }))
+      .catch((err: unknown) => err);
+    expect(bad).toMatchObject({ status: 400, param: 'max_tokens' });
+    expect(limitsService.inFlight('key_1')).toBe(0);
+  });
+
+  it('gives the slot back when the database refuses in closed mode, keeps it in open mode until finish', async () => {
+    const withBudget = { ...limits, rpm: null, maxConcurrent: 1 };
+    const closed = limitsWith('closed');
+    await closed.admit(input({ limits: withBudget })).catch(() => {});
+    expect(closed.inFlight('key_1')).toBe(0);
+    const open = limitsWith('open');
+    const admission = await open.admit(input({ limits: withBudget }));
+    expect(open.inFlight('key_1')).toBe(1);
+    // the release cannot reach the database either: finish still resolves and frees the slot
+    await expect(admission.finish({ metered: false })).resolves.toBeUndefined();
+    expect(open.inFlight('key_1')).toBe(0);
   });
 });

@@ -192,10 +192,25 @@ describe.each(BACKENDS)('a poison row on %s', (backend) => {
     const at = new Date('2026-11-24T10:00:00.000Z');
     const period = budgetPeriod(at);
     // two answered requests reserved budget; their rows waited in the spool when the process stopped
-    await reserveBudget(test.database, { keyId, period, amount: '0.5', budget: '10' });
-    await reserveBudget(test.database, { keyId, period, amount: '0.25', budget: '10' });
     const good = usageRow({ apiKeyId: keyId, createdAt: at, reservedUsd: '0.5' });
     const bad = { ...poisonRow(), apiKeyId: keyId, createdAt: at, reservedUsd: '0.25' };
+    // a reservation's id is its request's id
+    await reserveBudget(test.database, {
+      id: good.requestId,
+      keyId,
+      period,
+      amount: '0.5',
+      floor: '0',
+      budget: '10',
+    });
+    await reserveBudget(test.database, {
+      id: bad.requestId,
+      keyId,
+      period,
+      amount: '0.25',
+      floor: '0',
+      budget: '10',
+    });
     const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-poison-'));
     await files.at(join(dataDir, 'usage-spool.ndjson')).append([bad, good]);
 

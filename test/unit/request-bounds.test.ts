@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../src/errors.ts';
+import { estimatePromptTokens } from '../../src/metering/tokens.ts';
+import { outputTokenBound, promptTokenBound } from '../../src/services/request-bounds.ts';
+
+const messages = [{ role: 'user', content: 'hi' }];
+
+const refusal = (body: Record<string, unknown>) => {
+  try {
+    outputTokenBound(body, 4096);
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+};
+
+describe('the output a request may generate', () => {
+  it('is n times the bound: n=5 reserves five completions', () => {
+    expect(outputTokenBound({ messages, max_tokens: 100 }, 4096)).toBe(100);
+    expect(outputTokenBound({ messages, max_tokens: 100, n: 5 }, 4096)).toBe(500);
+    expect(outputTokenBound({ messages, n: 3 }, 4096)).toBe(3 * 4096);
+  });
+
+  it('takes the largest of max_tokens, max_completion_tokens and max_output_tokens', () => {
+    expect(outputTokenBound({ max_completion_tokens: 1, max_tokens: 900 }, 4096)).toBe(900);
+    expect(outputTokenBound({ max_completion_tokens: 700, max_tokens: 10 }, 4096)).toBe(700);
+    expect(outputTokenBound({ input: 'hi', max_output_tokens: 300 }, 4096)).toBe(300);
+  });
+
+  it('reads null as absent, as OpenAI does', () => {
+    expect(outputTokenBound({ max_tokens: null, max_completion_tokens: 20 }, 4096)).toBe(20);
+    expect(outputTokenBound({ max_tokens: null, n: null }, 4096)).toBe(4096);
+  });
+
+  it.each([
+    ['max_tokens', '100'],
+    ['max_tokens', -1],
+    ['max_completion_tokens', 1.5],
+    ['max_output_tokens', 2 ** 40],
+    ['n', 0],
+    ['n', '2'],
+  ])('refuses %s = %j with a 400 naming the field', (field, value) => {
+    const err = refusal({ messages, [field]: value });
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err).toMatchObject({ status: 400, param: field, type: 'invalid_request_error' });
+  });
+});
+
+describe('the prompt a request sends', () => {
+  it('counts an image part by its bytes, not as nothing', async () => {
+    const image = { type: 'image_url', image_url: { url: `data:image/png;base64,${'A'.repeat(4000)}` } };
+    const withImage = await promptTokenBound({
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, image] }],
+    });
+    const textOnly = await promptTokenBound({
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }] }],
+    });
+    expect(withImage - textOnly).toBe(Buffer.byteLength(JSON.stringify(image)));
+  });
+
+  it('counts a chat body as the estimator does when it is all text', async () => {
+    const body = { messages: [{ role: 'system', content: 'be brief' }, ...messages] };
+    expect(await promptTokenBound(body)).toBe(await estimatePromptTokens(body));
+  });
+
+  it('reads a Responses body: instructions, input as a string or as items', async () => {
+    const asString = await promptTokenBound({ instructions: 'be brief', input: 'hi' });
+    const asMessages = await promptTokenBound({
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: 'hi' },
+      ],
+    });
+    expect(asString).toBe(asMessages);
+    const call = { type: 'function_call_output', call_id: 'c1', output: 'x'.repeat(500) };
+    const withItems = await promptTokenBound({
+      input: [{ role: 'user', content: [{ type: 'input_text', text: 'hi' }] }, call],
+    });
+    expect(withItems - (await promptTokenBound({ input: 'hi' }))).toBe(
+      Buffer.byteLength(JSON.stringify(call)),
+    );
+  });
+});
