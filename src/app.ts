@@ -15,6 +15,7 @@ import { requestId } from './middleware/request-id.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
 import { adminPricingRoutes } from './routes/admin-pricing.ts';
+import { bodyLimit } from './routes/body.ts';
 import { chatCompletionsRoutes } from './routes/chat-completions.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -65,6 +66,8 @@ export function createApp(deps: AppDeps) {
 
   app.use(requestId());
   app.use(observe(deps.metrics));
+  // MAX_BODY_BYTES on every route, before any route reads a byte
+  app.use(bodyLimit({ maxBytes: config.maxBodyBytes }));
   app.route('/', healthRoutes(deps));
   if (config.metricsRequireAdmin) app.use('/metrics', adminAuth(keys));
   app.route('/', metricsRoutes(deps));
