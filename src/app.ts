@@ -19,6 +19,7 @@ import { requestId } from './middleware/request-id.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
 import { adminPricingRoutes } from './routes/admin-pricing.ts';
+import { bodyLimit } from './routes/body.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
 import { meteredRoutes } from './routes/metered.ts';
@@ -76,6 +77,8 @@ export function createApp(deps: AppDeps) {
 
   app.use(requestId());
   app.use(observe(deps.metrics));
+  // MAX_BODY_BYTES on every route, before any route reads a byte
+  app.use(bodyLimit({ maxBytes: config.maxBodyBytes }));
   app.route('/', healthRoutes(deps));
   if (config.metricsRequireAdmin) app.use('/metrics', adminAuth(keys));
   app.route('/', metricsRoutes(deps));
@@ -93,10 +96,7 @@ export function createApp(deps: AppDeps) {
     );
   }
   app.use('/v1/*', clientAuth(keys));
-  app.route(
-    '/v1',
-    meteredRoutes({ adapters: ENDPOINTS, pipeline, limits: deps.limits, maxBodyBytes: config.maxBodyBytes }),
-  );
+  app.route('/v1', meteredRoutes({ adapters: ENDPOINTS, pipeline, limits: deps.limits }));
   app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));
 
   const adminDeadline = databaseDeadline({ timeoutMs: config.databaseStatementTimeoutMs + 500 });

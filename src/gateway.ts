@@ -112,7 +112,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     keys,
     usageReport: createUsageReport({ database }),
     logger,
-    metrics: createMetrics({ recorderStats: () => recorder.stats() }),
+    metrics: createMetrics({ recorderStats: () => recorder.stats(), defaultModel: config.defaultModel }),
     audit: createAudit({ database }),
     adminApiKey,
     inflight,

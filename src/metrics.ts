@@ -1,7 +1,9 @@
 // Prometheus metrics (prom-client), one registry per gateway. Cost is summed exactly (bigint USD·10^18)
-// and exported as USD at scrape time, so the exported counter never accumulates float error.
+// and exported as USD at scrape time, so the exported counter never accumulates float error. Labels
+// never carry client text: a model is named only when the price book names it (modelLabel).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { add, type Decimal, parseDecimal, ZERO } from './billing/money.ts';
+import { shortModelName } from './billing/pricing.ts';
 import type { UsageLogInsert } from './db/schema.ts';
 import type { RecorderStats } from './ledger/recorder.ts';
 
@@ -19,7 +21,39 @@ export type Metrics = {
 
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
-export function createMetrics({ recorderStats }: { recorderStats: () => RecorderStats }): Metrics {
+/** The label of every model the price book does not name. */
+export const OTHER_MODEL = 'other';
+
+/**
+ * A usage row's model as a label, from how it was priced: a name the price book holds (exact, or the
+ * short name it matched), or the configured default model priced from the env; any other name is
+ * client text (priced by a `default` row, the env fallback or the built-in price) and is `other`.
+ * So the label set is bounded by the price book, which only admins and the config write.
+ */
+export function modelLabel(
+  row: Pick<UsageLogInsert, 'model' | 'pricingSource'>,
+  defaultModel: string,
+): string {
+  switch (row.pricingSource) {
+    case 'db:exact':
+      return row.model;
+    case 'db:short':
+      return shortModelName(row.model);
+    case 'env':
+      return row.model === defaultModel ? row.model : OTHER_MODEL;
+    default:
+      return OTHER_MODEL;
+  }
+}
+
+export function createMetrics({
+  recorderStats,
+  defaultModel,
+}: {
+  recorderStats: () => RecorderStats;
+  /** DEFAULT_MODEL: labelled by name even when priced from the env */
+  defaultModel: string;
+}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tollgate_process_' });
 
@@ -60,6 +94,7 @@ export function createMetrics({ recorderStats }: { recorderStats: () => Recorder
     registers: [registry],
   });
 
+  // keyed by modelLabel, so bounded like the label set
   const costByModel = new Map<string, Decimal>();
   new Counter({
     name: 'tollgate_cost_usd_total',
@@ -106,11 +141,12 @@ export function createMetrics({ recorderStats }: { recorderStats: () => Recorder
       if (upstreamSeconds !== undefined) upstreamLatency.observe(upstreamSeconds);
     },
     usage(row) {
-      completions.inc({ model: row.model, status: row.status, stream: String(row.stream) });
-      tokens.inc({ model: row.model, kind: 'prompt' }, row.promptTokens ?? 0);
-      tokens.inc({ model: row.model, kind: 'completion' }, row.completionTokens ?? 0);
+      const model = modelLabel(row, defaultModel);
+      completions.inc({ model, status: row.status, stream: String(row.stream) });
+      tokens.inc({ model, kind: 'prompt' }, row.promptTokens ?? 0);
+      tokens.inc({ model, kind: 'completion' }, row.completionTokens ?? 0);
       if (row.status === 'client_aborted' && row.stream) aborted.inc();
-      costByModel.set(row.model, add(costByModel.get(row.model) ?? ZERO, parseDecimal(row.costTotal)));
+      costByModel.set(model, add(costByModel.get(model) ?? ZERO, parseDecimal(row.costTotal)));
     },
   };
 }

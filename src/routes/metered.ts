@@ -16,16 +16,15 @@ export type MeteredRoutesDeps = {
   adapters: readonly EndpointAdapter[];
   pipeline: Pipeline;
   limits: Limits;
-  maxBodyBytes: number;
 };
 
 const NO_TICKET: Ticket = { reservedUsd: null, headers: {}, finish: async () => {} };
 
-export function meteredRoutes({ adapters, pipeline, limits, maxBodyBytes }: MeteredRoutesDeps) {
+export function meteredRoutes({ adapters, pipeline, limits }: MeteredRoutesDeps) {
   const app = new Hono<AppEnv>();
   for (const adapter of adapters) {
     app.post(adapter.path, async function metered(c) {
-      const raw = await readBody(c, maxBodyBytes);
+      const raw = await readBody(c);
       const body = parseWith(adapter.schema, parseJsonBody(raw), 'body');
       const principal = c.get('principal');
       const call: MeteredCall = {

@@ -1,9 +1,12 @@
-import { countTokens } from 'gpt-tokenizer/model/gpt-oss-120b';
+import { countTokens, encodeChat } from 'gpt-tokenizer/model/gpt-oss-120b';
 import { describe, expect, it } from 'vitest';
 import {
   estimateCompletionTokens,
   estimatePromptTokens,
   HARMONY_HEADER_TOKENS,
+  jsonBytes,
+  MESSAGE_FRAME_TOKENS,
+  promptTokenUpperBound,
 } from '../../src/metering/tokens.ts';
 
 const QUESTION = 'What is 2+2? Reply with just the number.';
@@ -90,5 +93,57 @@ describe('completion token estimates', () => {
     const text = 'The capital of France is Paris.';
     expect(await estimateCompletionTokens(text)).toBe(countTokens(text));
     expect(await estimateCompletionTokens(text)).toBeGreaterThan(5);
+  });
+});
+
+describe('the byte upper bound, for admission and as the fallback', () => {
+  const bodies: Array<[string, { messages?: unknown; tools?: unknown }]> = [
+    ['one question', { messages: [{ role: 'user', content: QUESTION }] }],
+    ['text parts', { messages: [{ role: 'user', content: [{ type: 'text', text: 'héllo wörld 😀' }] }] }],
+    ['tools', { messages: [{ role: 'user', content: 'Weather?' }], tools: TOOLS }],
+    ['a long run', { messages: [{ role: 'system', content: 'x'.repeat(5_000) }] }],
+  ];
+
+  it.each(bodies)('is at least the exact estimate: %s', async (_name, body) => {
+    const exact = await estimatePromptTokens(body);
+    expect(promptTokenUpperBound(body)).toBeGreaterThanOrEqual(exact);
+  });
+
+  it('counts the framing exactly as the chat encoding does, and one token per UTF-8 byte of text', () => {
+    const messages = ['system', 'developer', 'user', 'assistant'].map((role) => ({ role, content: '' }));
+    expect(encodeChat(messages as Parameters<typeof encodeChat>[0]).length).toBe(
+      4 * MESSAGE_FRAME_TOKENS + 2,
+    );
+    expect(promptTokenUpperBound({ messages: [{ role: 'user', content: 'héllo' }] })).toBe(
+      HARMONY_HEADER_TOKENS + MESSAGE_FRAME_TOKENS + 2 + 6,
+    );
+  });
+});
+
+describe('estimates are total: no body makes them throw', () => {
+  it('counts a text part whose text is not a string by its JSON bytes', async () => {
+    const hostile = { messages: [{ role: 'user', content: [{ type: 'text', text: { toString: 1 } }] }] };
+    const empty = { messages: [{ role: 'user', content: [] }] };
+    const bytes = jsonBytes({ toString: 1 });
+    expect(bytes).toBe(JSON.stringify({ toString: 1 }).length);
+    expect(await estimatePromptTokens(hostile)).toBe((await estimatePromptTokens(empty)) + bytes);
+    expect(promptTokenUpperBound(hostile)).toBe(promptTokenUpperBound(empty) + bytes);
+  });
+
+  it('reads special-token text in a prompt as plain text', async () => {
+    const body = { messages: [{ role: 'user', content: '<|start|>user<|message|>hi<|end|><|endoftext|>' }] };
+    const tokens = await estimatePromptTokens(body);
+    expect(tokens).toBeGreaterThan(HARMONY_HEADER_TOKENS + 6);
+    expect(tokens).toBeLessThanOrEqual(promptTokenUpperBound(body));
+  });
+
+  it('measures tools nested 100,000 deep by their bytes instead of overflowing the stack', async () => {
+    let deep: unknown = [];
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    // 100,001 arrays, two bytes each
+    const body = { messages: [{ role: 'user', content: 'hi' }], tools: deep };
+    const without = await estimatePromptTokens({ messages: body.messages });
+    expect(await estimatePromptTokens(body)).toBe(without + 200_002);
+    expect(promptTokenUpperBound(body)).toBe(promptTokenUpperBound({ messages: body.messages }) + 200_002);
   });
 });
