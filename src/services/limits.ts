@@ -91,7 +91,12 @@ export function createLimits({
         throw new GatewayError(
           429,
           `This key's monthly budget of $${formatDecimal(budget)} does not cover this request (worst case $${amount}; spent $${result.spent}, in flight $${result.reserved}).`,
-          { type: 'insufficient_quota', code: 'budget_exceeded', headers },
+          // no retry can help until the period rolls over: openai's clients would retry a 429 twice
+          {
+            type: 'insufficient_quota',
+            code: 'budget_exceeded',
+            headers: { ...headers, 'x-should-retry': 'false' },
+          },
         );
       }
       return {
