@@ -1,5 +1,5 @@
 // POST /v1/responses as an adapter: the OpenAI Responses API (the HF router serves it).
-// Usage: `response.usage` (input/output tokens) on the JSON reply and on the terminal stream event.
+// Usage: `response.usage` (input/output tokens) on the JSON reply and on the terminal stream event (only there).
 // Streams end with `response.completed`, `response.incomplete` (both metered as answered) or
 // `response.failed`; the row is committed before that event is forwarded.
 // https://platform.openai.com/docs/api-reference/responses-streaming
@@ -88,13 +88,15 @@ export const responses: EndpointAdapter<ResponsesBody> = {
     const verdict = {
       model: typeof response.model === 'string' ? response.model : undefined,
       id: typeof response.id === 'string' ? response.id : undefined,
-      usage: parseResponsesUsage(response.usage),
     };
     const end = kind ? TERMINAL[kind] : undefined;
+    // only a terminal event's usage is the bill: the router's responses.js announces a zeroed usage
+    // on response.created and response.in_progress, which a stream that breaks off must not keep
     if (!end) return verdict;
     const error = isObject(response.error) ? response.error.message : undefined;
     return {
       ...verdict,
+      usage: parseResponsesUsage(response.usage),
       end,
       finished: true,
       error:
