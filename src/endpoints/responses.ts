@@ -4,7 +4,7 @@
 // `response.failed`; the row is committed before that event is forwarded.
 // https://platform.openai.com/docs/api-reference/responses-streaming
 import { z } from 'zod';
-import { parseResponsesUsage } from '../metering/usage.ts';
+import { parseResponsesUsage, type TokenUsage } from '../metering/usage.ts';
 import { type EndpointAdapter, isObject, stringFields } from './adapter.ts';
 import { endUserField, modelField, tokenBound } from './fields.ts';
 
@@ -34,6 +34,17 @@ const TERMINAL: Readonly<Record<string, 'ok' | 'failed'>> = {
   'response.incomplete': 'ok',
   'response.failed': 'failed',
 };
+
+/**
+ * A response's usage as the bill: none when it counts no token at all. The router's responses.js starts
+ * every response with a zeroed usage and sends it unchanged in a response.failed when the provider broke
+ * off before its usage chunk; a prompt always costs tokens, so such a usage is a placeholder, not a
+ * report, and the text streamed is estimated instead.
+ */
+function billedUsage(value: unknown): TokenUsage | undefined {
+  const usage = parseResponsesUsage(value);
+  return usage && (usage.promptTokens > 0 || usage.completionTokens > 0) ? usage : undefined;
+}
 
 /** Generated text of a response's output items: messages, reasoning and tool-call arguments. */
 function outputText(response: unknown): string {
@@ -74,7 +85,7 @@ export const responses: EndpointAdapter<ResponsesBody> = {
   maxOutputTokens: (body) => body.max_output_tokens ?? undefined,
   // the terminal event always carries usage: the client's bytes go as they are
   streamBody: (raw) => ({ bytes: raw, clientAskedUsage: true }),
-  usageOfReply: (reply) => parseResponsesUsage(isObject(reply) ? reply.usage : undefined),
+  usageOfReply: (reply) => billedUsage(isObject(reply) ? reply.usage : undefined),
   textOfReply: outputText,
   readEvent(type, data) {
     if (!isObject(data)) return {};
@@ -96,7 +107,7 @@ export const responses: EndpointAdapter<ResponsesBody> = {
     const error = isObject(response.error) ? response.error.message : undefined;
     return {
       ...verdict,
-      usage: parseResponsesUsage(response.usage),
+      usage: billedUsage(response.usage),
       end,
       finished: true,
       error:
