@@ -259,6 +259,30 @@ describe.each(BACKENDS)('POST /v1/responses on %s', (backend) => {
     expect(row.cost_total).not.toBe('0');
   });
 
+  it('estimates a response.failed that carries only the zeroed usage it started with', async () => {
+    // responses.js fails a stream with its response object as it stands: usage all 0 when the
+    // provider broke off before its usage chunk
+    const events = eventsOf(fixtureText('responses/hf-responses-js.data-only.sse'));
+    const created = JSON.parse(events[0]!.slice('data: '.length)) as { response: Record<string, unknown> };
+    const failed = {
+      type: 'response.failed',
+      sequence_number: 24,
+      response: {
+        ...created.response,
+        status: 'failed',
+        error: { code: 'server_error', message: 'Provider stream ended unexpectedly' },
+      },
+    };
+    const text = `${events.slice(0, 24).join('')}data: ${JSON.stringify(failed)}\n\n`;
+    stream(text);
+    const res = await post(streamRequest);
+    expect(await res.text()).toBe(text);
+    const row = await oneRow(res.headers.get('x-request-id'));
+    expect(row).toMatchObject({ status: 'upstream_error', usage_source: 'estimated' });
+    expect(Number(row.completion_tokens)).toBeGreaterThan(0);
+    expect(row.cost_total).not.toBe('0');
+  });
+
   it('estimates a stream whose response.completed carries no usage', async () => {
     const text = streamText.replace(/"usage":\{[^}]*\{[^}]*\}[^}]*\{[^}]*\}[^}]*\}/, '"usage":null');
     expect(text).not.toBe(streamText);
