@@ -165,6 +165,21 @@ describe('client libraries through the gateway', { timeout: 60_000 }, () => {
     });
   });
 
+  it('openai: a budget refusal is not retried (x-should-retry: false), and nothing goes upstream', async () => {
+    const tiny = (await (
+      await gw.call('/admin/keys', { method: 'POST', json: { name: 'tiny', monthly_budget_usd: '0.000001' } })
+    ).json()) as { key: string };
+    // the client's default: 2 retries of a 429
+    const client = new OpenAI({ apiKey: tiny.key, baseURL: `${base}/v1`, fetch: recordingFetch });
+    const error = await client.responses
+      .create({ model: MODEL, input: 'Say hello to the world.' })
+      .catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((error as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('budget_exceeded');
+    expect(sent).toHaveLength(1);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
   describe('the Vercel AI SDK’s default OpenAI provider (the Responses API)', () => {
     const provider = () => createOpenAI({ baseURL: `${base}/v1`, apiKey: key, fetch: recordingFetch });
 
