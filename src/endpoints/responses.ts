@@ -1,10 +1,10 @@
 // POST /v1/responses as an adapter: the OpenAI Responses API (the HF router serves it).
-// Usage: `response.usage` (input/output tokens) on the JSON reply and on the terminal stream event.
+// Usage: `response.usage` (input/output tokens) on the JSON reply and on the terminal stream event (only there).
 // Streams end with `response.completed`, `response.incomplete` (both metered as answered) or
 // `response.failed`; the row is committed before that event is forwarded.
 // https://platform.openai.com/docs/api-reference/responses-streaming
 import { z } from 'zod';
-import { parseResponsesUsage } from '../metering/usage.ts';
+import { parseResponsesUsage, type TokenUsage } from '../metering/usage.ts';
 import { type EndpointAdapter, isObject, stringFields } from './adapter.ts';
 import { endUserField, modelField, tokenBound } from './fields.ts';
 
@@ -34,6 +34,17 @@ const TERMINAL: Readonly<Record<string, 'ok' | 'failed'>> = {
   'response.incomplete': 'ok',
   'response.failed': 'failed',
 };
+
+/**
+ * A response's usage as the bill: none when it counts no token at all. The router's responses.js starts
+ * every response with a zeroed usage and sends it unchanged in a response.failed when the provider broke
+ * off before its usage chunk; a prompt always costs tokens, so such a usage is a placeholder, not a
+ * report, and the text streamed is estimated instead.
+ */
+function billedUsage(value: unknown): TokenUsage | undefined {
+  const usage = parseResponsesUsage(value);
+  return usage && (usage.promptTokens > 0 || usage.completionTokens > 0) ? usage : undefined;
+}
 
 /** Generated text of a response's output items: messages, reasoning and tool-call arguments. */
 function outputText(response: unknown): string {
@@ -74,7 +85,7 @@ export const responses: EndpointAdapter<ResponsesBody> = {
   maxOutputTokens: (body) => body.max_output_tokens ?? undefined,
   // the terminal event always carries usage: the client's bytes go as they are
   streamBody: (raw) => ({ bytes: raw, clientAskedUsage: true }),
-  usageOfReply: (reply) => parseResponsesUsage(isObject(reply) ? reply.usage : undefined),
+  usageOfReply: (reply) => billedUsage(isObject(reply) ? reply.usage : undefined),
   textOfReply: outputText,
   readEvent(type, data) {
     if (!isObject(data)) return {};
@@ -88,13 +99,15 @@ export const responses: EndpointAdapter<ResponsesBody> = {
     const verdict = {
       model: typeof response.model === 'string' ? response.model : undefined,
       id: typeof response.id === 'string' ? response.id : undefined,
-      usage: parseResponsesUsage(response.usage),
     };
     const end = kind ? TERMINAL[kind] : undefined;
+    // only a terminal event's usage is the bill: the router's responses.js announces a zeroed usage
+    // on response.created and response.in_progress, which a stream that breaks off must not keep
     if (!end) return verdict;
     const error = isObject(response.error) ? response.error.message : undefined;
     return {
       ...verdict,
+      usage: billedUsage(response.usage),
       end,
       finished: true,
       error:
