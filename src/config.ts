@@ -55,6 +55,7 @@ const schema = z.object({
       'must be * or a comma-separated list of origins like https://app.example.com',
     )
     .optional(),
+  TRUST_PROXY: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
 });
 
 export type Config = {
@@ -86,6 +87,11 @@ export type Config = {
   upstreamQueueTimeoutMs: number;
   /** origins allowed to call the client routes from a browser: '*', a list, or undefined (no CORS) */
   corsOrigins: '*' | string[] | undefined;
+  /**
+   * a TLS-terminating proxy stands in front: believe its x-forwarded-proto (the dashboard cookie gets
+   * Secure) and x-forwarded-for (sign-in attempts are counted per client, not per proxy)
+   */
+  trustProxy: boolean;
 };
 
 export class ConfigError extends Error {
@@ -149,6 +155,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
       e.CORS_ORIGINS === undefined || e.CORS_ORIGINS === '*'
         ? e.CORS_ORIGINS
         : e.CORS_ORIGINS.split(',').map((origin) => origin.trim()),
+    trustProxy: e.TRUST_PROXY === 'true',
   };
 }
 
