@@ -5,8 +5,8 @@ import type { Context } from 'hono';
  * Streams the CSV one batch per pull, so a slow reader holds back the database reads. The first batch
  * is read before answering: a failure there is an ordinary error response. A failure later errors the
  * body, and the Node server then destroys the connection without the chunked encoding's last chunk: the
- * client sees a failed download, never the clean end of a short file (hono's stream() would log the
- * error and end the response normally).
+ * client sees a failed download, never the clean end of a short file (hono's stream() logged the
+ * error and ended the response normally).
  */
 export async function csvResponse(
   c: Context,
@@ -31,5 +31,9 @@ export async function csvResponse(
   return c.body(body, 200, {
     'content-type': 'text/csv; charset=utf-8',
     'content-disposition': `attachment; filename="${filename}"`,
+    // Said up front, @hono/node-server writes the head at once and streams. Otherwise it first reads
+    // ahead up to three chunks to try a content-length, and a failure while it does so became a
+    // `500 text/plain` carrying the error's message, cleanly ended.
+    'transfer-encoding': 'chunked',
   });
 }
