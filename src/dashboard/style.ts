@@ -16,7 +16,7 @@ button,.button{font:inherit;padding:.4rem .9rem;border-radius:6px;border:1px sol
 .card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:.7rem .8rem}
 .card .label{font-size:12px;color:#6b7280}.card .value{font-size:20px;font-weight:600;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
 .card.strong .value{color:#1d4ed8}
-.panel{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:.9rem;margin-bottom:1rem;min-width:0}
+.panel{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:.9rem;margin-bottom:1rem;min-width:0;overflow-x:auto}
 .panel-head{display:flex;justify-content:space-between;align-items:center;margin-bottom:.5rem}.panel-head h2{margin:0}
 .two{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
 table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}
@@ -24,7 +24,7 @@ th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #f0f1f3;verti
 th{font-size:12px;color:#6b7280;font-weight:500;white-space:nowrap}
 .num{text-align:right;white-space:nowrap}
 .scroll{overflow-x:auto}.log td{white-space:nowrap}.log td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:9rem;max-width:16rem}
-.log .sub{font-size:12px}.log .cost{font-weight:600}.log .request{color:#4b5563}
+.log{font-size:13px}.log td{padding:.35rem .4rem}.log .sub{font-size:12px}.log .prices{font-size:11.5px;line-height:1.3}.log .cost{font-weight:600}.log .request{color:#4b5563}
 .copy{font-size:11px;padding:0 .35rem;border-radius:4px;border:1px solid #d1d5db;background:#f9fafb;color:#374151}
 .tag{display:inline-block;font-size:11px;padding:0 .3rem;margin:.1rem .2rem 0 0;border-radius:4px;background:#eef2ff;color:#3730a3}
 .note{font-size:12px;margin:.4rem 0 0}td.name{overflow-wrap:anywhere}

@@ -20,15 +20,14 @@ export function UsageLog({ rows, keyName }: { rows: UsageRow[]; keyName: (id: st
             <th class="num">Completion</th>
             <th>Model · served by</th>
             <th>Key · end user · tags</th>
-            <th class="num">$/token in · cached · out</th>
-            <th>Pricing</th>
+            <th class="num">$/token · pricing</th>
             <th>Request</th>
           </tr>
         </thead>
         <tbody>
           {rows.length === 0 ? (
             <tr>
-              <td colspan={10} class="muted">
+              <td colspan={9} class="muted">
                 No requests in this selection.
               </td>
             </tr>
@@ -74,13 +73,14 @@ function LogRow({ row, keyName }: { row: UsageRow; keyName: (id: string | null) 
           </div>
         ) : null}
       </td>
-      <td class="num mono">
-        {row.input_token_cost} · {row.cached_input_token_cost ?? row.input_token_cost} ·{' '}
-        {row.output_token_cost}
-      </td>
-      <td>
-        {row.pricing_source}
-        {row.usage_source === 'estimated' ? <div class="muted sub">estimated</div> : null}
+      <td class="num mono prices">
+        <div>in {row.input_token_cost}</div>
+        <div class="muted">cached {row.cached_input_token_cost ?? row.input_token_cost}</div>
+        <div>out {row.output_token_cost}</div>
+        <div class="muted">
+          {row.pricing_source}
+          {row.usage_source === 'estimated' ? ' · estimated' : ''}
+        </div>
       </td>
       <td class="mono request">
         <span title={row.request_id}>{shortId}</span>{' '}
