@@ -71,6 +71,11 @@ CREATE TABLE "usage_hourly_tags" (
 	CONSTRAINT "usage_hourly_tags_pk" PRIMARY KEY("hour","tag","api_key_id","model")
 );
 --> statement-breakpoint
+-- one end user's or one tag's hours, without reading every other's (their primary keys lead with the hour)
+CREATE INDEX "usage_hourly_users_end_user" ON "usage_hourly_users" ("end_user", "hour");
+--> statement-breakpoint
+CREATE INDEX "usage_hourly_tags_tag" ON "usage_hourly_tags" ("tag", "hour");
+--> statement-breakpoint
 -- Each rollup's trigger follows usage_hourly's (0004): in the same transaction as the change, old rows
 -- subtracted and new rows added, groups upserted in primary-key order (no deadlock between replicas),
 -- groups left with no request removed. Transition tables are only in scope when the trigger declares

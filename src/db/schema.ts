@@ -190,7 +190,11 @@ export const usageHourlyUsers = pgTable(
     apiKeyId: text('api_key_id').notNull(),
     ...rollupSums(),
   },
-  (t) => [primaryKey({ name: 'usage_hourly_users_pk', columns: [t.hour, t.endUser, t.apiKeyId] })],
+  (t) => [
+    primaryKey({ name: 'usage_hourly_users_pk', columns: [t.hour, t.endUser, t.apiKeyId] }),
+    // one end user's hours, without reading every other's
+    index('usage_hourly_users_end_user').on(t.endUser, t.hour),
+  ],
 );
 
 export const usageHourlyTags = pgTable(
@@ -202,7 +206,10 @@ export const usageHourlyTags = pgTable(
     model: text('model').notNull(),
     ...rollupSums(),
   },
-  (t) => [primaryKey({ name: 'usage_hourly_tags_pk', columns: [t.hour, t.tag, t.apiKeyId, t.model] })],
+  (t) => [
+    primaryKey({ name: 'usage_hourly_tags_pk', columns: [t.hour, t.tag, t.apiKeyId, t.model] }),
+    index('usage_hourly_tags_tag').on(t.tag, t.hour),
+  ],
 );
 
 /** Dashboard sign-ins: the SHA-256 of each session token; a sign-out deletes its row (every replica sees it). */
