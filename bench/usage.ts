@@ -1,7 +1,9 @@
-// `npm run bench:usage` (issue 5 §4): seeds 10 million usage rows over 30 days into PostgreSQL with
-// generate_series (the insert triggers keep key_spend and the hourly rollup as in production), starts
-// the gateway on that database and times, median of BENCH_USAGE_RUNS: /usage's first page and a page
-// deep behind a cursor, and /usage/summary by day, model and key over the 30 days (also for one key).
+// `npm run bench:usage` (issue 5 §4, 14.5): seeds 10 million usage rows over 30 days into PostgreSQL
+// with generate_series (the insert triggers keep key_spend and the hourly rollups as in production),
+// starts the gateway on that database and times, median of BENCH_USAGE_RUNS: /usage's first page and a
+// page deep behind a cursor, filtered by key, end user, tag, served_by and endpoint, and /usage/summary
+// by day, model, key, hour, end user, tag, served_by and endpoint over the 30 days (also narrowed to
+// one key, end user or tag, and the end user + tag combination no rollup holds).
 // Checks the summary's sums against a scan of usage_logs, times that scan (what the summary cost
 // before the rollup), prints a table and writes bench/usage-results.json.
 //
@@ -29,6 +31,7 @@ const GOAL_MS = 200;
 const CHUNK = 1_000_000;
 const KEYS = 50;
 const ROOT = repositoryRoot();
+const ROLLUPS = ['usage_hourly', 'usage_hourly_routes', 'usage_hourly_users', 'usage_hourly_tags'] as const;
 if (!(Number.isInteger(ROWS) && ROWS > 0 && Number.isInteger(RUNS) && RUNS > 0))
   throw new Error('BENCH_USAGE_ROWS and BENCH_USAGE_RUNS must be positive whole numbers');
 
@@ -41,12 +44,24 @@ const progress = (line: string) =>
  * the master key, the rest over KEYS keys; five models; ~2% upstream errors, ~1% client aborts; one in
  * a thousand priced by the built-in fallback; key, model and status vary independently, so every
  * hour holds every combination (the rollup's worst case). Costs are exact numerics from the tokens.
+ * Attribution: served_by follows the model's :provider suffix (the router picks groq or together for
+ * the others); one in ten rows on the Responses API; 20 end users per key (1,020 in all), none on one
+ * row in seven; one `feature:N` tag per key (8 features), `beta` on one row in twenty as well, no tags
+ * on one row in four.
  */
 const SEED_ROWS = `
-  insert into usage_logs (request_id, created_at, api_key_id, provider, model, upstream_model, stream,
+  insert into usage_logs (request_id, created_at, api_key_id, provider, model, upstream_model, served_by,
+    endpoint, end_user, tags, stream,
     status, http_status, prompt_tokens, completion_tokens, total_tokens, usage_source, input_token_cost,
     output_token_cost, pricing_source, cost_input, cost_output, cost_total, latency_ms)
-  select 'req_seed_' || g, t.at, t.key, 'huggingface', t.model, t.model, g % 3 = 0, t.status,
+  select 'req_seed_' || g, t.at, t.key, 'huggingface', t.model, t.model,
+    coalesce(substring(t.model from ':(.*)$'), case when g % 2 = 0 then 'groq' else 'together' end),
+    case when g % 10 = 0 then 'responses' else 'chat.completions' end,
+    case when g % 7 = 0 then null else coalesce(t.key, 'master') || ':user_' || (g % 20) end,
+    case when g % 4 = 0 then null
+         when g % 20 = 1 then array['feature:' || (g / 5 % ${KEYS} % 8), 'beta']
+         else array['feature:' || (g / 5 % ${KEYS} % 8)] end,
+    g % 3 = 0, t.status,
     case t.status when 'ok' then 200 when 'upstream_error' then 502 else 499 end,
     t.prompt, t.completion, t.prompt + t.completion, 'upstream', 0.00000015, 0.0000006,
     case when g % 1000 = 0 then 'builtin' else 'env' end,
@@ -82,7 +97,7 @@ async function seed(url: string, now: Date): Promise<number> {
       progress(`seeded ${last.toLocaleString('en-US')} of ${ROWS.toLocaleString('en-US')} rows`);
     }
     await sql`vacuum analyze usage_logs`;
-    await sql`vacuum analyze usage_hourly`;
+    for (const table of ROLLUPS) await sql.unsafe(`vacuum analyze ${table}`);
     return ROWS;
   } finally {
     await sql.end();
@@ -166,6 +181,30 @@ async function main(): Promise<void> {
         [`/usage/summary by key, ${DAYS} days`, `/usage/summary?group_by=key&${range}`],
         [`/usage/summary by hour, ${DAYS} days`, `/usage/summary?group_by=hour&${range}`],
         [`/usage/summary by day, one key`, `/usage/summary?group_by=day&key_id=key_bench_7&${range}`],
+        ['/usage first page, one end user', '/usage?limit=100&user=key_bench_7:user_3'],
+        ['/usage first page, one tag', '/usage?limit=100&tag=feature:3'],
+        ['/usage first page, a rare tag', '/usage?limit=100&tag=beta'],
+        ['/usage first page, served_by', '/usage?limit=100&served_by=cerebras'],
+        ['/usage first page, endpoint', '/usage?limit=100&endpoint=responses'],
+        [`/usage/summary by end user, ${DAYS} days`, `/usage/summary?group_by=user&${range}`],
+        [`/usage/summary by tag, ${DAYS} days`, `/usage/summary?group_by=tag&${range}`],
+        [`/usage/summary by served_by, ${DAYS} days`, `/usage/summary?group_by=served_by&${range}`],
+        [`/usage/summary by endpoint, ${DAYS} days`, `/usage/summary?group_by=endpoint&${range}`],
+        [
+          `/usage/summary by day, one end user`,
+          `/usage/summary?group_by=day&user=key_bench_7:user_3&${range}`,
+        ],
+        [`/usage/summary by day, one tag`, `/usage/summary?group_by=day&tag=feature:3&${range}`],
+        [`/usage/summary by model, one tag`, `/usage/summary?group_by=model&tag=beta&${range}`],
+        [`/usage/summary by end user, one key`, `/usage/summary?group_by=user&key_id=key_bench_7&${range}`],
+        [
+          `/usage/summary by day, served_by + endpoint`,
+          `/usage/summary?group_by=day&served_by=groq&endpoint=responses&${range}`,
+        ],
+        [
+          `/usage/summary by day, end user + tag (no rollup: usage_logs)`,
+          `/usage/summary?group_by=day&user=key_bench_7:user_3&tag=feature:3&${range}`,
+        ],
       ];
       for (const [name, path] of cases) {
         const timing = await time(gateway.base, name, path);
@@ -196,6 +235,16 @@ async function main(): Promise<void> {
         rows,
         seed_seconds: reuse ? null : Math.round(seedSeconds),
         rollup_rows: Number((await sql<{ n: string }[]>`select count(*)::text as n from usage_hourly`)[0]?.n),
+        rollups: Object.fromEntries(
+          await Promise.all(
+            ROLLUPS.map(
+              async (table): Promise<[string, number]> => [
+                table,
+                Number((await sql.unsafe<{ n: string }[]>(`select count(*)::text as n from ${table}`))[0]?.n),
+              ],
+            ),
+          ),
+        ),
         goal_ms: GOAL_MS,
         timings,
         exact: {
@@ -210,7 +259,11 @@ async function main(): Promise<void> {
       writeFileSync(join(ROOT, 'bench', 'usage-results.json'), `${JSON.stringify(results, null, 2)}\n`);
       console.log(`\nTollgate /usage at scale — ${results.date}`);
       console.log(
-        `${results.machine.nproc}× ${results.machine.cpu}, Node ${results.machine.node}; PostgreSQL, ${rows.toLocaleString('en-US')} usage rows over ${DAYS} days (${results.rollup_rows.toLocaleString('en-US')} rollup rows)${results.seed_seconds === null ? '' : `, seeded in ${results.seed_seconds} s`}\n`,
+        `${results.machine.nproc}× ${results.machine.cpu}, Node ${results.machine.node}; PostgreSQL, ${rows.toLocaleString('en-US')} usage rows over ${DAYS} days (rollup rows: ${Object.entries(
+          results.rollups,
+        )
+          .map(([table, n]) => `${table} ${n.toLocaleString('en-US')}`)
+          .join(', ')})${results.seed_seconds === null ? '' : `, seeded in ${results.seed_seconds} s`}\n`,
       );
       console.log('| request | median ms | max ms | goal |');
       console.log('|---|---:|---:|---|');

@@ -58,6 +58,7 @@ const schema = z.object({
   KEY_CACHE_TTL_MS: positiveInt.default(5000),
   DATABASE_TIMEOUT_MS: positiveInt.default(2000),
   DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(15_000),
+  TRUST_PROXY: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
 });
 
 export type Config = {
@@ -96,6 +97,11 @@ export type Config = {
   databaseTimeoutMs: number;
   /** PostgreSQL statement_timeout of the gateway's pool; admin reads answer 503 past it */
   databaseStatementTimeoutMs: number;
+  /**
+   * a TLS-terminating proxy stands in front: believe its x-forwarded-proto (the dashboard cookie gets
+   * Secure) and x-forwarded-for (sign-in attempts are counted per client, not per proxy)
+   */
+  trustProxy: boolean;
 };
 
 export class ConfigError extends Error {
@@ -162,6 +168,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
     databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
     databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+    trustProxy: e.TRUST_PROXY === 'true',
   };
 }
 

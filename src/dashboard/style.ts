@@ -16,14 +16,18 @@ button,.button{font:inherit;padding:.4rem .9rem;border-radius:6px;border:1px sol
 .card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:.7rem .8rem}
 .card .label{font-size:12px;color:#6b7280}.card .value{font-size:20px;font-weight:600;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
 .card.strong .value{color:#1d4ed8}
-.panel{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:.9rem;margin-bottom:1rem;min-width:0}
+.panel{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:.9rem;margin-bottom:1rem;min-width:0;overflow-x:auto}
 .panel-head{display:flex;justify-content:space-between;align-items:center;margin-bottom:.5rem}.panel-head h2{margin:0}
 .two{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
 table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #f0f1f3;vertical-align:top}
 th{font-size:12px;color:#6b7280;font-weight:500;white-space:nowrap}
 .num{text-align:right;white-space:nowrap}
-.scroll{overflow-x:auto}.log td{white-space:nowrap}
+.scroll{overflow-x:auto}.log td{white-space:nowrap}.log td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:9rem;max-width:16rem}
+.log{font-size:13px}.log td{padding:.35rem .4rem}.log .sub{font-size:12px}.log .prices{font-size:11.5px;line-height:1.3}.log .cost{font-weight:600}.log .request{color:#4b5563}
+.copy{font-size:11px;padding:0 .35rem;border-radius:4px;border:1px solid #d1d5db;background:#f9fafb;color:#374151}
+.tag{display:inline-block;font-size:11px;padding:0 .3rem;margin:.1rem .2rem 0 0;border-radius:4px;background:#eef2ff;color:#3730a3}
+.note{font-size:12px;margin:.4rem 0 0}td.name{overflow-wrap:anywhere;min-width:7rem}
 .badge{font-size:11.5px;padding:.05rem .4rem;border-radius:999px}.badge.ok{background:#dcfce7;color:#166534}.badge.bad{background:#fee2e2;color:#991b1b}
 .barcell{width:30%}.bar{display:block;height:8px;border-radius:4px;background:#93c5fd}
 .chart{margin:0}.chart svg{width:100%;height:220px}.chart .axis{stroke:#d1d5db}
@@ -33,5 +37,8 @@ figcaption{font-size:12px;color:#6b7280;margin-top:.3rem}.swatch{display:inline-
 details{margin-top:.6rem}summary{cursor:pointer;color:#374151}
 .login{max-width:360px;margin:12vh auto;background:#fff;border:1px solid #e5e7eb;border-radius:10px;padding:1.5rem}
 .login form{display:flex;flex-direction:column;gap:.6rem;margin-top:1rem}.login input{width:100%}
-@media (max-width:900px){.cards{grid-template-columns:repeat(2,minmax(0,1fr))}.two{grid-template-columns:1fr}}
+@media (max-width:900px){.cards{grid-template-columns:repeat(2,minmax(0,1fr))}.two{grid-template-columns:1fr}.barcell{display:none}}
 `;
+
+/** The usage log's copy buttons: the whole request id to the clipboard (the cell shows it shortened). */
+export const COPY_SCRIPT = `document.addEventListener('click',function(e){var b=e.target.closest&&e.target.closest('button[data-copy]');if(!b||!navigator.clipboard)return;navigator.clipboard.writeText(b.getAttribute('data-copy')).then(function(){b.textContent='copied';setTimeout(function(){b.textContent='copy'},1200)})});`;

@@ -1,5 +1,6 @@
 // The tables (DESIGN §4). Money is `numeric` (exact), never float. Migrations in drizzle/ are generated
 // from this file by `npm run db:generate`.
+import { sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
@@ -118,6 +119,10 @@ export const usageLogs = pgTable(
     index('usage_logs_created_at').on(t.createdAt.desc(), t.id.desc()),
     index('usage_logs_key_created_at').on(t.apiKeyId, t.createdAt.desc()),
     index('usage_logs_model_created_at').on(t.model, t.createdAt.desc()),
+    index('usage_logs_end_user_created_at')
+      .on(t.endUser, t.createdAt.desc())
+      .where(sql`${t.endUser} is not null`),
+    index('usage_logs_tags').using('gin', t.tags),
   ],
 );
 
@@ -143,6 +148,91 @@ export const usageHourly = pgTable(
     unpricedRequests: bigint('unpriced_requests', { mode: 'bigint' }).notNull(),
   },
   (t) => [primaryKey({ columns: [t.hour, t.apiKeyId, t.model, t.status] })],
+);
+
+/** The sums every rollup keeps per group (see usageHourly). */
+const rollupSums = () => ({
+  requests: bigint('requests', { mode: 'bigint' }).notNull(),
+  promptTokens: bigint('prompt_tokens', { mode: 'bigint' }).notNull(),
+  completionTokens: bigint('completion_tokens', { mode: 'bigint' }).notNull(),
+  totalTokens: bigint('total_tokens', { mode: 'bigint' }).notNull(),
+  costUsd: numeric('cost_usd').notNull(),
+  unpricedRequests: bigint('unpriced_requests', { mode: 'bigint' }).notNull(),
+});
+
+/**
+ * Narrow rollups beside usage_hourly, kept by their own triggers (drizzle/0009), each read only by the
+ * reports that need its dimension, so many end users never slow the key/model/status reports. '' stands
+ * for none (served_by or end_user null, a row without tags). A row counts once per distinct tag.
+ */
+export const usageHourlyRoutes = pgTable(
+  'usage_hourly_routes',
+  {
+    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
+    endpoint: text('endpoint').notNull(),
+    servedBy: text('served_by').notNull(),
+    model: text('model').notNull(),
+    status: text('status').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    primaryKey({
+      name: 'usage_hourly_routes_pk',
+      columns: [t.hour, t.endpoint, t.servedBy, t.model, t.status],
+    }),
+  ],
+);
+
+export const usageHourlyUsers = pgTable(
+  'usage_hourly_users',
+  {
+    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
+    endUser: text('end_user').notNull(),
+    apiKeyId: text('api_key_id').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_hourly_users_pk', columns: [t.hour, t.endUser, t.apiKeyId] }),
+    // one end user's hours, without reading every other's
+    index('usage_hourly_users_end_user').on(t.endUser, t.hour),
+  ],
+);
+
+export const usageHourlyTags = pgTable(
+  'usage_hourly_tags',
+  {
+    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
+    tag: text('tag').notNull(),
+    apiKeyId: text('api_key_id').notNull(),
+    model: text('model').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_hourly_tags_pk', columns: [t.hour, t.tag, t.apiKeyId, t.model] }),
+    index('usage_hourly_tags_tag').on(t.tag, t.hour),
+  ],
+);
+
+/** Dashboard sign-ins: the SHA-256 of each session token; a sign-out deletes its row (every replica sees it). */
+export const dashboardSessions = pgTable(
+  'dashboard_sessions',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+  },
+  (t) => [index('dashboard_sessions_expires_at').on(t.expiresAt)],
+);
+
+/** Dashboard sign-in attempts per client address and one-minute window, shared by every replica. */
+export const dashboardLoginAttempts = pgTable(
+  'dashboard_login_attempts',
+  {
+    client: text('client').notNull(),
+    windowStart: timestamp('window_start', { withTimezone: true, mode: 'date' }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+  },
+  (t) => [primaryKey({ name: 'dashboard_login_attempts_pk', columns: [t.client, t.windowStart] })],
 );
 
 /**
@@ -212,6 +302,11 @@ export const schema = {
   apiKeys,
   usageLogs,
   usageHourly,
+  usageHourlyRoutes,
+  usageHourlyUsers,
+  usageHourlyTags,
+  dashboardSessions,
+  dashboardLoginAttempts,
   keySpend,
   budgetReservations,
   keyRateWindows,

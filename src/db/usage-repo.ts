@@ -1,25 +1,12 @@
-// The SQL of the usage report: the filter, one keyset page of usage_logs, and totals and groups read
-// from the hourly rollup (usage_hourly) plus the partial hours at the range's edges. Each query is
+// The SQL of the usage report: one keyset page of usage_logs, and totals and groups over the hourly
+// sums usage-sources.ts picks (a rollup plus the partial hours at the range's edges). Each query is
 // shaped to an index, so a page or a month's summary stays fast at ten million rows.
-import { and, eq, getTableColumns, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
-import type { AnyPgColumn } from 'drizzle-orm/pg-core';
+import { and, getTableColumns, type SQL, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
-import { type UsageLogRow, usageHourly, usageLogs } from './schema.ts';
+import { type UsageLogRow, usageLogs } from './schema.ts';
+import { type GroupBy, hourlySums, logsWhere, type UsageFilters } from './usage-sources.ts';
 
-export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
-
-export type UsageFilters = {
-  /** inclusive */
-  from?: Date | undefined;
-  /** exclusive */
-  to?: Date | undefined;
-  model?: string | undefined;
-  /** a key id, or `master` for rows made with the admin key (api_key_id is null) */
-  keyId?: string | undefined;
-  status?: UsageStatus | undefined;
-};
-
-export type GroupBy = 'day' | 'hour' | 'model' | 'key' | 'status';
+export type { GroupBy, UsageEndpoint, UsageFilters, UsageStatus } from './usage-sources.ts';
 
 /** Where a keyset page starts: strictly after this row in (created_at desc, id desc) order. */
 export type KeysetPosition = {
@@ -56,46 +43,9 @@ const BUCKET_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"';
  */
 const NEWEST_FIRST = [sql`${usageLogs.createdAt} desc nulls last`, sql`${usageLogs.id} desc nulls last`];
 
-/** Where a table keeps what the filters select on: usage_logs, or the hourly rollup. */
-type Filterable = {
-  at: AnyPgColumn;
-  model: AnyPgColumn;
-  status: AnyPgColumn;
-  /** a key id, or `master` */
-  key: (keyId: string) => SQL;
-};
-
-const LOGS: Filterable = {
-  at: usageLogs.createdAt,
-  model: usageLogs.model,
-  status: usageLogs.status,
-  key: (keyId) => (keyId === 'master' ? isNull(usageLogs.apiKeyId) : eq(usageLogs.apiKeyId, keyId)),
-};
-
-// the rollup keeps the master key as '' (its key column is part of the primary key)
-const HOURLY: Filterable = {
-  at: usageHourly.hour,
-  model: usageHourly.model,
-  status: usageHourly.status,
-  key: (keyId) => eq(usageHourly.apiKeyId, keyId === 'master' ? '' : keyId),
-};
-
-/** The filters as one condition on `table` (`true` when there are none). */
-function filterOn(table: Filterable, { from, to, model, keyId, status }: UsageFilters): SQL {
-  return (
-    and(
-      from ? gte(table.at, from) : undefined,
-      to ? lt(table.at, to) : undefined,
-      model !== undefined ? eq(table.model, model) : undefined,
-      keyId !== undefined ? table.key(keyId) : undefined,
-      status !== undefined ? eq(table.status, status) : undefined,
-    ) ?? sql`true`
-  );
-}
-
 function whereOf(filters: UsageFilters, after?: KeysetPosition): SQL | undefined {
   return and(
-    filterOn(LOGS, filters),
+    logsWhere(filters),
     // a row comparison is one index condition on (created_at, id): the page starts inside the index
     after
       ? sql`(${usageLogs.createdAt}, ${usageLogs.id}) < (${after.createdAt}::timestamptz, ${after.id}::bigint)`
@@ -147,52 +97,6 @@ const fromText = (row: AggregateText): UsageAggregate => ({
   unpricedRequests: BigInt(row.unpriced_requests),
 });
 
-const HOUR_MS = 3_600_000;
-const floorHour = (at: Date) => new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS);
-const ceilHour = (at: Date) => new Date(Math.ceil(at.getTime() / HOUR_MS) * HOUR_MS);
-
-/**
- * The selection as sums per (UTC hour, key, model, status): whole hours from the usage_hourly rollup,
- * the partial hours at either edge of [from, to) from usage_logs itself (at most two hours of rows,
- * read by the created_at index). Columns: hour_utc (timestamp, UTC), api_key_id (null for the master
- * key), model, status, and the sums.
- */
-function hourlySums(filters: UsageFilters): SQL {
-  const { from, to, ...rest } = filters;
-  const wholeFrom = from ? ceilHour(from) : undefined;
-  const wholeTo = to ? floorHour(to) : undefined;
-  // no whole hour inside the range: every row comes from usage_logs
-  if (wholeFrom && wholeTo && wholeFrom >= wholeTo) return rawSums([{ ...rest, from, to }]);
-  const edges: UsageFilters[] = [];
-  if (from && wholeFrom && from < wholeFrom) edges.push({ ...rest, from, to: wholeFrom });
-  if (to && wholeTo && wholeTo < to) edges.push({ ...rest, from: wholeTo, to });
-  const rollup = sql`
-    select ${usageHourly.hour} at time zone 'UTC' as hour_utc, nullif(${usageHourly.apiKeyId}, '') as api_key_id,
-           ${usageHourly.model} as model, ${usageHourly.status} as status, ${usageHourly.requests} as requests,
-           ${usageHourly.promptTokens} as prompt_tokens, ${usageHourly.completionTokens} as completion_tokens,
-           ${usageHourly.totalTokens} as total_tokens, ${usageHourly.costUsd} as cost_usd,
-           ${usageHourly.unpricedRequests} as unpriced_requests
-    from ${usageHourly}
-    where ${filterOn(HOURLY, { ...rest, from: wholeFrom, to: wholeTo })}`;
-  return edges.length === 0 ? rollup : sql`${rollup} union all ${rawSums(edges)}`;
-}
-
-/** usage_logs rows in any of `selections`, shaped as hourly sums of one row each. */
-function rawSums(selections: UsageFilters[]): SQL {
-  const where = sql.join(
-    selections.map((filters) => sql`(${filterOn(LOGS, filters)})`),
-    sql` or `,
-  );
-  return sql`
-    select date_trunc('hour', ${usageLogs.createdAt} at time zone 'UTC') as hour_utc, ${usageLogs.apiKeyId} as api_key_id,
-           ${usageLogs.model} as model, ${usageLogs.status} as status, 1::bigint as requests,
-           ${usageLogs.promptTokens}::bigint as prompt_tokens, ${usageLogs.completionTokens}::bigint as completion_tokens,
-           ${usageLogs.totalTokens}::bigint as total_tokens, ${usageLogs.costTotal} as cost_usd,
-           (${usageLogs.pricingSource} = 'builtin')::int::bigint as unpriced_requests
-    from ${usageLogs}
-    where ${where}`;
-}
-
 /** Sums over the whole selection. */
 export async function selectUsageTotals(database: Database, filters: UsageFilters): Promise<UsageAggregate> {
   const [row] = await database.rows<AggregateText>(
@@ -213,6 +117,10 @@ const GROUPS: Record<GroupBy, { bucket: SQL; label: SQL; order: SQL }> = {
   model: textBuckets(sql`model`),
   key: textBuckets(sql`coalesce(api_key_id, 'master')`),
   status: textBuckets(sql`status`),
+  endpoint: textBuckets(sql`endpoint`),
+  served_by: textBuckets(sql`served_by`),
+  user: textBuckets(sql`end_user`),
+  tag: textBuckets(sql`tag`),
 };
 
 function timeBuckets(bucket: SQL) {
@@ -233,7 +141,7 @@ export async function selectUsageGroups(
     select ${label} as grp, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests
     from (
       select ${bucket} as bucket, ${AGGREGATES}
-      from (${hourlySums(filters)}) as sums
+      from (${hourlySums(filters, groupBy)}) as sums
       group by 1
     ) as groups
     order by ${order}`);

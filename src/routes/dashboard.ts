@@ -1,35 +1,68 @@
 // GET /dashboard and its login: the billing dashboard behind the admin key, kept in an httpOnly,
-// SameSite=Strict session cookie (never in a URL). Every figure comes from the usage-report service,
-// the same one /usage and /usage/summary answer from.
+// SameSite=Strict session cookie (never in a URL) whose session lives in the database, so signing out
+// ends it on every replica. Every figure comes from the usage-report service, the same one /usage and
+// /usage/summary answer from; the CSV download goes through the same streamer as /usage's.
 import { Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { stream } from 'hono/streaming';
 import { z } from 'zod';
-import { DashboardPage, LoginPage } from '../dashboard/pages.tsx';
+import type { Config } from '../config.ts';
+import { clientAddress, isHttps, isSameOrigin, securityHeaders } from '../dashboard/guard.ts';
+import { LoginPage } from '../dashboard/layout.tsx';
+import { DashboardPage } from '../dashboard/pages.tsx';
 import { bucketStarts, type PeriodName, resolvePeriod } from '../dashboard/period.ts';
-import { issueSession, isValidSession, SESSION_COOKIE, SESSION_TTL_S } from '../dashboard/session.ts';
+import type { Database } from '../db/client.ts';
+import { forbidden } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import { createDashboardSessions, SESSION_COOKIE, SESSION_TTL_S } from '../services/dashboard-sessions.ts';
 import type { KeyService } from '../services/keys.ts';
 import type { PricingService } from '../services/pricing.ts';
 import type { SummaryGroup, UsageFilters, UsageReport } from '../services/usage-report.ts';
+import { csvResponse } from './csv-stream.ts';
 import { parseWith } from './validation.ts';
 
 const PAGE_ROWS = 50;
+/** end users and tags shown in their breakdowns: the biggest spenders */
+const TOP_GROUPS = 10;
+
+// PostgreSQL text cannot hold NUL: a 400 here rather than a 500 from the database
+const filterText = (max: number) =>
+  z
+    .string()
+    .max(max, { error: `is too long (at most ${max} characters)` })
+    .refine((value) => !value.includes('\u0000'), { error: 'must not contain a NUL character' })
+    .optional();
 
 const pageQuery = z.object({
   period: z.enum(['today', '7d', '30d', 'month', 'custom']).catch('7d'),
   from: z.iso.date().optional().catch(undefined),
   to: z.iso.date().optional().catch(undefined),
-  model: z.string().optional(),
-  key_id: z.string().optional(),
+  model: filterText(512),
+  key_id: filterText(512),
   status: z.enum(['ok', 'upstream_error', 'client_aborted', 'gateway_error']).optional().catch(undefined),
-  cursor: z.string().optional(),
+  endpoint: z.enum(['chat.completions', 'responses']).optional().catch(undefined),
+  served_by: filterText(512),
+  user: filterText(256),
+  tag: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,64}$/, { error: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ : -' })
+    .optional(),
+  cursor: filterText(200),
 });
 
-type Deps = { adminApiKey: string; keys: KeyService; pricing: PricingService; usageReport: UsageReport };
+const KEPT = ['model', 'key_id', 'status', 'endpoint', 'served_by', 'user', 'tag'] as const;
 
-export function dashboardRoutes({ adminApiKey, keys, pricing, usageReport }: Deps) {
-  const signedIn = (cookie: string | undefined) => isValidSession(adminApiKey, cookie);
+type Deps = {
+  adminApiKey: string;
+  config: Pick<Config, 'trustProxy'>;
+  database: Database;
+  keys: KeyService;
+  pricing: PricingService;
+  usageReport: UsageReport;
+};
+
+export function dashboardRoutes({ adminApiKey, config, database, keys, pricing, usageReport }: Deps) {
+  const sessions = createDashboardSessions({ database, adminApiKey });
+  const proxy = { trustProxy: config.trustProxy };
 
   /** The page's selection, from its query string: what the filters form sends. */
   function selection(raw: Record<string, string>) {
@@ -45,88 +78,126 @@ export function dashboardRoutes({ adminApiKey, keys, pricing, usageReport }: Dep
       model: q.model,
       keyId: q.key_id,
       status: q.status,
+      endpoint: q.endpoint,
+      servedBy: q.served_by,
+      user: q.user,
+      tag: q.tag,
     };
     const keep = new URLSearchParams({ period: q.period });
     if (q.period === 'custom') {
       if (q.from) keep.set('from', q.from);
       if (q.to) keep.set('to', q.to);
     }
-    for (const field of ['model', 'key_id', 'status'] as const) if (q[field]) keep.set(field, q[field]);
+    for (const field of KEPT) {
+      const value = q[field];
+      if (value) keep.set(field, value);
+    }
     return { q, period, filters, query: keep.toString() };
   }
 
-  return new Hono<AppEnv>()
-    .get('/login', (c) =>
-      signedIn(getCookie(c, SESSION_COOKIE)) ? c.redirect('/dashboard', 303) : c.html(LoginPage({})),
-    )
-    .post('/login', async function login(c) {
-      const form = await c.req.parseBody();
-      const key = typeof form.key === 'string' ? form.key.trim() : '';
-      const principal = key ? await keys.authenticate(key) : undefined;
-      if (principal?.kind !== 'admin') {
-        return c.html(LoginPage({ error: 'That is not the admin key.' }), 401);
-      }
-      setCookie(c, SESSION_COOKIE, issueSession(adminApiKey), {
-        httpOnly: true,
-        sameSite: 'Strict',
-        secure: new URL(c.req.url).protocol === 'https:',
-        path: '/dashboard',
-        maxAge: SESSION_TTL_S,
-      });
-      return c.redirect('/dashboard', 303);
-    })
-    .post('/logout', (c) => {
-      deleteCookie(c, SESSION_COOKIE, { path: '/dashboard' });
-      return c.redirect('/dashboard/login', 303);
-    })
-    .get('/usage.csv', async function dashboardCsv(c) {
-      if (!signedIn(getCookie(c, SESSION_COOKIE))) return c.redirect('/dashboard/login', 303);
-      const { filters } = selection(c.req.query());
-      c.header('content-type', 'text/csv; charset=utf-8');
-      c.header('content-disposition', 'attachment; filename="usage.csv"');
-      return stream(c, async (out) => {
-        for await (const chunk of usageReport.csv(filters)) await out.write(chunk);
-      });
-    })
-    .get('/', async function dashboard(c) {
-      if (!signedIn(getCookie(c, SESSION_COOKIE))) return c.redirect('/dashboard/login', 303);
-      const { q, period, filters, query } = selection(c.req.query());
-      const { model: _m, ...withoutModel } = filters;
-      const [totals, series, byModel, byKey, byStatus, page, allModels, keyList, prices, priceHistory] =
-        await Promise.all([
-          usageReport.totals(filters),
-          usageReport.summary(filters, period.bucket),
-          usageReport.summary(filters, 'model'),
-          usageReport.summary(filters, 'key'),
-          usageReport.summary(filters, 'status'),
-          usageReport.list(filters, { limit: PAGE_ROWS, cursor: q.cursor }),
-          usageReport.summary(withoutModel, 'model'),
+  return (
+    new Hono<AppEnv>()
+      .use(securityHeaders())
+      // every form that changes state (sign in, sign out) posts from this origin only
+      .post('*', async function sameOriginForms(c, next) {
+        if (!isSameOrigin(c, proxy)) throw forbidden('Cross-site form posts to the dashboard are refused.');
+        await next();
+      })
+      .get('/login', async (c) =>
+        (await sessions.isOpen(getCookie(c, SESSION_COOKIE)))
+          ? c.redirect('/dashboard', 303)
+          : c.html(LoginPage({})),
+      )
+      .post('/login', async function login(c) {
+        const admission = await sessions.admitLogin(clientAddress(c, proxy));
+        if (!admission.allowed) {
+          c.header('retry-after', String(admission.retryAfterS));
+          return c.html(
+            LoginPage({ error: `Too many sign-in attempts. Try again in ${admission.retryAfterS} s.` }),
+            429,
+          );
+        }
+        const form = await c.req.parseBody();
+        const key = typeof form.key === 'string' ? form.key.trim() : '';
+        const principal = key ? await keys.authenticate(key) : undefined;
+        if (principal?.kind !== 'admin') {
+          return c.html(LoginPage({ error: 'That is not the admin key.' }), 401);
+        }
+        setCookie(c, SESSION_COOKIE, await sessions.open(), {
+          httpOnly: true,
+          sameSite: 'Strict',
+          secure: isHttps(c, proxy),
+          path: '/dashboard',
+          maxAge: SESSION_TTL_S,
+        });
+        return c.redirect('/dashboard', 303);
+      })
+      .post('/logout', async function logout(c) {
+        await sessions.close(getCookie(c, SESSION_COOKIE));
+        deleteCookie(c, SESSION_COOKIE, { path: '/dashboard' });
+        return c.redirect('/dashboard/login', 303);
+      })
+      .get('/usage.csv', async function dashboardCsv(c) {
+        if (!(await sessions.isOpen(getCookie(c, SESSION_COOKIE))))
+          return c.redirect('/dashboard/login', 303);
+        const { filters } = selection(c.req.query());
+        return csvResponse(c, { chunks: usageReport.csv(filters), filename: 'usage.csv' });
+      })
+      .get('/', async function dashboard(c) {
+        if (!(await sessions.isOpen(getCookie(c, SESSION_COOKIE))))
+          return c.redirect('/dashboard/login', 303);
+        const { q, period, filters, query } = selection(c.req.query());
+        const { model: _m, ...withoutModel } = filters;
+        const { tag: _t, ...withoutTag } = filters;
+        const [totals, series, byModel, byKey, byStatus, byUser, byTag, page, allModels, allTags] =
+          await Promise.all([
+            usageReport.totals(filters),
+            usageReport.summary(filters, period.bucket),
+            usageReport.summary(filters, 'model'),
+            usageReport.summary(filters, 'key'),
+            usageReport.summary(filters, 'status'),
+            usageReport.summary(filters, 'user'),
+            usageReport.summary(filters, 'tag'),
+            usageReport.list(filters, { limit: PAGE_ROWS, cursor: q.cursor }),
+            usageReport.summary(withoutModel, 'model'),
+            usageReport.summary(withoutTag, 'tag'),
+          ]);
+        const [keyList, prices, priceHistory] = await Promise.all([
           keys.list(),
           pricing.list(),
           pricing.list({ history: true }),
         ]);
-      c.header('cache-control', 'no-store');
-      return c.html(
-        DashboardPage({
-          data: {
-            period,
-            filters: { model: q.model, key_id: q.key_id, status: q.status },
-            query,
-            totals,
-            errors: byStatus.filter((g) => g.group !== 'ok').reduce((n, g) => n + g.requests, 0),
-            series: dense(series, bucketStarts(period)),
-            byModel,
-            byKey,
-            rows: page.data,
-            nextCursor: page.next_cursor,
-            models: allModels.map((g) => g.group).sort(),
-            keys: keyList,
-            prices,
-            priceHistory: [...priceHistory].reverse(),
-          },
-        }),
-      );
-    });
+        c.header('cache-control', 'no-store');
+        return c.html(
+          DashboardPage({
+            data: {
+              period,
+              filters: Object.fromEntries(KEPT.map((field) => [field, q[field]])),
+              query,
+              totals,
+              errors: byStatus.filter((g) => g.group !== 'ok').reduce((n, g) => n + g.requests, 0),
+              series: dense(series, bucketStarts(period)),
+              byModel,
+              byKey,
+              byUser: byUser.slice(0, TOP_GROUPS),
+              usersCount: byUser.length,
+              byTag: byTag.slice(0, TOP_GROUPS),
+              tagsCount: byTag.length,
+              rows: page.data,
+              nextCursor: page.next_cursor,
+              models: allModels.map((g) => g.group).sort(),
+              tags: allTags
+                .map((g) => g.group)
+                .filter((t) => t !== '')
+                .sort(),
+              keys: keyList,
+              prices,
+              priceHistory: [...priceHistory].reverse(),
+            },
+          }),
+        );
+      })
+  );
 }
 
 /** The summary's groups on every bucket of the period; buckets without requests are zero. */

@@ -10,13 +10,16 @@ import {
   type UsageFilters,
   type UsageReport,
 } from '../services/usage-report.ts';
+import { csvResponse } from './csv-stream.ts';
 import { parseWith } from './validation.ts';
 
 const INSTANT =
   'must be an ISO 8601 date (2026-11-01, midnight UTC) or date-time with offset (2026-11-01T08:00:00Z)';
 const LIMIT = `must be a whole number from 1 to ${MAX_PAGE_ROWS}`;
 const STATUSES = ['ok', 'upstream_error', 'client_aborted', 'gateway_error'] as const;
-const GROUPS = ['day', 'hour', 'model', 'key', 'status'] as const;
+const ENDPOINTS = ['chat.completions', 'responses'] as const;
+const GROUPS = ['day', 'hour', 'model', 'key', 'status', 'user', 'tag', 'endpoint', 'served_by'] as const;
+const TAG = /^[A-Za-z0-9._:-]{1,64}$/;
 
 const instant = z
   .string()
@@ -27,7 +30,14 @@ const instant = z
   // an offset can move 0001-01-01 into year 0, which PostgreSQL refuses: a 400 here, not a 500 there
   .refine((date) => date.getUTCFullYear() >= 1 && date.getUTCFullYear() <= 9999, { error: INSTANT });
 
-const nonEmpty = z.string().min(1, { error: 'must not be empty' }).max(512, { error: 'is too long' });
+// PostgreSQL text cannot hold NUL: refused here as a 400, not by the database as a 500
+const text = (max: number) =>
+  z
+    .string()
+    .min(1, { error: 'must not be empty' })
+    .max(max, { error: `is too long (at most ${max} characters)` })
+    .refine((value) => !value.includes('\u0000'), { error: 'must not contain a NUL character' });
+const nonEmpty = text(512);
 
 const filters = {
   from: instant.optional().describe('inclusive: an ISO 8601 date (midnight UTC) or date-time with offset'),
@@ -35,6 +45,14 @@ const filters = {
   model: nonEmpty.optional().describe('the model as requested'),
   key_id: nonEmpty.optional().describe('a key id, or `master` for the admin key'),
   status: z.enum(STATUSES, { error: `must be one of ${STATUSES.join(', ')}` }).optional(),
+  endpoint: z.enum(ENDPOINTS, { error: `must be one of ${ENDPOINTS.join(', ')}` }).optional(),
+  served_by: nonEmpty.optional().describe('the serving provider (x-inference-provider), e.g. groq'),
+  user: text(256).optional().describe('the end user (the OpenAI `user` field or x-tollgate-user)'),
+  tag: z
+    .string()
+    .regex(TAG, { error: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ : -' })
+    .optional()
+    .describe('rows whose tags contain it'),
 };
 
 type Range = { from?: Date | undefined; to?: Date | undefined };
@@ -112,6 +130,10 @@ const toFilters = (q: z.output<typeof usageQuery> | z.output<typeof summaryQuery
   model: q.model,
   keyId: q.key_id,
   status: q.status,
+  endpoint: q.endpoint,
+  servedBy: q.served_by,
+  user: q.user,
+  tag: q.tag,
 });
 
 /** `format` decides when given; else CSV when the Accept header rates text/csv above application/json. */
@@ -147,10 +169,7 @@ export function usageRoutes({ usageReport }: { usageReport: UsageReport }) {
             );
           }
         }
-        return c.body(await csvBody(usageReport.csv(selection)), 200, {
-          'content-type': 'text/csv; charset=utf-8',
-          'content-disposition': 'attachment; filename="usage.csv"',
-        });
+        return csvResponse(c, { chunks: usageReport.csv(selection), filename: 'usage.csv' });
       }
 
       // a bad cursor is a 400 before any scan starts
@@ -166,28 +185,4 @@ export function usageRoutes({ usageReport }: { usageReport: UsageReport }) {
       const { data, totals } = await usageReport.summaryWithTotals(toFilters(query), query.group_by);
       return c.json({ object: 'list', group_by: query.group_by, data, totals });
     });
-}
-
-/**
- * Streams the CSV one batch per pull, so a slow reader holds back the database reads. The first batch
- * is read before answering: a failure there is an ordinary error response. A failure later errors the
- * body, so the client sees a broken transfer rather than a clean end of a short file.
- */
-async function csvBody(chunks: AsyncGenerator<string, void, undefined>): Promise<ReadableStream<Uint8Array>> {
-  const encoder = new TextEncoder();
-  const first = await chunks.next();
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      if (first.done) controller.close();
-      else controller.enqueue(encoder.encode(first.value));
-    },
-    async pull(controller) {
-      const next = await chunks.next();
-      if (next.done) controller.close();
-      else controller.enqueue(encoder.encode(next.value));
-    },
-    async cancel() {
-      await chunks.return(undefined);
-    },
-  });
 }

@@ -1,5 +1,5 @@
-// Reads the ledger for admins: filtered rows by keyset page, exact totals, sums by time, model, key or
-// status, and CSV. /usage, /usage/summary and the dashboard all answer from here; nothing here speaks HTTP.
+// Reads the ledger for admins: filtered rows by keyset page, exact totals, sums by time, model, key,
+// status, endpoint, served_by, end user or tag, and CSV. /usage, /usage/summary and the dashboard all answer from here; nothing here speaks HTTP.
 import { add, canonical, type Decimal, formatDecimal, parseDecimal, ZERO } from '../billing/money.ts';
 import type { Database } from '../db/client.ts';
 import {
@@ -10,78 +10,14 @@ import {
   selectUsageTotals,
   type UsageAggregate,
   type UsageFilters,
-  type UsagePageRow,
 } from '../db/usage-repo.ts';
 import { badRequest } from '../errors.ts';
+import { csvValues, toRow, USAGE_COLUMNS, type UsageRow } from './usage-columns.ts';
+import { csvLine } from './usage-csv.ts';
 
-export type { GroupBy, UsageFilters, UsageStatus } from '../db/usage-repo.ts';
-
-/** The usage_logs columns a report row carries, in table order: JSON keys and the CSV header. */
-export const USAGE_COLUMNS = [
-  'id',
-  'request_id',
-  'created_at',
-  'api_key_id',
-  'provider',
-  'model',
-  'upstream_model',
-  'stream',
-  'status',
-  'http_status',
-  'prompt_tokens',
-  'completion_tokens',
-  'total_tokens',
-  'cached_tokens',
-  'reasoning_tokens',
-  'usage_source',
-  'usage_raw',
-  'pricing_id',
-  'input_token_cost',
-  'output_token_cost',
-  'pricing_source',
-  'cost_input',
-  'cost_output',
-  'cost_total',
-  'latency_ms',
-  'ttft_ms',
-  'upstream_request_id',
-  'error',
-] as const;
-
-/** One usage_logs row under its column names; money as canonical decimal strings (USD, USD per token). */
-export type UsageRow = {
-  id: number;
-  request_id: string;
-  /** ISO 8601, UTC */
-  created_at: string;
-  /** null for the admin key */
-  api_key_id: string | null;
-  provider: string;
-  model: string;
-  upstream_model: string | null;
-  stream: boolean;
-  status: string;
-  http_status: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  cached_tokens: number;
-  reasoning_tokens: number;
-  usage_source: string;
-  /** the upstream's usage object as it came */
-  usage_raw: unknown;
-  pricing_id: number | null;
-  input_token_cost: string;
-  output_token_cost: string;
-  pricing_source: string;
-  cost_input: string;
-  cost_output: string;
-  cost_total: string;
-  latency_ms: number;
-  ttft_ms: number | null;
-  upstream_request_id: string | null;
-  error: string | null;
-};
+export type { GroupBy, UsageEndpoint, UsageFilters, UsageStatus } from '../db/usage-repo.ts';
+export { USAGE_COLUMNS, type UsageRow } from './usage-columns.ts';
+export { csvCell } from './usage-csv.ts';
 
 export type UsageTotals = {
   requests: number;
@@ -94,7 +30,10 @@ export type UsageTotals = {
   unpriced_requests: number;
 };
 
-/** One group of a summary: a UTC bucket start (`2026-11-24T00:00:00.000Z`), a model, a key id or `master`, a status. */
+/**
+ * One group of a summary: a UTC bucket start (`2026-11-24T00:00:00.000Z`), a model, a key id or
+ * `master`, a status, an endpoint, a served_by, an end user or a tag ('' for rows without one).
+ */
 export type SummaryGroup = { group: string } & Omit<UsageTotals, 'unpriced_requests'>;
 
 export type UsagePage = { data: UsageRow[]; next_cursor: string | null };
@@ -125,11 +64,9 @@ export function createUsageReport({ database }: { database: Database }): UsageRe
   async function summaryWithTotals(filters: UsageFilters, groupBy: GroupBy) {
     const groups = await selectUsageGroups(database, { filters, groupBy });
     return {
-      data: groups.map(({ group, ...sums }) => {
-        const { unpriced_requests: _, ...rest } = toTotals(sums);
-        return { group, ...rest };
-      }),
-      totals: toTotals(sumOf(groups)),
+      data: groupsOf(groups),
+      // a row with two tags is in two tag groups: the selection's totals count it once
+      totals: toTotals(groupBy === 'tag' ? await selectUsageTotals(database, filters) : sumOf(groups)),
     };
   }
 
@@ -154,7 +91,7 @@ export function createUsageReport({ database }: { database: Database }): UsageRe
     },
 
     async summary(filters, groupBy) {
-      return (await summaryWithTotals(filters, groupBy)).data;
+      return groupsOf(await selectUsageGroups(database, { filters, groupBy }));
     },
 
     summaryWithTotals,
@@ -164,7 +101,7 @@ export function createUsageReport({ database }: { database: Database }): UsageRe
       let after: KeysetPosition | undefined;
       for (;;) {
         const rows = await selectUsagePage(database, { filters, limit: CSV_BATCH_ROWS, after });
-        for (const row of rows) chunk += csvLine(toRow(row));
+        for (const row of rows) chunk += csvLine(csvValues(toRow(row)));
         yield chunk;
         chunk = '';
         const last = rows.at(-1);
@@ -205,38 +142,11 @@ export function decodeCursor(cursor: string): KeysetPosition {
   );
 }
 
-function toRow(row: UsagePageRow): UsageRow {
-  return {
-    id: row.id,
-    request_id: row.requestId,
-    created_at: row.createdAt.toISOString(),
-    api_key_id: row.apiKeyId,
-    provider: row.provider,
-    model: row.model,
-    upstream_model: row.upstreamModel,
-    stream: row.stream,
-    status: row.status,
-    http_status: row.httpStatus,
-    prompt_tokens: row.promptTokens,
-    completion_tokens: row.completionTokens,
-    total_tokens: row.totalTokens,
-    cached_tokens: row.cachedTokens,
-    reasoning_tokens: row.reasoningTokens,
-    usage_source: row.usageSource,
-    usage_raw: row.usageRaw ?? null,
-    pricing_id: row.pricingId,
-    // PostgreSQL may answer "0.000309000"; the API answers "0.000309"
-    input_token_cost: canonical(row.inputTokenCost),
-    output_token_cost: canonical(row.outputTokenCost),
-    pricing_source: row.pricingSource,
-    cost_input: canonical(row.costInput),
-    cost_output: canonical(row.costOutput),
-    cost_total: canonical(row.costTotal),
-    latency_ms: row.latencyMs,
-    ttft_ms: row.ttftMs,
-    upstream_request_id: row.upstreamRequestId,
-    error: row.error,
-  };
+function groupsOf(groups: Array<UsageAggregate & { group: string }>): SummaryGroup[] {
+  return groups.map(({ group, ...sums }) => {
+    const { unpriced_requests: _, ...rest } = toTotals(sums);
+    return { group, ...rest };
+  });
 }
 
 function toTotals(sums: UsageAggregate): UsageTotals {
@@ -275,24 +185,4 @@ function sumOf(groups: UsageAggregate[]): UsageAggregate {
 function jsonInteger(value: bigint, name: string): number {
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`${name} is past 2^53: ${value}`);
   return Number(value);
-}
-
-function csvLine(row: UsageRow): string {
-  const cells = USAGE_COLUMNS.map((column) =>
-    // usage_raw is JSON text even when it holds a bare string or number; null stays an empty cell
-    csvCell(column === 'usage_raw' && row.usage_raw !== null ? JSON.stringify(row.usage_raw) : row[column]),
-  );
-  return `${cells.join(',')}\r\n`;
-}
-
-/**
- * RFC 4180: a cell holding a comma, quote or line break is quoted, its quotes doubled. Text that a
- * spreadsheet would run as a formula (=, +, -, @, tab or CR first: model names and errors come from
- * clients and upstreams) gets a leading apostrophe, as OWASP advises; numbers are left as they are.
- */
-export function csvCell(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  let text = String(value);
-  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }

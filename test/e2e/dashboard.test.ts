@@ -1,5 +1,6 @@
 // The billing dashboard in real headless Chromium (Debian's, driven by playwright-core): sign in,
-// change the period and a filter, check the figures against /usage/summary, download the CSV, sign out.
+// change the period and a filter, check the figures against /usage/summary, see the usage log's cost at
+// 1280 px, break down by end user and tag, download the CSV, sign out.
 import { existsSync, mkdirSync } from 'node:fs';
 import { HttpResponse, http } from 'msw';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -30,6 +31,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the billing dashboard in Chromium', { ti
   let browser: Browser;
   let page: Page;
   let keyId: string;
+  const cspViolations: string[] = [];
 
   beforeAll(async () => {
     upstream = await startMockUpstream(
@@ -47,13 +49,14 @@ describe.skipIf(!existsSync(CHROMIUM))('the billing dashboard in Chromium', { ti
       await gw.call('/admin/keys', { method: 'POST', json: { name: 'team-a', monthly_budget_usd: '5' } })
     ).json()) as { id: string; key: string };
     keyId = created.id;
-    const chat = (content: string, key = ADMIN_KEY, model = 'openai/gpt-oss-120b:groq') =>
+    const chat = (content: string, key = ADMIN_KEY, model = 'openai/gpt-oss-120b:groq', user?: string) =>
       gw.call('/v1/chat/completions', {
         method: 'POST',
         key,
-        json: { model, messages: [{ role: 'user', content }] },
+        json: { model, messages: [{ role: 'user', content }], ...(user ? { user } : {}) },
       });
-    for (let i = 0; i < 3; i++) await chat('hi');
+    for (let i = 0; i < 2; i++) await chat('hi');
+    await chat('hi', ADMIN_KEY, 'openai/gpt-oss-120b:groq', 'end-user-alice');
     for (let i = 0; i < 2; i++) await chat('hi', created.key, 'meta-llama/Llama-3.3-70B-Instruct:groq');
     await chat('fail', created.key);
     // an older request, outside "last 7 days" but inside "last 30 days"
@@ -64,6 +67,20 @@ describe.skipIf(!existsSync(CHROMIUM))('the billing dashboard in Chromium', { ti
       requestId: 'req_old',
       createdAt: new Date(Date.now() - 12 * 86_400_000),
       costTotal: '1.5',
+    } as typeof usageLogs.$inferInsert);
+    // a tagged row with cached and reasoning tokens, from a provider the router picked
+    await gw.deps.database.db.insert(usageLogs).values({
+      ...recent!,
+      id: undefined,
+      requestId: 'req_tagged_0123456789abcdef',
+      createdAt: new Date(Date.now() - 3_600_000),
+      apiKeyId: null,
+      endUser: 'end-user-bob',
+      tags: ['feature:search', 'env:prod'],
+      servedBy: 'cerebras',
+      cachedTokens: 40,
+      reasoningTokens: 12,
+      costTotal: '0.25',
     } as typeof usageLogs.$inferInsert);
     base = await gw.listen();
     mkdirSync(SHOTS, { recursive: true });
@@ -78,7 +95,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the billing dashboard in Chromium', { ti
         '--no-first-run',
       ],
     });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('console', (message) => {
+      if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
+    });
   });
   afterAll(async () => {
     await browser?.close();
@@ -132,14 +152,55 @@ describe.skipIf(!existsSync(CHROMIUM))('the billing dashboard in Chromium', { ti
   it('shows the same totals as /usage/summary for the last 7 days', async () => {
     const shown = await shownTotals();
     expect(shown).toEqual(await summaryTotals(range('7d')));
-    expect(shown.requests).toBe(6);
+    expect(shown.requests).toBe(7);
     expect(await page.textContent('#total-errors')).toBe('1');
+  });
+
+  it('shows cost, tokens and status without scrolling sideways at 1280 px, the request id shortened', async () => {
+    await page.screenshot({ path: `${SHOTS}dashboard-1280.png`, fullPage: true });
+    const overflow = (await page.evaluate(
+      'document.documentElement.scrollWidth - window.innerWidth',
+    )) as number;
+    expect(overflow).toBeLessThanOrEqual(0);
+    const row = page.locator('table.log tbody tr').first();
+    await row.scrollIntoViewIfNeeded();
+    for (const cell of ['td.cost', 'td:nth-child(2)', 'td:nth-child(4)', 'td:nth-child(5)', 'td.request']) {
+      const box = await row.locator(cell).boundingBox();
+      expect(box, cell).not.toBeNull();
+      expect(box!.x, cell).toBeGreaterThanOrEqual(0);
+      expect(box!.x + box!.width, cell).toBeLessThanOrEqual(1280);
+    }
+    // the log scrolls inside its panel, if at all: the cost is visible there without scrolling it
+    const scrolled = (await page.evaluate(`document.querySelector('.scroll').scrollLeft`)) as number;
+    expect(scrolled).toBe(0);
+    const tagged = page.locator('tr', { has: page.locator('[title="req_tagged_0123456789abcdef"]') });
+    expect(await tagged.locator('td.request span').textContent()).toBe('req_tagged_0…');
+    expect(await tagged.locator('button.copy').getAttribute('data-copy')).toBe('req_tagged_0123456789abcdef');
+    expect(await tagged.textContent()).toMatch(/40 cached.*12 reasoning.*via cerebras.*end-user-bob/s);
+    expect(cspViolations).toEqual([]);
+  });
+
+  it('breaks down by end user and by tag, and filters on them', async () => {
+    expect(await page.textContent('#by-user')).toMatch(/end-user-alice/);
+    expect(await page.textContent('#by-user')).toMatch(/end-user-bob/);
+    expect(await page.textContent('#by-tag')).toMatch(/feature:search/);
+    await page.selectOption('select[name=tag]', 'feature:search');
+    await Promise.all([page.waitForNavigation(), page.click('form.filters button[type=submit]')]);
+    expect((await shownTotals()).requests).toBe(1);
+    expect(await shownTotals()).toEqual(await summaryTotals(`${range('7d')}&tag=feature:search`));
+    await page.selectOption('select[name=tag]', '');
+    await page.fill('input[name=user]', 'end-user-alice');
+    await Promise.all([page.waitForNavigation(), page.click('form.filters button[type=submit]')]);
+    expect((await shownTotals()).requests).toBe(1);
+    expect(await shownTotals()).toEqual(await summaryTotals(`${range('7d')}&user=end-user-alice`));
+    await page.fill('input[name=user]', '');
+    await Promise.all([page.waitForNavigation(), page.click('form.filters button[type=submit]')]);
   });
 
   it('follows a change of period and of key filter', async () => {
     await page.selectOption('select[name=period]', '30d');
     await Promise.all([page.waitForNavigation(), page.click('form.filters button[type=submit]')]);
-    expect((await shownTotals()).requests).toBe(7);
+    expect((await shownTotals()).requests).toBe(8);
     expect(await shownTotals()).toEqual(await summaryTotals(range('30d')));
 
     await page.selectOption('select[name=key_id]', keyId);
@@ -168,7 +229,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the billing dashboard in Chromium', { ti
     )) as number;
     expect(overflow).toBeLessThanOrEqual(0);
     await page.screenshot({ path: `${SHOTS}dashboard-phone.png`, fullPage: true });
-    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   it('signs out, and the dashboard is closed again', async () => {

@@ -1,6 +1,7 @@
-// The hourly rollup is exact: every total and group /usage/summary reads from usage_hourly (plus the
-// partial hours at a range's edges) equals the same sums computed here from the rows themselves, after
-// inserts, skipped replays, deletes, updates and a truncate.
+// The hourly rollups are exact: every total and group /usage/summary reads from usage_hourly or the
+// narrower rollups by endpoint and served_by, end user, and tag (plus the partial hours at a range's
+// edges), or from usage_logs alone when no rollup holds the combination, equals the same sums computed
+// here from the rows themselves, after inserts, skipped replays, deletes, updates and a truncate.
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -29,6 +30,18 @@ const T0 = Date.UTC(2026, 9, 30, 20, 0, 0); // 20:00 UTC, so the rows cross two 
 const KEYS = [null, 'key_alpha', 'key_beta'];
 const MODELS = ['openai/gpt-oss-120b:groq', 'meta-llama/Llama-3.3-70B-Instruct', 'zeta'];
 const STATUSES = ['ok', 'ok', 'ok', 'upstream_error', 'client_aborted'] as const;
+const SERVED_BY = [null, 'groq', 'cerebras', 'groq'];
+const USERS = [null, 'alice', 'bob', 'carol@example.com', 'dave'];
+/** a duplicate tag in one row counts once */
+const TAGS: Array<string[] | null> = [
+  null,
+  ['prod'],
+  ['prod', 'feature:chat'],
+  [],
+  ['staging', 'staging'],
+  ['feature:chat'],
+  ['prod'],
+];
 
 /** 600 rows over 30 hours, some exactly on an hour, costs with all 18 decimals in play. */
 function makeRows(): UsageLogInsert[] {
@@ -43,6 +56,10 @@ function makeRows(): UsageLogInsert[] {
       apiKeyId: KEYS[i % KEYS.length] ?? null,
       provider: 'huggingface',
       model: MODELS[(i >> 1) % MODELS.length] as string,
+      endpoint: i % 4 === 1 ? 'responses' : 'chat.completions',
+      servedBy: SERVED_BY[i % SERVED_BY.length] ?? null,
+      endUser: USERS[(i >> 2) % USERS.length] ?? null,
+      tags: TAGS[i % TAGS.length] ?? null,
       stream: i % 2 === 0,
       status: STATUSES[i % STATUSES.length] as string,
       httpStatus: 200,
@@ -71,6 +88,32 @@ type Sums = {
   unpriced: bigint;
 };
 
+/** A row's groups under `groupBy`: one, or one per distinct tag ('' when it has none). */
+function labelsOf(row: UsageLogInsert, at: number, groupBy: GroupBy | undefined): string[] {
+  switch (groupBy) {
+    case 'day':
+      return [new Date(Math.floor(at / (24 * HOUR)) * 24 * HOUR).toISOString()];
+    case 'hour':
+      return [new Date(Math.floor(at / HOUR) * HOUR).toISOString()];
+    case 'model':
+      return [row.model];
+    case 'key':
+      return [row.apiKeyId ?? 'master'];
+    case 'status':
+      return [row.status];
+    case 'endpoint':
+      return [row.endpoint ?? 'chat.completions'];
+    case 'served_by':
+      return [row.servedBy ?? ''];
+    case 'user':
+      return [row.endUser ?? ''];
+    case 'tag':
+      return row.tags && row.tags.length > 0 ? [...new Set(row.tags)] : [''];
+    default:
+      return [''];
+  }
+}
+
 /** The oracle: the selection's sums per group, from the rows in memory. */
 function expected(rows: UsageLogInsert[], filters: UsageFilters, groupBy?: GroupBy) {
   const groups = new Map<string, Sums>();
@@ -81,33 +124,31 @@ function expected(rows: UsageLogInsert[], filters: UsageFilters, groupBy?: Group
     if (filters.model !== undefined && row.model !== filters.model) continue;
     if (filters.status !== undefined && row.status !== filters.status) continue;
     if (filters.keyId !== undefined && (row.apiKeyId ?? 'master') !== filters.keyId) continue;
-    const label =
-      groupBy === 'day'
-        ? new Date(Math.floor(at / (24 * HOUR)) * 24 * HOUR).toISOString()
-        : groupBy === 'hour'
-          ? new Date(Math.floor(at / HOUR) * HOUR).toISOString()
-          : groupBy === 'model'
-            ? row.model
-            : groupBy === 'key'
-              ? (row.apiKeyId ?? 'master')
-              : groupBy === 'status'
-                ? row.status
-                : '';
-    const sums = groups.get(label) ?? {
-      requests: 0n,
-      prompt: 0n,
-      completion: 0n,
-      total: 0n,
-      cost: ZERO,
-      unpriced: 0n,
-    };
-    sums.requests += 1n;
-    sums.prompt += BigInt(row.promptTokens ?? 0);
-    sums.completion += BigInt(row.completionTokens ?? 0);
-    sums.total += BigInt(row.totalTokens ?? 0);
-    sums.cost = add(sums.cost, parseDecimal(row.costTotal));
-    sums.unpriced += row.pricingSource === 'builtin' ? 1n : 0n;
-    groups.set(label, sums);
+    if (filters.endpoint !== undefined && row.endpoint !== filters.endpoint) continue;
+    if (filters.servedBy !== undefined && row.servedBy !== filters.servedBy) continue;
+    if (filters.user !== undefined && row.endUser !== filters.user) continue;
+    if (filters.tag !== undefined && !row.tags?.includes(filters.tag)) continue;
+    // grouped by tag with a tag filter: that tag's group only
+    const labels = labelsOf(row, at, groupBy).filter(
+      (label) => groupBy !== 'tag' || filters.tag === undefined || label === filters.tag,
+    );
+    for (const label of labels) {
+      const sums = groups.get(label) ?? {
+        requests: 0n,
+        prompt: 0n,
+        completion: 0n,
+        total: 0n,
+        cost: ZERO,
+        unpriced: 0n,
+      };
+      sums.requests += 1n;
+      sums.prompt += BigInt(row.promptTokens ?? 0);
+      sums.completion += BigInt(row.completionTokens ?? 0);
+      sums.total += BigInt(row.totalTokens ?? 0);
+      sums.cost = add(sums.cost, parseDecimal(row.costTotal));
+      sums.unpriced += row.pricingSource === 'builtin' ? 1n : 0n;
+      groups.set(label, sums);
+    }
   }
   const timeOrder = groupBy === 'day' || groupBy === 'hour';
   return [...groups]
@@ -142,11 +183,34 @@ const SELECTIONS: Array<[string, UsageFilters]> = [
   ['from only', { from: at(11, 17) }],
   ['to only', { to: at(23, 999_999) }],
   ['master key, ragged', { keyId: 'master', from: at(1, 1), to: at(29, -1) }],
-  ['one key, one model', { keyId: 'key_beta', model: MODELS[0] as string }],
+  ['one key, one model', { keyId: 'key_beta', model: MODELS[1] as string }],
   ['one status, ragged', { status: 'upstream_error', from: at(4, 42) }],
   ['a key with no rows', { keyId: 'key_none' }],
+  // the routes rollup
+  ['one endpoint, ragged', { endpoint: 'responses', from: at(2, 7), to: at(20, 99) }],
+  ['served by one provider, one model', { servedBy: 'groq', model: MODELS[0] as string }],
+  // the end users' rollup
+  ['one end user, ragged', { user: 'bob', from: at(3, 5), to: at(27, 5) }],
+  ['one end user, one key', { user: 'alice', keyId: 'key_alpha' }],
+  // the tags' rollup
+  ['one tag, ragged', { tag: 'prod', from: at(1, 1_000), to: at(28, 1_000) }],
+  ['one tag, master key', { tag: 'feature:chat', keyId: 'master' }],
+  // no rollup holds these: usage_logs alone
+  ['end user and tag', { user: 'carol@example.com', tag: 'prod' }],
+  ['tag and status, ragged', { tag: 'staging', status: 'ok', from: at(4, 4) }],
+  ['end user and served_by', { user: 'dave', servedBy: 'cerebras', to: at(25, 1) }],
 ];
-const GROUP_BYS: GroupBy[] = ['day', 'hour', 'model', 'key', 'status'];
+const GROUP_BYS: GroupBy[] = [
+  'day',
+  'hour',
+  'model',
+  'key',
+  'status',
+  'endpoint',
+  'served_by',
+  'user',
+  'tag',
+];
 
 describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
   let db: TestDatabase;
@@ -161,8 +225,11 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
   });
 
   async function expectExact() {
-    for (const [, filters] of SELECTIONS) {
+    for (const [name, filters] of SELECTIONS) {
       const [all] = expected(rows, filters);
+      // the selections mean something: each one but the empty key picks some of the rows
+      if (rows.length > 0 && filters.keyId !== 'key_none')
+        expect(all?.requests ?? 0n, name).toBeGreaterThan(0n);
       const totals = await selectUsageTotals(db.database, filters);
       const { group: _, ...sums } = all ?? { group: '', ...exact(zeroSums()) };
       expect(exact(totals)).toEqual({ ...sums, costUsd: canonical(sums.costUsd) });
@@ -172,10 +239,12 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
       }
     }
     // and the rollup table itself holds no empty group
-    const empty = await db.database.rows<{ n: string }>(
-      sql`select count(*)::text as n from usage_hourly where requests <= 0`,
-    );
-    expect(empty[0]?.n).toBe('0');
+    for (const table of ['usage_hourly', 'usage_hourly_routes', 'usage_hourly_users', 'usage_hourly_tags']) {
+      const empty = await db.database.rows<{ n: string }>(
+        sql`select count(*)::text as n from ${sql.identifier(table)} where requests <= 0`,
+      );
+      expect(empty[0]?.n, table).toBe('0');
+    }
   }
 
   it('sums inserted rows exactly, and a replayed row is not counted twice', async () => {
@@ -190,7 +259,8 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
     await db.database.execute(`delete from usage_logs where request_id like 'req_rollup_1%'`, []);
     rows = rows.filter((r) => !r.requestId.startsWith('req_rollup_1'));
     await db.database.execute(
-      `update usage_logs set cost_total = cost_total + 0.000000000000000001, model = 'zeta'
+      `update usage_logs set cost_total = cost_total + 0.000000000000000001, model = 'zeta',
+         tags = array['prod', 'late'], end_user = 'alice', served_by = 'cerebras'
        where request_id in ('req_rollup_2', 'req_rollup_305')`,
       [],
     );
@@ -198,6 +268,9 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
       if (row.requestId === 'req_rollup_2' || row.requestId === 'req_rollup_305') {
         row.costTotal = formatDecimal(add(parseDecimal(row.costTotal), parseDecimal('0.000000000000000001')));
         row.model = 'zeta';
+        row.tags = ['prod', 'late'];
+        row.endUser = 'alice';
+        row.servedBy = 'cerebras';
       }
     }
     await expectExact();
@@ -207,8 +280,12 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
     await db.database.execute('truncate usage_logs', []);
     rows = [];
     await expectExact();
-    const left = await db.database.rows<{ n: string }>(sql`select count(*)::text as n from usage_hourly`);
-    expect(left[0]?.n).toBe('0');
+    for (const table of ['usage_hourly', 'usage_hourly_routes', 'usage_hourly_users', 'usage_hourly_tags']) {
+      const left = await db.database.rows<{ n: string }>(
+        sql`select count(*)::text as n from ${sql.identifier(table)}`,
+      );
+      expect(left[0]?.n, table).toBe('0');
+    }
   });
 });
 

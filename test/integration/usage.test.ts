@@ -25,9 +25,11 @@ type ErrorReply = { error: { message: string; type: string; param: string | null
 
 /** The columns of usage_logs a row carries, in the table's order (DESIGN §4). */
 const COLUMNS = [
-  'id request_id created_at api_key_id provider model upstream_model stream status http_status',
+  'id request_id created_at api_key_id provider model upstream_model served_by endpoint end_user tags',
+  'stream status http_status',
   'prompt_tokens completion_tokens total_tokens cached_tokens reasoning_tokens usage_source usage_raw',
-  'pricing_id input_token_cost output_token_cost pricing_source cost_input cost_output cost_total',
+  'pricing_id input_token_cost cached_input_token_cost output_token_cost pricing_source',
+  'cost_input cost_output cost_total',
   'latency_ms ttft_ms upstream_request_id error',
 ]
   .join(' ')
@@ -171,9 +173,15 @@ function parseCsv(text: string): string[][] {
   return records;
 }
 
-/** A JSON row's value as its CSV cell should read. */
+/** A JSON row's value as its CSV cell should read: tags joined by ';', usage_raw as JSON. */
 const asCell = (value: unknown) =>
-  value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  value === null
+    ? ''
+    : Array.isArray(value)
+      ? value.join(';')
+      : typeof value === 'object'
+        ? JSON.stringify(value)
+        : String(value);
 
 describe.each(BACKENDS)('GET /usage and /usage/summary on %s', (backend) => {
   let gw: TestGateway;

@@ -27,7 +27,15 @@ describe('loadConfig', () => {
       adminApiKey: undefined,
       upstreamTimeoutMs: 120_000,
       maxBodyBytes: 4_194_304,
+      trustProxy: false,
     });
+  });
+
+  it('reads TRUST_PROXY as a boolean and refuses anything but true or false', () => {
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(problemsOf({ TRUST_PROXY: 'yes' }).problems).toEqual([
+      'TRUST_PROXY: must be true or false (got "yes")',
+    ]);
   });
 
   it('treats an empty value as unset, as a `KEY=` line in .env means', () => {

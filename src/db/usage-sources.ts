@@ -1,0 +1,201 @@
+// Where a usage report reads its sums: the hourly rollups (drizzle/0004, 0009) for whole hours, and
+// usage_logs for the partial hours at a range's edges, or for the whole range when no rollup holds
+// every dimension the report filters or groups on. Each source yields the same columns, so the
+// report's SQL does not care which one answered.
+import { and, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
+import type { AnyPgColumn } from 'drizzle-orm/pg-core';
+import { usageHourly, usageHourlyRoutes, usageHourlyTags, usageHourlyUsers, usageLogs } from './schema.ts';
+
+export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
+export type UsageEndpoint = 'chat.completions' | 'responses';
+
+export type UsageFilters = {
+  /** inclusive */
+  from?: Date | undefined;
+  /** exclusive */
+  to?: Date | undefined;
+  model?: string | undefined;
+  /** a key id, or `master` for rows made with the admin key (api_key_id is null) */
+  keyId?: string | undefined;
+  status?: UsageStatus | undefined;
+  endpoint?: UsageEndpoint | undefined;
+  servedBy?: string | undefined;
+  /** end_user */
+  user?: string | undefined;
+  /** rows whose tags contain it */
+  tag?: string | undefined;
+};
+
+export type GroupBy = 'day' | 'hour' | 'model' | 'key' | 'status' | 'endpoint' | 'served_by' | 'user' | 'tag';
+
+/** What a report can filter or group on besides time. */
+type Dimension = 'key' | 'model' | 'status' | 'endpoint' | 'servedBy' | 'user' | 'tag';
+
+const FILTER_DIMENSIONS = ['keyId', 'model', 'status', 'endpoint', 'servedBy', 'user', 'tag'] as const;
+const GROUP_DIMENSION: Record<GroupBy, Dimension | undefined> = {
+  day: undefined,
+  hour: undefined,
+  model: 'model',
+  key: 'key',
+  status: 'status',
+  endpoint: 'endpoint',
+  served_by: 'servedBy',
+  user: 'user',
+  tag: 'tag',
+};
+
+/** A rollup: its table, hour column, and the column of each dimension it keeps. */
+type Rollup = {
+  table: typeof usageHourly | typeof usageHourlyRoutes | typeof usageHourlyUsers | typeof usageHourlyTags;
+  hour: AnyPgColumn;
+  columns: Partial<Record<Dimension, AnyPgColumn>>;
+};
+
+// In order of preference: the first that holds every dimension a report needs answers it.
+const ROLLUPS: Rollup[] = [
+  {
+    table: usageHourly,
+    hour: usageHourly.hour,
+    columns: { key: usageHourly.apiKeyId, model: usageHourly.model, status: usageHourly.status },
+  },
+  {
+    table: usageHourlyRoutes,
+    hour: usageHourlyRoutes.hour,
+    columns: {
+      endpoint: usageHourlyRoutes.endpoint,
+      servedBy: usageHourlyRoutes.servedBy,
+      model: usageHourlyRoutes.model,
+      status: usageHourlyRoutes.status,
+    },
+  },
+  {
+    table: usageHourlyUsers,
+    hour: usageHourlyUsers.hour,
+    columns: { user: usageHourlyUsers.endUser, key: usageHourlyUsers.apiKeyId },
+  },
+  {
+    table: usageHourlyTags,
+    hour: usageHourlyTags.hour,
+    columns: { tag: usageHourlyTags.tag, key: usageHourlyTags.apiKeyId, model: usageHourlyTags.model },
+  },
+];
+
+function dimensionsOf(filters: UsageFilters, groupBy: GroupBy | undefined): Dimension[] {
+  const needed = new Set<Dimension>();
+  for (const name of FILTER_DIMENSIONS)
+    if (filters[name] !== undefined) needed.add(name === 'keyId' ? 'key' : name);
+  const grouped = groupBy ? GROUP_DIMENSION[groupBy] : undefined;
+  if (grouped) needed.add(grouped);
+  return [...needed];
+}
+
+/** The dimensions' values as a rollup holds them; null when it does not hold one. */
+function rollupSelect(rollup: Rollup): SQL {
+  const { key, model, status, endpoint, servedBy, user, tag } = rollup.columns;
+  const text = (column: AnyPgColumn | undefined) => (column ? sql`${column}` : sql`null::text`);
+  return sql`${rollup.hour} at time zone 'UTC' as hour_utc,
+    ${key ? sql`nullif(${key}, '')` : sql`null::text`} as api_key_id, ${text(model)} as model,
+    ${text(status)} as status, ${text(endpoint)} as endpoint, ${text(servedBy)} as served_by,
+    ${text(user)} as end_user, ${text(tag)} as tag,
+    requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests`;
+}
+
+function rollupWhere(rollup: Rollup, filters: UsageFilters): SQL {
+  const c = rollup.columns;
+  const on = (column: AnyPgColumn | undefined, value: string | undefined) =>
+    value !== undefined && column ? eq(column, value) : undefined;
+  return (
+    and(
+      filters.from ? gte(rollup.hour, filters.from) : undefined,
+      filters.to ? lt(rollup.hour, filters.to) : undefined,
+      // the rollups keep the master key as '' (their key column is part of the primary key)
+      on(c.key, filters.keyId === 'master' ? '' : filters.keyId),
+      on(c.model, filters.model),
+      on(c.status, filters.status),
+      on(c.endpoint, filters.endpoint),
+      on(c.servedBy, filters.servedBy),
+      on(c.user, filters.user),
+      on(c.tag, filters.tag),
+    ) ?? sql`true`
+  );
+}
+
+/**
+ * The filters as one condition on usage_logs. With `tagRows`, the row is already one per tag (`t.tag`)
+ * and the tag filter keeps that tag's line; otherwise it keeps the rows whose tags contain it.
+ */
+export function logsWhere(filters: UsageFilters, { tagRows = false } = {}): SQL {
+  const { from, to, model, keyId, status, endpoint, servedBy, user, tag } = filters;
+  return (
+    and(
+      from ? gte(usageLogs.createdAt, from) : undefined,
+      to ? lt(usageLogs.createdAt, to) : undefined,
+      model !== undefined ? eq(usageLogs.model, model) : undefined,
+      keyId !== undefined
+        ? keyId === 'master'
+          ? isNull(usageLogs.apiKeyId)
+          : eq(usageLogs.apiKeyId, keyId)
+        : undefined,
+      status !== undefined ? eq(usageLogs.status, status) : undefined,
+      endpoint !== undefined ? eq(usageLogs.endpoint, endpoint) : undefined,
+      servedBy !== undefined ? eq(usageLogs.servedBy, servedBy) : undefined,
+      user !== undefined ? eq(usageLogs.endUser, user) : undefined,
+      tag === undefined
+        ? undefined
+        : tagRows
+          ? sql`t.tag = ${tag}`
+          : sql`${usageLogs.tags} @> array[${tag}]::text[]`,
+    ) ?? sql`true`
+  );
+}
+
+/** usage_logs rows in any of `selections`, one line each (one per distinct tag with `tagRows`). */
+function rawSums(selections: UsageFilters[], tagRows: boolean): SQL {
+  const where = sql.join(
+    selections.map((filters) => sql`(${logsWhere(filters, { tagRows })})`),
+    sql` or `,
+  );
+  // a row without tags counts once under '' (as in usage_hourly_tags)
+  const perTag = tagRows
+    ? sql`cross join lateral (select distinct x from unnest(case when cardinality(${usageLogs.tags}) > 0
+        then ${usageLogs.tags} else array['']::text[] end) as x) as t(tag)`
+    : sql``;
+  return sql`
+    select date_trunc('hour', ${usageLogs.createdAt} at time zone 'UTC') as hour_utc, ${usageLogs.apiKeyId} as api_key_id,
+           ${usageLogs.model} as model, ${usageLogs.status} as status, ${usageLogs.endpoint} as endpoint,
+           coalesce(${usageLogs.servedBy}, '') as served_by, coalesce(${usageLogs.endUser}, '') as end_user,
+           ${tagRows ? sql`t.tag` : sql`null::text`} as tag, 1::bigint as requests,
+           ${usageLogs.promptTokens}::bigint as prompt_tokens, ${usageLogs.completionTokens}::bigint as completion_tokens,
+           ${usageLogs.totalTokens}::bigint as total_tokens, ${usageLogs.costTotal} as cost_usd,
+           (${usageLogs.pricingSource} = 'builtin')::int::bigint as unpriced_requests
+    from ${usageLogs} ${perTag}
+    where ${where}`;
+}
+
+const HOUR_MS = 3_600_000;
+const floorHour = (at: Date) => new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS);
+const ceilHour = (at: Date) => new Date(Math.ceil(at.getTime() / HOUR_MS) * HOUR_MS);
+
+/**
+ * The selection as sums per UTC hour and dimensions. Columns: hour_utc (timestamp, UTC), api_key_id
+ * (null for the master key), model, status, endpoint, served_by, end_user, tag ('' for none; null where
+ * the source does not keep it), and the sums. Whole hours come from the first rollup holding every
+ * dimension needed, the partial hours at either edge of [from, to) from usage_logs itself (at most two
+ * hours of rows, read by the created_at index); with no such rollup, everything from usage_logs.
+ */
+export function hourlySums(filters: UsageFilters, groupBy?: GroupBy): SQL {
+  const tagRows = groupBy === 'tag';
+  const needed = dimensionsOf(filters, groupBy);
+  const rollup = ROLLUPS.find((r) => needed.every((d) => r.columns[d] !== undefined));
+  const { from, to, ...rest } = filters;
+  const wholeFrom = from ? ceilHour(from) : undefined;
+  const wholeTo = to ? floorHour(to) : undefined;
+  // no rollup for this combination, or no whole hour inside the range: every row from usage_logs
+  if (!rollup || (wholeFrom && wholeTo && wholeFrom >= wholeTo)) return rawSums([filters], tagRows);
+  const edges: UsageFilters[] = [];
+  if (from && wholeFrom && from < wholeFrom) edges.push({ ...rest, from, to: wholeFrom });
+  if (to && wholeTo && wholeTo < to) edges.push({ ...rest, from: wholeTo, to });
+  const whole = sql`select ${rollupSelect(rollup)} from ${rollup.table}
+    where ${rollupWhere(rollup, { ...rest, from: wholeFrom, to: wholeTo })}`;
+  return edges.length === 0 ? whole : sql`${whole} union all ${rawSums(edges, tagRows)}`;
+}

@@ -1,0 +1,140 @@
+// A usage_logs row as /usage, its CSV and the dashboard show it: the columns, in table order, under
+// their snake_case names, money as canonical decimal strings.
+import { canonical } from '../billing/money.ts';
+import type { UsagePageRow } from '../db/usage-repo.ts';
+
+/** The usage_logs columns a report row carries, in table order: JSON keys and the CSV header. */
+export const USAGE_COLUMNS = [
+  'id',
+  'request_id',
+  'created_at',
+  'api_key_id',
+  'provider',
+  'model',
+  'upstream_model',
+  'served_by',
+  'endpoint',
+  'end_user',
+  'tags',
+  'stream',
+  'status',
+  'http_status',
+  'prompt_tokens',
+  'completion_tokens',
+  'total_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'usage_source',
+  'usage_raw',
+  'pricing_id',
+  'input_token_cost',
+  'cached_input_token_cost',
+  'output_token_cost',
+  'pricing_source',
+  'cost_input',
+  'cost_output',
+  'cost_total',
+  'latency_ms',
+  'ttft_ms',
+  'upstream_request_id',
+  'error',
+] as const;
+
+/** One usage_logs row under its column names; money as canonical decimal strings (USD, USD per token). */
+export type UsageRow = {
+  id: number;
+  request_id: string;
+  /** ISO 8601, UTC */
+  created_at: string;
+  /** null for the admin key */
+  api_key_id: string | null;
+  provider: string;
+  model: string;
+  upstream_model: string | null;
+  /** the router's serving provider (x-inference-provider), when known */
+  served_by: string | null;
+  endpoint: string;
+  /** the OpenAI `user` field or x-tollgate-user */
+  end_user: string | null;
+  /** x-tollgate-tags; [] when none */
+  tags: string[];
+  stream: boolean;
+  status: string;
+  http_status: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+  usage_source: string;
+  /** the upstream's usage object as it came */
+  usage_raw: unknown;
+  pricing_id: number | null;
+  input_token_cost: string;
+  /** USD per cached input token as applied; null on rows written before cached prices existed */
+  cached_input_token_cost: string | null;
+  output_token_cost: string;
+  pricing_source: string;
+  cost_input: string;
+  cost_output: string;
+  cost_total: string;
+  latency_ms: number;
+  ttft_ms: number | null;
+  upstream_request_id: string | null;
+  error: string | null;
+};
+
+export function toRow(row: UsagePageRow): UsageRow {
+  return {
+    id: row.id,
+    request_id: row.requestId,
+    created_at: row.createdAt.toISOString(),
+    api_key_id: row.apiKeyId,
+    provider: row.provider,
+    model: row.model,
+    upstream_model: row.upstreamModel,
+    served_by: row.servedBy,
+    endpoint: row.endpoint,
+    end_user: row.endUser,
+    tags: row.tags ?? [],
+    stream: row.stream,
+    status: row.status,
+    http_status: row.httpStatus,
+    prompt_tokens: row.promptTokens,
+    completion_tokens: row.completionTokens,
+    total_tokens: row.totalTokens,
+    cached_tokens: row.cachedTokens,
+    reasoning_tokens: row.reasoningTokens,
+    usage_source: row.usageSource,
+    usage_raw: row.usageRaw ?? null,
+    pricing_id: row.pricingId,
+    // PostgreSQL may answer "0.000309000"; the API answers "0.000309"
+    input_token_cost: canonical(row.inputTokenCost),
+    cached_input_token_cost: row.cachedInputTokenCost === null ? null : canonical(row.cachedInputTokenCost),
+    output_token_cost: canonical(row.outputTokenCost),
+    pricing_source: row.pricingSource,
+    cost_input: canonical(row.costInput),
+    cost_output: canonical(row.costOutput),
+    cost_total: canonical(row.costTotal),
+    latency_ms: row.latencyMs,
+    ttft_ms: row.ttftMs,
+    upstream_request_id: row.upstreamRequestId,
+    error: row.error,
+  };
+}
+
+/**
+ * A row's CSV cells in USAGE_COLUMNS order: usage_raw as JSON text (even a bare string or number; null
+ * stays empty), tags joined by ';' (a character no tag may hold).
+ */
+export function csvValues(row: UsageRow): unknown[] {
+  return USAGE_COLUMNS.map((column) =>
+    column === 'usage_raw'
+      ? row.usage_raw === null
+        ? null
+        : JSON.stringify(row.usage_raw)
+      : column === 'tags'
+        ? row.tags.join(';')
+        : row[column],
+  );
+}
