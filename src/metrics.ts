@@ -2,6 +2,7 @@
 // and exported as USD at scrape time, so the exported counter never accumulates float error.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { add, type Decimal, parseDecimal, ZERO } from './billing/money.ts';
+import { type PricingSource, UNPRICED_SOURCES } from './billing/pricing.ts';
 import type { UsageLogInsert } from './db/schema.ts';
 import type { RecorderStats } from './ledger/recorder.ts';
 
@@ -52,6 +53,12 @@ export function createMetrics({ recorderStats }: { recorderStats: () => Recorder
     name: 'tollgate_tokens_total',
     help: 'Tokens metered, by model and kind (prompt, completion)',
     labelNames: ['model', 'kind'] as const,
+    registers: [registry],
+  });
+  const unpriced = new Counter({
+    name: 'tollgate_unpriced_requests_total',
+    help: 'Requests priced by a guess (the env fallback for a model other than the default, or the built-in price), by source',
+    labelNames: ['source'] as const,
     registers: [registry],
   });
   const aborted = new Counter({
@@ -110,6 +117,8 @@ export function createMetrics({ recorderStats }: { recorderStats: () => Recorder
       tokens.inc({ model: row.model, kind: 'prompt' }, row.promptTokens ?? 0);
       tokens.inc({ model: row.model, kind: 'completion' }, row.completionTokens ?? 0);
       if (row.status === 'client_aborted' && row.stream) aborted.inc();
+      if (UNPRICED_SOURCES.has(row.pricingSource as PricingSource))
+        unpriced.inc({ source: row.pricingSource });
       costByModel.set(row.model, add(costByModel.get(row.model) ?? ZERO, parseDecimal(row.costTotal)));
     },
   };

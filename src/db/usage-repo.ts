@@ -4,6 +4,7 @@
 import { and, eq, getTableColumns, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { Database } from './client.ts';
+import { correctionsOf } from './corrections-repo.ts';
 import { type UsageLogRow, usageHourly, usageLogs } from './schema.ts';
 
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
@@ -29,7 +30,11 @@ export type KeysetPosition = {
 };
 
 /** A usage_logs row as drizzle maps it, less the internal budget column, plus where it sits in the order. */
-export type UsagePageRow = Omit<UsageLogRow, 'reservedUsd'> & { position: KeysetPosition };
+export type UsagePageRow = Omit<UsageLogRow, 'reservedUsd'> & {
+  position: KeysetPosition;
+  /** USD: the sum of the row's corrections (POST /admin/reprice), numeric text; '0' when none */
+  correctedBy: string;
+};
 
 /** Sums of a selection, exact: counts as bigint, USD as PostgreSQL's numeric text. */
 export type UsageAggregate = {
@@ -112,6 +117,7 @@ export async function selectUsagePage(
     .select({
       ...reportColumns,
       positionAt: sql<string>`to_char(${usageLogs.createdAt} at time zone 'UTC', ${POSITION_FORMAT})`,
+      correctedBy: sql<string>`(${correctionsOf(usageLogs.requestId)})::text`,
     })
     .from(usageLogs)
     .where(whereOf(filters, after))
@@ -119,6 +125,12 @@ export async function selectUsagePage(
     .limit(limit);
   return rows.map(({ positionAt, ...row }) => ({ ...row, position: { createdAt: positionAt, id: row.id } }));
 }
+
+// Corrections (issue 15): a row's cost is cost_total plus its corrections' deltas. The hourly rollup
+// already holds them (a trigger on usage_corrections); the raw scans add them (corrections-repo.ts).
+
+/** Pricing sources that count as unpriced: a guess, not a price set for the model (see billing/pricing.ts). */
+const UNPRICED = sql`('env', 'builtin')`;
 
 // Every aggregate leaves PostgreSQL as text: both drivers then hand over the same exact value.
 const AGGREGATES = sql`
@@ -187,8 +199,9 @@ function rawSums(selections: UsageFilters[]): SQL {
     select date_trunc('hour', ${usageLogs.createdAt} at time zone 'UTC') as hour_utc, ${usageLogs.apiKeyId} as api_key_id,
            ${usageLogs.model} as model, ${usageLogs.status} as status, 1::bigint as requests,
            ${usageLogs.promptTokens}::bigint as prompt_tokens, ${usageLogs.completionTokens}::bigint as completion_tokens,
-           ${usageLogs.totalTokens}::bigint as total_tokens, ${usageLogs.costTotal} as cost_usd,
-           (${usageLogs.pricingSource} = 'builtin')::int::bigint as unpriced_requests
+           ${usageLogs.totalTokens}::bigint as total_tokens,
+           ${usageLogs.costTotal} + ${correctionsOf(usageLogs.requestId)} as cost_usd,
+           (${usageLogs.pricingSource} in ${UNPRICED})::int::bigint as unpriced_requests
     from ${usageLogs}
     where ${where}`;
 }

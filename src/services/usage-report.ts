@@ -2,6 +2,7 @@
 // status, and CSV. /usage, /usage/summary and the dashboard all answer from here; nothing here speaks HTTP.
 import { add, canonical, type Decimal, formatDecimal, parseDecimal, ZERO } from '../billing/money.ts';
 import type { Database } from '../db/client.ts';
+import { type CorrectionView, selectCorrections } from '../db/corrections-repo.ts';
 import {
   type GroupBy,
   type KeysetPosition,
@@ -48,6 +49,9 @@ export const USAGE_COLUMNS = [
   'error',
 ] as const;
 
+/** After the row's own columns (issue 15): its corrections' sum and its cost with them, USD. */
+export const CORRECTION_COLUMNS = ['corrections_usd', 'corrected_cost_total'] as const;
+
 /** One usage_logs row under its column names; money as canonical decimal strings (USD, USD per token). */
 export type UsageRow = {
   id: number;
@@ -81,6 +85,12 @@ export type UsageRow = {
   ttft_ms: number | null;
   upstream_request_id: string | null;
   error: string | null;
+  /** USD: the sum of the deltas of the row's corrections ('0' when none) */
+  corrections_usd: string;
+  /** USD: cost_total + corrections_usd, what the request is billed */
+  corrected_cost_total: string;
+  /** the correction entries themselves, oldest first (JSON only) */
+  corrections?: CorrectionView[];
 };
 
 export type UsageTotals = {
@@ -90,7 +100,7 @@ export type UsageTotals = {
   total_tokens: number;
   /** USD, exact decimal string */
   cost_usd: string;
-  /** rows priced with the built-in last-resort price (pricing_source = builtin) */
+  /** rows priced by a guess: the env fallback for a non-default model or the built-in price (env | builtin) */
   unpriced_requests: number;
 };
 
@@ -143,8 +153,12 @@ export function createUsageReport({ database }: { database: Database }): UsageRe
       const rows = await selectUsagePage(database, { filters, limit: limit + 1, after });
       const page = rows.slice(0, limit);
       const last = page.at(-1);
+      const corrections = await selectCorrections(
+        database,
+        page.filter((row) => canonical(row.correctedBy) !== '0').map((row) => row.requestId),
+      );
       return {
-        data: page.map(toRow),
+        data: page.map((row) => ({ ...toRow(row), corrections: corrections.get(row.requestId) ?? [] })),
         next_cursor: rows.length > limit && last ? encodeCursor(last.position) : null,
       };
     },
@@ -160,7 +174,7 @@ export function createUsageReport({ database }: { database: Database }): UsageRe
     summaryWithTotals,
 
     async *csv(filters) {
-      let chunk = `${USAGE_COLUMNS.join(',')}\r\n`;
+      let chunk = `${[...USAGE_COLUMNS, ...CORRECTION_COLUMNS].join(',')}\r\n`;
       let after: KeysetPosition | undefined;
       for (;;) {
         const rows = await selectUsagePage(database, { filters, limit: CSV_BATCH_ROWS, after });
@@ -236,6 +250,8 @@ function toRow(row: UsagePageRow): UsageRow {
     ttft_ms: row.ttftMs,
     upstream_request_id: row.upstreamRequestId,
     error: row.error,
+    corrections_usd: canonical(row.correctedBy),
+    corrected_cost_total: formatDecimal(add(parseDecimal(row.costTotal), parseDecimal(row.correctedBy))),
   };
 }
 
@@ -278,7 +294,7 @@ function jsonInteger(value: bigint, name: string): number {
 }
 
 function csvLine(row: UsageRow): string {
-  const cells = USAGE_COLUMNS.map((column) =>
+  const cells = [...USAGE_COLUMNS, ...CORRECTION_COLUMNS].map((column) =>
     // usage_raw is JSON text even when it holds a bare string or number; null stays an empty cell
     csvCell(column === 'usage_raw' && row.usage_raw !== null ? JSON.stringify(row.usage_raw) : row[column]),
   );

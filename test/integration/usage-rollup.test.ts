@@ -52,7 +52,7 @@ function makeRows(): UsageLogInsert[] {
       usageSource: 'upstream',
       inputTokenCost: '0.000001',
       outputTokenCost: '0.000003',
-      pricingSource: i % 7 === 0 ? 'builtin' : 'env',
+      pricingSource: i % 7 === 0 ? 'builtin' : i % 3 === 0 ? 'env' : 'db:exact',
       costInput: '0',
       costOutput: '0',
       costTotal: `0.${String((i * 982_451_653) % 1_000_000_007).padStart(18, '0')}`,
@@ -106,7 +106,7 @@ function expected(rows: UsageLogInsert[], filters: UsageFilters, groupBy?: Group
     sums.completion += BigInt(row.completionTokens ?? 0);
     sums.total += BigInt(row.totalTokens ?? 0);
     sums.cost = add(sums.cost, parseDecimal(row.costTotal));
-    sums.unpriced += row.pricingSource === 'builtin' ? 1n : 0n;
+    sums.unpriced += row.pricingSource === 'builtin' || row.pricingSource === 'env' ? 1n : 0n;
     groups.set(label, sums);
   }
   const timeOrder = groupBy === 'day' || groupBy === 'hour';
