@@ -383,7 +383,7 @@ describe.each(BACKENDS)('GET /usage and /usage/summary on %s', (backend) => {
     expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect(res.headers.get('content-disposition')).toBe('attachment; filename="usage.csv"');
     const text = await res.text();
-    expect(text).toContain(',"said ""no"", then, left\nearly"\r\n');
+    expect(text).toContain(',"said ""no"", then, left\nearly",0,0.0000000001\r\n');
     const [header, ...records] = parseCsv(text);
     expect(header).toEqual(COLUMNS);
     const { data } = await list(`${WINDOW}&limit=1000`);
