@@ -64,7 +64,6 @@ describe.each(BACKENDS)('billing on the wire on %s', (backend) => {
       completion_tokens: 500,
       reasoning_tokens: 200,
       total_tokens: 1500,
-      pricing_id: price.id,
       pricing_source: 'db:exact',
       input_token_cost: '0.000001',
       cached_input_token_cost: '0.0000005',
@@ -73,6 +72,8 @@ describe.each(BACKENDS)('billing on the wire on %s', (backend) => {
       cost_output: '0.0015',
       cost_total: '0.0023',
     });
+    // PostgreSQL hands bigint over as text, PGlite as a number
+    expect(Number(row?.pricing_id)).toBe(price.id);
   });
 
   it('keeps 0.0025 for the same request when the price has no cached input price', async () => {
@@ -130,10 +131,10 @@ describe.each(BACKENDS)('billing on the wire on %s', (backend) => {
     expect(row).toMatchObject({
       model: 'openai/gpt-oss-120b:fastest',
       served_by: 'cerebras',
-      pricing_id: served.id,
       pricing_source: 'db:served',
       cost_total: '0.000595',
     });
+    expect(Number(row?.pricing_id)).toBe(served.id);
   });
 
   it('prices by the serving provider when x-inference-provider differs from the requested suffix', async () => {
@@ -153,9 +154,9 @@ describe.each(BACKENDS)('billing on the wire on %s', (backend) => {
     const { row } = await chat('acme/fallback:groq');
     expect(row).toMatchObject({
       served_by: 'cerebras',
-      pricing_id: cerebras.id,
       pricing_source: 'db:served',
     });
+    expect(Number(row?.pricing_id)).toBe(cerebras.id);
     expect(row?.cost_total).toBe('0.003');
     // the suffix's own provider served: step 1, under the requested name
     upstream.use(
@@ -182,5 +183,36 @@ describe.each(BACKENDS)('billing on the wire on %s', (backend) => {
     expect(page).toContain('id="unpriced-warning"');
     const metrics = await (await gw.call('/metrics')).text();
     expect(metrics).toMatch(/tollgate_unpriced_requests_total\{source="env"\} [1-9]/);
+  });
+});
+
+describe.each(BACKENDS)('the env cached input price on %s', (backend) => {
+  let gw: TestGateway;
+
+  gatewaySuite(
+    {
+      backend,
+      env: { HUGGINGFACE_CACHED_INPUT_TOKEN_COST: '0.0000005' },
+      handlers: [
+        http.post('*/chat/completions', () => new HttpResponse(cachedBody, { headers: JSON_HEADERS })),
+      ],
+    },
+    (suite) => ({ gw } = suite),
+  );
+
+  it('prices the default model’s cached tokens at HUGGINGFACE_CACHED_INPUT_TOKEN_COST: 0.0023', async () => {
+    const res = await gw.call('/v1/chat/completions', { method: 'POST', json: chatRequest });
+    expect(res.headers.get('x-usage-cost-usd')).toBe('0.0023');
+    expect(await gw.usageRow(res.headers.get('x-request-id'))).toMatchObject({
+      pricing_source: 'db:exact',
+      cached_input_token_cost: '0.0000005',
+      cost_total: '0.0023',
+    });
+    const prices = await json<{
+      data: Array<{ model_name: string; cached_input_token_cost: string | null }>;
+    }>(gw.call('/admin/pricing'));
+    expect(prices.data.find((p) => p.model_name === chatRequest.model)).toMatchObject({
+      cached_input_token_cost: '0.0000005',
+    });
   });
 });

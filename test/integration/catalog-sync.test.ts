@@ -10,7 +10,7 @@ import { type CatalogSync, createCatalogSync } from '../../src/services/catalog-
 import type { CurrentPriceView } from '../../src/services/pricing.ts';
 import { BACKENDS } from '../helpers/databases.ts';
 import { fixtureText } from '../helpers/fixtures.ts';
-import { gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
+import { gatewaySuite, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { json } from '../helpers/requests.ts';
 
 type CatalogModel = { id: string; providers: Array<Record<string, unknown>> };
@@ -170,5 +170,25 @@ describe.each(BACKENDS)('pricing sync from the router catalog on %s', (backend) 
     expect(result.problems).toEqual([expect.stringMatching(/^openai\/gpt-oss-120b:groq: /)]);
     expect(lines).toEqual([expect.objectContaining({ problems: result.problems })]);
     expect((await catalogPrices())['openai/gpt-oss-120b:groq']).toBe('0.00000015/0.00000075');
+  });
+});
+
+describe.each(BACKENDS)('the periodic pricing sync on %s', (backend) => {
+  it('reads the catalog at start when PRICING_SYNC_INTERVAL_S > 0, with no command run', async () => {
+    answer = { body: JSON.stringify(original) };
+    const gw = await startTestGateway({
+      backend,
+      upstreamUrl: catalogUrl,
+      env: { PRICING_SYNC_INTERVAL_S: '3600' },
+    });
+    try {
+      await expect
+        .poll(() => gw.deps.pricing.priceBook.resolve('huggingface', 'openai/gpt-oss-120b:cerebras').source, {
+          timeout: 10_000,
+        })
+        .toBe('db:exact');
+    } finally {
+      await gw.close();
+    }
   });
 });
