@@ -87,7 +87,7 @@ BEGIN
       (hour, endpoint, served_by, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests)
     SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', endpoint, coalesce(served_by, ''), model, status,
            -count(*), -sum(prompt_tokens), -sum(completion_tokens), -sum(total_tokens), -sum(cost_total),
-           -count(*) FILTER (WHERE pricing_source = 'builtin')
+           -count(*) FILTER (WHERE pricing_source IN ('env', 'builtin'))
     FROM old_rows GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (hour, endpoint, served_by, model, status) DO UPDATE
       SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
@@ -100,7 +100,7 @@ BEGIN
       (hour, endpoint, served_by, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests)
     SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', endpoint, coalesce(served_by, ''), model, status,
            count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
-           count(*) FILTER (WHERE pricing_source = 'builtin')
+           count(*) FILTER (WHERE pricing_source IN ('env', 'builtin'))
     FROM new_rows GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (hour, endpoint, served_by, model, status) DO UPDATE
       SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
@@ -123,7 +123,7 @@ BEGIN
       (hour, end_user, api_key_id, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests)
     SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(end_user, ''), coalesce(api_key_id, ''),
            -count(*), -sum(prompt_tokens), -sum(completion_tokens), -sum(total_tokens), -sum(cost_total),
-           -count(*) FILTER (WHERE pricing_source = 'builtin')
+           -count(*) FILTER (WHERE pricing_source IN ('env', 'builtin'))
     FROM old_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (hour, end_user, api_key_id) DO UPDATE
       SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
@@ -136,7 +136,7 @@ BEGIN
       (hour, end_user, api_key_id, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests)
     SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(end_user, ''), coalesce(api_key_id, ''),
            count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
-           count(*) FILTER (WHERE pricing_source = 'builtin')
+           count(*) FILTER (WHERE pricing_source IN ('env', 'builtin'))
     FROM new_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (hour, end_user, api_key_id) DO UPDATE
       SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
@@ -159,7 +159,7 @@ BEGIN
       (hour, tag, api_key_id, model, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests)
     SELECT date_trunc('hour', r.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', t.tag, coalesce(r.api_key_id, ''), r.model,
            -count(*), -sum(r.prompt_tokens), -sum(r.completion_tokens), -sum(r.total_tokens), -sum(r.cost_total),
-           -count(*) FILTER (WHERE r.pricing_source = 'builtin')
+           -count(*) FILTER (WHERE r.pricing_source IN ('env', 'builtin'))
     FROM old_rows r
     CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(CASE WHEN cardinality(r.tags) > 0 THEN r.tags ELSE ARRAY['']::text[] END) AS x) AS t(tag)
     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
@@ -174,7 +174,7 @@ BEGIN
       (hour, tag, api_key_id, model, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests)
     SELECT date_trunc('hour', r.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', t.tag, coalesce(r.api_key_id, ''), r.model,
            count(*), sum(r.prompt_tokens), sum(r.completion_tokens), sum(r.total_tokens), sum(r.cost_total),
-           count(*) FILTER (WHERE r.pricing_source = 'builtin')
+           count(*) FILTER (WHERE r.pricing_source IN ('env', 'builtin'))
     FROM new_rows r
     CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(CASE WHEN cardinality(r.tags) > 0 THEN r.tags ELSE ARRAY['']::text[] END) AS x) AS t(tag)
     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
@@ -232,21 +232,21 @@ INSERT INTO usage_hourly_routes
   (hour, endpoint, served_by, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests)
 SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', endpoint, coalesce(served_by, ''), model, status,
        count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
-       count(*) FILTER (WHERE pricing_source = 'builtin')
+       count(*) FILTER (WHERE pricing_source IN ('env', 'builtin'))
 FROM usage_logs GROUP BY 1, 2, 3, 4, 5;
 --> statement-breakpoint
 INSERT INTO usage_hourly_users
   (hour, end_user, api_key_id, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests)
 SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(end_user, ''), coalesce(api_key_id, ''),
        count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
-       count(*) FILTER (WHERE pricing_source = 'builtin')
+       count(*) FILTER (WHERE pricing_source IN ('env', 'builtin'))
 FROM usage_logs GROUP BY 1, 2, 3;
 --> statement-breakpoint
 INSERT INTO usage_hourly_tags
   (hour, tag, api_key_id, model, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests)
 SELECT date_trunc('hour', r.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', t.tag, coalesce(r.api_key_id, ''), r.model,
        count(*), sum(r.prompt_tokens), sum(r.completion_tokens), sum(r.total_tokens), sum(r.cost_total),
-       count(*) FILTER (WHERE r.pricing_source = 'builtin')
+       count(*) FILTER (WHERE r.pricing_source IN ('env', 'builtin'))
 FROM usage_logs r
 CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(CASE WHEN cardinality(r.tags) > 0 THEN r.tags ELSE ARRAY['']::text[] END) AS x) AS t(tag)
 GROUP BY 1, 2, 3, 4;

@@ -19,6 +19,7 @@ import { requestId } from './middleware/request-id.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
 import { adminPricingRoutes } from './routes/admin-pricing.ts';
+import { adminRepriceRoutes } from './routes/admin-reprice.ts';
 import { bodyLimit } from './routes/body.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -103,6 +104,7 @@ export function createApp(deps: AppDeps) {
   for (const prefix of ['/usage', '/usage/*', '/admin/*']) app.use(prefix, adminAuth(keys), adminDeadline);
   app.route('/usage', usageRoutes({ usageReport: deps.usageReport }));
   app.route('/admin', adminPricingRoutes(deps));
+  app.route('/admin', adminRepriceRoutes(deps));
   app.route('/admin', adminKeysRoutes(deps));
   app.route('/admin', adminAuditRoutes(deps));
   app.route('/dashboard', dashboardRoutes(deps));

@@ -36,6 +36,12 @@ const schema = z.object({
   DEFAULT_MODEL: z.string().trim().min(1).default('openai/gpt-oss-120b:groq'),
   HUGGINGFACE_INPUT_TOKEN_COST: price.default('0.000001'),
   HUGGINGFACE_OUTPUT_TOKEN_COST: price.default('0.000003'),
+  HUGGINGFACE_CACHED_INPUT_TOKEN_COST: price.optional(),
+  PRICING_SYNC_INTERVAL_S: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(0, 'must be 0 (off) or positive')
+    .default(0),
   ADMIN_API_KEY: z.string().trim().min(16, 'must be at least 16 characters').optional(),
   UPSTREAM_TIMEOUT_MS: positiveInt.default(120_000),
   MAX_BODY_BYTES: positiveInt.default(4_194_304),
@@ -73,6 +79,10 @@ export type Config = {
   /** USD per token, decimal strings */
   inputTokenCost: string;
   outputTokenCost: string;
+  /** USD per cached input token; unset: the input price */
+  cachedInputTokenCost: string | undefined;
+  /** seconds between reads of the router's price catalog; 0: never (only `npm run pricing:sync`) */
+  pricingSyncIntervalS: number;
   adminApiKey: string | undefined;
   upstreamTimeoutMs: number;
   maxBodyBytes: number;
@@ -151,6 +161,8 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     defaultModel: e.DEFAULT_MODEL,
     inputTokenCost: e.HUGGINGFACE_INPUT_TOKEN_COST,
     outputTokenCost: e.HUGGINGFACE_OUTPUT_TOKEN_COST,
+    cachedInputTokenCost: e.HUGGINGFACE_CACHED_INPUT_TOKEN_COST,
+    pricingSyncIntervalS: e.PRICING_SYNC_INTERVAL_S,
     adminApiKey: e.ADMIN_API_KEY,
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
     maxBodyBytes: e.MAX_BODY_BYTES,

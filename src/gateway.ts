@@ -13,6 +13,7 @@ import { createSpool } from './ledger/spool.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createAudit } from './services/audit.ts';
+import { createCatalogSync } from './services/catalog-sync.ts';
 import { createInflight } from './services/inflight.ts';
 import { createKeyService } from './services/keys.ts';
 import { createLimits, reservationTtlMs } from './services/limits.ts';
@@ -86,6 +87,17 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   await recorder.start();
 
   const unfollow = await Promise.all([pricing.follow(), keys.follow()]);
+  // the router's price catalog, read every PRICING_SYNC_INTERVAL_S (one replica at a time: see catalog-sync.ts)
+  if (config.pricingSyncIntervalS > 0) {
+    const sync = createCatalogSync({
+      database,
+      pricing,
+      baseUrl: config.upstreamBaseUrl,
+      token: config.hfToken,
+      logger,
+    });
+    unfollow.push(sync.every(config.pricingSyncIntervalS));
+  }
   const upstream = createUpstream({
     descriptor: huggingFaceRouter({ baseUrl: config.upstreamBaseUrl, token: config.hfToken }),
     timeoutMs: config.upstreamTimeoutMs,

@@ -3,7 +3,7 @@
 // never carry client text: a model is named only when the price book names it (modelLabel).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { add, type Decimal, parseDecimal, ZERO } from './billing/money.ts';
-import { shortModelName } from './billing/pricing.ts';
+import { type PricingSource, shortModelName, UNPRICED_SOURCES } from './billing/pricing.ts';
 import type { UsageLogInsert } from './db/schema.ts';
 import type { RecorderStats } from './ledger/recorder.ts';
 
@@ -88,6 +88,12 @@ export function createMetrics({
     labelNames: ['model', 'kind'] as const,
     registers: [registry],
   });
+  const unpriced = new Counter({
+    name: 'tollgate_unpriced_requests_total',
+    help: 'Requests priced by a guess (the env fallback for a model other than the default, or the built-in price), by source',
+    labelNames: ['source'] as const,
+    registers: [registry],
+  });
   const aborted = new Counter({
     name: 'tollgate_streams_aborted_total',
     help: 'Streams the client abandoned before the end',
@@ -146,6 +152,8 @@ export function createMetrics({
       tokens.inc({ model, kind: 'prompt' }, row.promptTokens ?? 0);
       tokens.inc({ model, kind: 'completion' }, row.completionTokens ?? 0);
       if (row.status === 'client_aborted' && row.stream) aborted.inc();
+      if (UNPRICED_SOURCES.has(row.pricingSource as PricingSource))
+        unpriced.inc({ source: row.pricingSource });
       costByModel.set(model, add(costByModel.get(model) ?? ZERO, parseDecimal(row.costTotal)));
     },
   };

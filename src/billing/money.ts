@@ -64,3 +64,16 @@ export function compare(a: Decimal, b: Decimal): -1 | 0 | 1 {
 export function canonical(text: string): string {
   return formatDecimal(parseDecimal(text));
 }
+
+const MILLION = 1_000_000n;
+
+/**
+ * USD per million tokens (the router catalog's unit) → USD per token, exactly: "0.15" → 1.5e-7.
+ * Throws when the per-token price would need more than 18 decimal places (more than 12 given).
+ */
+export function perMillionToPerToken(text: string): Decimal {
+  const perMillion = parseDecimal(text);
+  if (perMillion % MILLION !== 0n)
+    throw new RangeError(`too many decimal places for a per-million price: ${text}`);
+  return (perMillion / MILLION) as Decimal;
+}

@@ -2,13 +2,14 @@
 // The billing dashboard's page, rendered on the server: totals, charts, breakdowns, the usage log,
 // prices and keys. One inline script (copy a request id), no build step, nothing from a CDN.
 import type { KeyWithSpend } from '../services/keys.ts';
-import type { PriceView } from '../services/pricing.ts';
+import type { CurrentPriceView, PriceView } from '../services/pricing.ts';
 import type { SummaryGroup, UsageRow, UsageTotals } from '../services/usage-report.ts';
 import { BarChart } from './chart.tsx';
 import { FiltersForm, type FilterValues } from './filters.tsx';
 import { Layout } from './layout.tsx';
 import { Breakdown, Card, number, usd } from './parts.tsx';
 import type { Period } from './period.ts';
+import { PricePanel, UnpricedWarning } from './prices.tsx';
 import { UsageLog } from './usage-log.tsx';
 
 export type DashboardData = {
@@ -30,7 +31,7 @@ export type DashboardData = {
   models: string[];
   tags: string[];
   keys: KeyWithSpend[];
-  prices: PriceView[];
+  prices: CurrentPriceView[];
   priceHistory: PriceView[];
 };
 
@@ -56,6 +57,7 @@ export function DashboardPage({ data }: { data: DashboardData }) {
           keys={data.keys}
         />
         <p class="muted period">{period.label}</p>
+        <UnpricedWarning count={totals.unpriced_requests} />
 
         <section class="cards" aria-label="totals">
           <Card label="Requests" value={number(totals.requests)} id="total-requests" />
@@ -121,49 +123,7 @@ export function DashboardPage({ data }: { data: DashboardData }) {
         </section>
 
         <div class="two">
-          <section class="panel">
-            <h2>Prices (USD per token)</h2>
-            <table>
-              <thead>
-                <tr>
-                  <th>Model</th>
-                  <th class="num">Input</th>
-                  <th class="num">Output</th>
-                  <th>Source</th>
-                  <th>Since</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.prices.map((p) => (
-                  <tr>
-                    <td>{p.model_name}</td>
-                    <td class="num mono">{p.input_token_cost}</td>
-                    <td class="num mono">{p.output_token_cost}</td>
-                    <td>{p.source}</td>
-                    <td>{p.effective_from.slice(0, 10)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-            <details>
-              <summary>History ({data.priceHistory.length} versions)</summary>
-              <table>
-                <tbody>
-                  {data.priceHistory.map((p) => (
-                    <tr>
-                      <td class="mono">#{p.id}</td>
-                      <td>{p.model_name}</td>
-                      <td class="num mono">
-                        {p.retired ? 'retired' : `${p.input_token_cost} · ${p.output_token_cost}`}
-                      </td>
-                      <td>{p.source}</td>
-                      <td>{p.effective_from.replace('T', ' ').slice(0, 16)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </details>
-          </section>
+          <PricePanel prices={data.prices} history={data.priceHistory} />
           <section class="panel">
             <h2>Keys this month</h2>
             <table>

@@ -6,9 +6,12 @@ import { apiProviderPricing, type PricingRow } from './schema.ts';
 export type NewPriceVersion = {
   provider: string;
   modelName: string;
+  /** USD per token, decimal strings */
   inputTokenCost: string;
   outputTokenCost: string;
-  source: 'env' | 'admin';
+  /** null or omitted: the input price applies to cached tokens */
+  cachedInputTokenCost?: string | null;
+  source: 'env' | 'admin' | 'catalog';
   retired?: boolean;
   effectiveFrom?: Date;
 };
@@ -28,17 +31,20 @@ export async function findPriceVersion(db: Db, id: number): Promise<PricingRow |
   return row;
 }
 
-/** The newest version for (provider, model_name), whatever its source. */
-export async function latestPriceVersion(
-  db: Db,
-  provider: string,
-  modelName: string,
-): Promise<PricingRow | undefined> {
-  const [row] = await db
+/** Every version of (provider, model_name), oldest written first. */
+export function priceVersionsOf(db: Db, provider: string, modelName: string): Promise<PricingRow[]> {
+  return db
     .select()
     .from(apiProviderPricing)
     .where(and(eq(apiProviderPricing.provider, provider), eq(apiProviderPricing.modelName, modelName)))
-    .orderBy(desc(apiProviderPricing.effectiveFrom), desc(apiProviderPricing.id))
-    .limit(1);
-  return row;
+    .orderBy(asc(apiProviderPricing.id));
+}
+
+/** Every version of one source (e.g. `catalog`), newest written first. */
+export function priceVersionsBySource(db: Db, source: NewPriceVersion['source']): Promise<PricingRow[]> {
+  return db
+    .select()
+    .from(apiProviderPricing)
+    .where(eq(apiProviderPricing.source, source))
+    .orderBy(desc(apiProviderPricing.id));
 }

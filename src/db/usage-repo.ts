@@ -3,6 +3,7 @@
 // shaped to an index, so a page or a month's summary stays fast at ten million rows.
 import { and, getTableColumns, type SQL, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
+import { correctionsOf } from './corrections-repo.ts';
 import { type UsageLogRow, usageLogs } from './schema.ts';
 import { type GroupBy, hourlySums, logsWhere, type UsageFilters } from './usage-sources.ts';
 
@@ -16,7 +17,11 @@ export type KeysetPosition = {
 };
 
 /** A usage_logs row as drizzle maps it, less the internal budget column, plus where it sits in the order. */
-export type UsagePageRow = Omit<UsageLogRow, 'reservedUsd'> & { position: KeysetPosition };
+export type UsagePageRow = Omit<UsageLogRow, 'reservedUsd'> & {
+  position: KeysetPosition;
+  /** USD: the sum of the row's corrections (POST /admin/reprice), numeric text; '0' when none */
+  correctedBy: string;
+};
 
 /** Sums of a selection, exact: counts as bigint, USD as PostgreSQL's numeric text. */
 export type UsageAggregate = {
@@ -62,6 +67,7 @@ export async function selectUsagePage(
     .select({
       ...reportColumns,
       positionAt: sql<string>`to_char(${usageLogs.createdAt} at time zone 'UTC', ${POSITION_FORMAT})`,
+      correctedBy: sql<string>`(${correctionsOf(usageLogs.requestId)})::text`,
     })
     .from(usageLogs)
     .where(whereOf(filters, after))

@@ -4,6 +4,7 @@
 // report's SQL does not care which one answered.
 import { and, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
+import { correctionsOf } from './corrections-repo.ts';
 import { usageHourly, usageHourlyRoutes, usageHourlyTags, usageHourlyUsers, usageLogs } from './schema.ts';
 
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
@@ -166,8 +167,9 @@ function rawSums(selections: UsageFilters[], tagRows: boolean): SQL {
            coalesce(${usageLogs.servedBy}, '') as served_by, coalesce(${usageLogs.endUser}, '') as end_user,
            ${tagRows ? sql`t.tag` : sql`null::text`} as tag, 1::bigint as requests,
            ${usageLogs.promptTokens}::bigint as prompt_tokens, ${usageLogs.completionTokens}::bigint as completion_tokens,
-           ${usageLogs.totalTokens}::bigint as total_tokens, ${usageLogs.costTotal} as cost_usd,
-           (${usageLogs.pricingSource} = 'builtin')::int::bigint as unpriced_requests
+           ${usageLogs.totalTokens}::bigint as total_tokens,
+           ${usageLogs.costTotal} + ${correctionsOf(usageLogs.requestId)} as cost_usd,
+           (${usageLogs.pricingSource} in ('env', 'builtin'))::int::bigint as unpriced_requests
     from ${usageLogs} ${perTag}
     where ${where}`;
 }

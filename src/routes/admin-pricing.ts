@@ -21,6 +21,9 @@ export const putPriceBody = z.strictObject({
   model_name: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
   input_token_cost: usdPerToken,
   output_token_cost: usdPerToken,
+  /** omitted or null: the input price applies to cached prompt tokens */
+  cached_input_token_cost: usdPerToken.nullable().optional(),
+  /** default now; a past time says from when a corrected price was due (POST /admin/reprice applies it) */
   effective_from: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional(),
 });
 
@@ -31,7 +34,9 @@ export function adminPricingRoutes({ pricing, audit }: { pricing: PricingService
   return new Hono<AppEnv>()
     .get('/pricing', async function listPricing(c) {
       const { history } = parseWith(listPricesQuery, c.req.query(), 'query');
-      return c.json({ object: 'list', data: await pricing.list({ history: history === 'true' }) });
+      // current prices carry `sources`: the admin, catalog and env versions of the same name side by side
+      const data = history === 'true' ? await pricing.list({ history: true }) : await pricing.list();
+      return c.json({ object: 'list', data });
     })
     .put('/pricing', async function putPricing(c) {
       const body = parseWith(putPriceBody, parseJsonBody(new Uint8Array(await c.req.arrayBuffer())), 'body');
@@ -40,6 +45,7 @@ export function adminPricingRoutes({ pricing, audit }: { pricing: PricingService
         modelName: body.model_name,
         inputTokenCost: body.input_token_cost,
         outputTokenCost: body.output_token_cost,
+        cachedInputTokenCost: body.cached_input_token_cost ?? null,
         ...(body.effective_from ? { effectiveFrom: new Date(body.effective_from) } : {}),
       });
       await audit.record({ actor: 'master', action: 'price.set', target: String(view.id), details: view });

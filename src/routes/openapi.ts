@@ -9,6 +9,7 @@ import type { AppEnv } from '../middleware/context.ts';
 import { auditQuery } from './admin-audit.ts';
 import { createKeyBody, patchKeyBody } from './admin-keys.ts';
 import { listPricesQuery, putPriceBody } from './admin-pricing.ts';
+import { repriceBody } from './admin-reprice.ts';
 import { summaryQuery, usageQuery } from './usage.ts';
 
 type Operation = {
@@ -98,6 +99,15 @@ export function operations(extra: Operation[] = []): Operation[] {
       summary: 'Retire a price (a retiring version)',
       tag: 'admin',
       responses: { '200': 'The retiring version', ...ADMIN_ERRORS, '404': 'No such price' },
+    },
+    {
+      method: 'post',
+      path: '/admin/reprice',
+      summary:
+        'Re-price a window of usage rows with the prices now in effect for their time (appended corrections)',
+      tag: 'admin',
+      body: repriceBody,
+      responses: { '200': 'The rows corrected and the exact delta', ...ADMIN_ERRORS },
     },
     {
       method: 'post',

@@ -1,6 +1,7 @@
 // A usage_logs row as /usage, its CSV and the dashboard show it: the columns, in table order, under
 // their snake_case names, money as canonical decimal strings.
-import { canonical } from '../billing/money.ts';
+import { add, canonical, formatDecimal, parseDecimal } from '../billing/money.ts';
+import type { CorrectionView } from '../db/corrections-repo.ts';
 import type { UsagePageRow } from '../db/usage-repo.ts';
 
 /** The usage_logs columns a report row carries, in table order: JSON keys and the CSV header. */
@@ -38,6 +39,9 @@ export const USAGE_COLUMNS = [
   'ttft_ms',
   'upstream_request_id',
   'error',
+  // after the row's own columns (issue 15): its corrections' sum and its cost with them, USD
+  'corrections_usd',
+  'corrected_cost_total',
 ] as const;
 
 /** One usage_logs row under its column names; money as canonical decimal strings (USD, USD per token). */
@@ -82,6 +86,12 @@ export type UsageRow = {
   ttft_ms: number | null;
   upstream_request_id: string | null;
   error: string | null;
+  /** USD: the sum of the deltas of the row's corrections ('0' when none) */
+  corrections_usd: string;
+  /** USD: cost_total + corrections_usd, what the request is billed */
+  corrected_cost_total: string;
+  /** the correction entries themselves, oldest first (JSON only) */
+  corrections?: CorrectionView[];
 };
 
 export function toRow(row: UsagePageRow): UsageRow {
@@ -120,6 +130,8 @@ export function toRow(row: UsagePageRow): UsageRow {
     ttft_ms: row.ttftMs,
     upstream_request_id: row.upstreamRequestId,
     error: row.error,
+    corrections_usd: canonical(row.correctedBy),
+    corrected_cost_total: formatDecimal(add(parseDecimal(row.costTotal), parseDecimal(row.correctedBy))),
   };
 }
 

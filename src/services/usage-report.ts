@@ -2,6 +2,7 @@
 // status, endpoint, served_by, end user or tag, and CSV. /usage, /usage/summary and the dashboard all answer from here; nothing here speaks HTTP.
 import { add, canonical, type Decimal, formatDecimal, parseDecimal, ZERO } from '../billing/money.ts';
 import type { Database } from '../db/client.ts';
+import { selectCorrections } from '../db/corrections-repo.ts';
 import {
   type GroupBy,
   type KeysetPosition,
@@ -80,8 +81,12 @@ export function createUsageReport({ database }: { database: Database }): UsageRe
       const rows = await selectUsagePage(database, { filters, limit: limit + 1, after });
       const page = rows.slice(0, limit);
       const last = page.at(-1);
+      const corrections = await selectCorrections(
+        database,
+        page.filter((row) => canonical(row.correctedBy) !== '0').map((row) => row.requestId),
+      );
       return {
-        data: page.map(toRow),
+        data: page.map((row) => ({ ...toRow(row), corrections: corrections.get(row.requestId) ?? [] })),
         next_cursor: rows.length > limit && last ? encodeCursor(last.position) : null,
       };
     },

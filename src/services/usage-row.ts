@@ -1,4 +1,5 @@
-// Builds one usage_logs row: tokens (reported or estimated), the price applied, the exact cost.
+// Builds one usage_logs row: tokens (reported or estimated), the price applied (cached input price
+// included), the exact cost.
 import { costOf } from '../billing/cost.ts';
 import { formatDecimal } from '../billing/money.ts';
 import type { AppliedPrice } from '../billing/pricing.ts';
@@ -83,6 +84,7 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
       usageRaw: tokens.source === 'upstream' ? tokens.usage.raw : null,
       pricingId: input.price.pricingId,
       inputTokenCost: formatDecimal(input.price.inputTokenCost),
+      cachedInputTokenCost: formatDecimal(input.price.cachedInputTokenCost),
       outputTokenCost: formatDecimal(input.price.outputTokenCost),
       pricingSource: input.price.source,
       costInput: formatDecimal(cost.input),

@@ -146,7 +146,7 @@ function expected(rows: UsageLogInsert[], filters: UsageFilters, groupBy?: Group
       sums.completion += BigInt(row.completionTokens ?? 0);
       sums.total += BigInt(row.totalTokens ?? 0);
       sums.cost = add(sums.cost, parseDecimal(row.costTotal));
-      sums.unpriced += row.pricingSource === 'builtin' ? 1n : 0n;
+      sums.unpriced += row.pricingSource === 'builtin' || row.pricingSource === 'env' ? 1n : 0n;
       groups.set(label, sums);
     }
   }

@@ -38,6 +38,21 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads the cached input price and the catalog sync interval, off and unset by default (issue 15)', () => {
+    expect(loadConfig({})).toMatchObject({ cachedInputTokenCost: undefined, pricingSyncIntervalS: 0 });
+    expect(
+      loadConfig({ HUGGINGFACE_CACHED_INPUT_TOKEN_COST: '0.0000005', PRICING_SYNC_INTERVAL_S: '3600' }),
+    ).toMatchObject({ cachedInputTokenCost: '0.0000005', pricingSyncIntervalS: 3600 });
+    const error = problemsOf({
+      HUGGINGFACE_CACHED_INPUT_TOKEN_COST: '-1',
+      PRICING_SYNC_INTERVAL_S: 'hourly',
+    });
+    expect(error.problems.map((line) => line.split(':')[0]).sort()).toEqual([
+      'HUGGINGFACE_CACHED_INPUT_TOKEN_COST',
+      'PRICING_SYNC_INTERVAL_S',
+    ]);
+  });
+
   it('treats an empty value as unset, as a `KEY=` line in .env means', () => {
     const blank = Object.fromEntries(
       [

@@ -7,6 +7,7 @@ import {
   formatDecimal,
   isDecimal,
   parseDecimal,
+  perMillionToPerToken,
   subtract,
   times,
   ZERO,
@@ -123,5 +124,22 @@ describe('decimal money', () => {
 
   it('prices zero tokens at zero', () => {
     expect(formatDecimal(times(0, d('0.000003')))).toBe('0');
+  });
+});
+
+describe('catalog prices per million tokens', () => {
+  it.each([
+    ['0.15', '0.00000015'],
+    ['0.75', '0.00000075'],
+    ['2', '0.000002'],
+    ['0.000001', '0.000000000001'],
+    ['0', '0'],
+  ])('reads %s USD per million as exactly %s USD per token', (perMillion, perToken) => {
+    expect(formatDecimal(perMillionToPerToken(perMillion))).toBe(perToken);
+  });
+
+  it('refuses a per-million price that would need more than 18 decimal places per token', () => {
+    expect(() => perMillionToPerToken('0.0000000000001')).toThrow(/decimal places/);
+    expect(() => perMillionToPerToken('cheap')).toThrow(/not a decimal/);
   });
 });

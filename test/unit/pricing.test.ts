@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { costOf } from '../../src/billing/cost.ts';
-import { formatDecimal, parseDecimal } from '../../src/billing/money.ts';
+import { type Decimal, formatDecimal, parseDecimal } from '../../src/billing/money.ts';
 import {
   type AppliedPrice,
   canonicalProvider,
@@ -18,14 +18,18 @@ function version(
   modelName: string,
   input: string,
   output: string,
-  extra: Partial<Omit<PriceVersion, 'inputTokenCost' | 'outputTokenCost'>> = {},
+  extra: Partial<Omit<PriceVersion, 'inputTokenCost' | 'outputTokenCost' | 'cachedInputTokenCost'>> & {
+    cachedInputTokenCost?: Decimal | null;
+  } = {},
 ): PriceVersion {
   return {
     id: nextId++,
     provider: 'huggingface',
     modelName,
     inputTokenCost: parseDecimal(input),
+    cachedInputTokenCost: null,
     outputTokenCost: parseDecimal(output),
+    source: 'env',
     retired: false,
     effectiveFrom: T0,
     ...extra,
@@ -185,6 +189,85 @@ describe('the price resolver', () => {
     );
   });
 
+  it('prices by who served first (db:served), then walks the seed chain unchanged', () => {
+    const served = version('openai/gpt-oss-120b:cerebras', '0.00000025', '0.00000069');
+    const exact = version(MODEL, '0.00000015', '0.00000075');
+    const priceBook = book([served, exact]);
+    expect(
+      shown(priceBook.resolve('huggingface', 'openai/gpt-oss-120b:fastest', undefined, 'cerebras')),
+    ).toEqual({
+      source: 'db:served',
+      pricingId: served.id,
+      input: '0.00000025',
+      output: '0.00000069',
+    });
+    // served by the provider the request named: that is step 1
+    expect(priceBook.resolve('huggingface', MODEL, undefined, 'groq')).toMatchObject({
+      source: 'db:exact',
+      pricingId: exact.id,
+    });
+    // requested groq, served by cerebras (a fallback): the price of who served
+    expect(priceBook.resolve('huggingface', MODEL, undefined, 'Cerebras').source).toBe('db:served');
+    // no price for who served: the chain goes on from step 1
+    expect(priceBook.resolve('huggingface', MODEL, undefined, 'sambanova').pricingId).toBe(exact.id);
+    expect(
+      priceBook.resolve('huggingface', 'openai/gpt-oss-120b:fastest', undefined, 'sambanova').source,
+    ).toBe('env');
+    // a header that is not a provider name is not a model-name fragment
+    expect(priceBook.resolve('huggingface', MODEL, undefined, 'x:y/../z').source).toBe('db:exact');
+  });
+
+  it('lets an admin version win over catalog and env versions of the same name, whenever written', () => {
+    const admin = version(MODEL, '0.000002', '0.000004', { source: 'admin' });
+    const catalog = version(MODEL, '0.00000015', '0.00000075', { source: 'catalog' });
+    const env = version(MODEL, '0.000001', '0.000003', { source: 'env' });
+    expect(book([admin, catalog, env]).resolve('huggingface', MODEL).pricingId).toBe(admin.id);
+    // without an admin version, the one written last
+    expect(book([catalog, env]).resolve('huggingface', MODEL).pricingId).toBe(env.id);
+  });
+
+  it('applies a backdated correction from its effective_from on, over a later-dated older version', () => {
+    const mistaken = version(MODEL, '0.00001', '0.00003', {
+      effectiveFrom: new Date('2020-02-01T00:00:00Z'),
+    });
+    const correction = version(MODEL, '0.000001', '0.000003', {
+      effectiveFrom: new Date('2020-01-15T00:00:00Z'),
+    });
+    const priceBook = book([mistaken, correction]);
+    expect(priceBook.resolve('huggingface', MODEL, new Date('2020-03-01T00:00:00Z')).pricingId).toBe(
+      correction.id,
+    );
+    expect(priceBook.resolve('huggingface', MODEL, new Date('2020-01-20T00:00:00Z')).pricingId).toBe(
+      correction.id,
+    );
+    expect(priceBook.resolve('huggingface', MODEL, new Date('2020-01-10T00:00:00Z')).source).toBe('env');
+  });
+
+  it('applies a version’s cached input price, else its input price, else the env cached price', () => {
+    const cached = version(MODEL, '0.000001', '0.000003', {
+      cachedInputTokenCost: parseDecimal('0.0000005'),
+    });
+    const plain = version('gpt-oss-20b', '0.0000002', '0.0000008');
+    const priceBook = createPriceBook({
+      envInputTokenCost: parseDecimal('0.000001'),
+      envOutputTokenCost: parseDecimal('0.000003'),
+      envCachedInputTokenCost: parseDecimal('0.0000004'),
+    });
+    priceBook.replace([cached, plain]);
+    expect(formatDecimal(priceBook.resolve('huggingface', MODEL).cachedInputTokenCost)).toBe('0.0000005');
+    expect(formatDecimal(priceBook.resolve('huggingface', 'openai/gpt-oss-20b').cachedInputTokenCost)).toBe(
+      '0.0000002',
+    );
+    expect(priceBook.resolve('huggingface', 'acme/other')).toMatchObject({ source: 'env' });
+    expect(formatDecimal(priceBook.resolve('huggingface', 'acme/other').cachedInputTokenCost)).toBe(
+      '0.0000004',
+    );
+    // unset env cached price: the env input price
+    expect(formatDecimal(book([]).resolve('huggingface', 'acme/other').cachedInputTokenCost)).toBe(
+      '0.000001',
+    );
+  });
+
   it('swaps in a whole new set of versions', () => {
     const priceBook = book([version(MODEL, '0.000002', '0.000004')]);
     priceBook.replace([]);
@@ -197,9 +280,11 @@ describe('the cost of a request', () => {
   const env: AppliedPrice = {
     pricingId: null,
     inputTokenCost: parseDecimal('0.000001'),
+    cachedInputTokenCost: parseDecimal('0.000001'),
     outputTokenCost: parseDecimal('0.000003'),
     source: 'env',
   };
+  const halfPriceCache: AppliedPrice = { ...env, cachedInputTokenCost: parseDecimal('0.0000005') };
 
   it('is prompt × input price + completion × output price, exactly', () => {
     const cost = costOf({ promptTokens: 1000, completionTokens: 500 }, env);
@@ -218,6 +303,29 @@ describe('the cost of a request', () => {
     expect(formatDecimal(cost.input)).toBe('0.01851855');
     expect(formatDecimal(cost.output)).toBe('0.0000456');
     expect(formatDecimal(cost.total)).toBe('0.01856415');
+  });
+
+  it('prices cached prompt tokens at the cached input price: 1000 in (400 cached) + 500 out is 0.0023', () => {
+    const cost = costOf({ promptTokens: 1000, cachedTokens: 400, completionTokens: 500 }, halfPriceCache);
+    // 600 × 0.000001 + 400 × 0.0000005 = 0.0008; 500 × 0.000003 = 0.0015
+    expect(formatDecimal(cost.input)).toBe('0.0008');
+    expect(formatDecimal(cost.output)).toBe('0.0015');
+    expect(formatDecimal(cost.total)).toBe('0.0023');
+  });
+
+  it('keeps 0.0025 for the same request when cached tokens have no price of their own', () => {
+    const cost = costOf({ promptTokens: 1000, cachedTokens: 400, completionTokens: 500 }, env);
+    expect(formatDecimal(cost.total)).toBe('0.0025');
+  });
+
+  it('never counts reasoning tokens twice: they are inside completion_tokens', () => {
+    const tokens = { promptTokens: 1000, completionTokens: 500, reasoningTokens: 300 };
+    expect(formatDecimal(costOf(tokens, env).total)).toBe('0.0025');
+  });
+
+  it('caps cached tokens at the prompt tokens, so a bad count cannot make a negative cost', () => {
+    const cost = costOf({ promptTokens: 100, cachedTokens: 500, completionTokens: 0 }, halfPriceCache);
+    expect(formatDecimal(cost.input)).toBe('0.00005');
   });
 
   it('costs nothing for no tokens', () => {

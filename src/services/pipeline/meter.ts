@@ -38,7 +38,8 @@ export function createMeter({
 }): Meter {
   return async function meter(input) {
     const { call } = input;
-    const price = priceBook.resolve(provider, call.body.model, call.startedAt);
+    // ISSUE-15 (billing): who served prices the call first, DESIGN §5 step 0 (db:served)
+    const price = priceBook.resolve(provider, call.body.model, call.startedAt, input.servedBy);
     const { row, costTotal } = buildUsageRow({
       requestId: call.requestId,
       apiKeyId: call.apiKeyId,

@@ -1,0 +1,45 @@
+// `npm run pricing:sync`: applies migrations, reads the router's price catalog once
+// (GET {UPSTREAM_BASE_URL}/models) and writes the `catalog` prices that changed, then exits.
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { openDatabase } from '../src/db/client.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { createLogger } from '../src/logger.ts';
+import { createCatalogSync } from '../src/services/catalog-sync.ts';
+import { pricingFromConfig } from '../src/services/pricing.ts';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ level: config.logLevel });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    await migrate(database);
+    const pricing = pricingFromConfig(database, config);
+    await pricing.reload();
+    const sync = createCatalogSync({
+      database,
+      pricing,
+      baseUrl: config.upstreamBaseUrl,
+      token: config.hfToken,
+      logger,
+    });
+    const result = await sync.syncOnce();
+    console.log(
+      `pricing:sync (${database.kind}): ${result.ok ? 'read' : 'could not read'} ${config.upstreamBaseUrl}/models: ` +
+        `${result.written.length} written, ${result.retired.length} retired, ${result.unchanged} unchanged, ` +
+        `${result.problems.length} left alone${result.skipped ? ' (another replica was syncing)' : ''}`,
+    );
+    for (const name of result.written) console.log(`  wrote   ${name}`);
+    for (const name of result.retired) console.log(`  retired ${name}`);
+    for (const problem of result.problems) console.log(`  skipped ${problem}`);
+    if (!result.ok) process.exitCode = 1;
+  } finally {
+    await database.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError)
+    for (const problem of err.problems) console.error(`tollgate: bad configuration: ${problem}`);
+  else console.error('pricing:sync failed:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,40 @@
+// POST /admin/reprice: corrections for a window of usage rows, priced with the prices in effect now
+// for their time. `dry_run` answers the count and the delta without writing.
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { Database } from '../db/client.ts';
+import { badRequest } from '../errors.ts';
+import type { AppEnv } from '../middleware/context.ts';
+import type { PricingService } from '../services/pricing.ts';
+import { createRepricer } from '../services/reprice.ts';
+import { parseJsonBody, parseWith } from './validation.ts';
+
+const instant = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' });
+
+export const repriceBody = z.strictObject({
+  from: instant,
+  to: instant,
+  model: z.string().trim().min(1).max(256).optional(),
+  /** a key id, or `master` */
+  key_id: z.string().trim().min(1).max(128).optional(),
+  dry_run: z.boolean({ error: 'must be true or false' }).default(false),
+});
+
+export function adminRepriceRoutes({ database, pricing }: { database: Database; pricing: PricingService }) {
+  const reprice = createRepricer({ database, pricing });
+  return new Hono<AppEnv>().post('/reprice', async function postReprice(c) {
+    const body = parseWith(repriceBody, parseJsonBody(new Uint8Array(await c.req.arrayBuffer())), 'body');
+    const from = new Date(body.from);
+    const to = new Date(body.to);
+    if (from >= to) throw badRequest("Invalid field 'to': must be after 'from'", 'to', 'invalid_parameter');
+    const result = await reprice({
+      from,
+      to,
+      model: body.model,
+      keyId: body.key_id,
+      dryRun: body.dry_run,
+      actor: 'master',
+    });
+    return c.json(result);
+  });
+}

@@ -1,0 +1,190 @@
+// Keeps `catalog` prices in step with the router's catalog: reads GET {UPSTREAM_BASE_URL}/models
+// (off the request path, through undici), writes a version for each `<model id>:<provider>` whose
+// price changed and retires those the catalog no longer prices. On PostgreSQL the writes hold a
+// transaction-scoped advisory lock: replicas syncing at once take turns, and the later one finds
+// nothing changed.
+import { sql } from 'drizzle-orm';
+import { request } from 'undici';
+import { type Catalog, CatalogError, parseCatalog } from '../billing/catalog.ts';
+import { canonical, formatDecimal } from '../billing/money.ts';
+import { PROVIDER } from '../billing/pricing.ts';
+import type { Database, Db } from '../db/client.ts';
+import { insertPriceVersion, priceVersionsBySource } from '../db/pricing-repo.ts';
+import type { PricingRow } from '../db/schema.ts';
+import type { Logger } from '../logger.ts';
+import type { PricingService } from './pricing.ts';
+
+const SYNC_LOCK = 7_301_115; // arbitrary, constant across replicas
+/** a catalog is a few hundred KB; more than this is not one */
+const MAX_CATALOG_BYTES = 16 * 1024 * 1024;
+
+export type SyncResult = {
+  /** false when the catalog could not be read or parsed: nothing changed */
+  ok: boolean;
+  written: string[];
+  retired: string[];
+  unchanged: number;
+  /** entries left alone, and why */
+  problems: string[];
+  /** another replica held the lock: this run wrote nothing */
+  skipped?: boolean;
+};
+
+export type CatalogSync = {
+  syncOnce(): Promise<SyncResult>;
+  /** syncs now and every `intervalS` seconds until the returned stop() */
+  every(intervalS: number): () => Promise<void>;
+};
+
+export function createCatalogSync({
+  database,
+  pricing,
+  baseUrl,
+  token,
+  timeoutMs = 30_000,
+  logger,
+}: {
+  database: Database;
+  pricing: PricingService;
+  /** UPSTREAM_BASE_URL, without a trailing slash */
+  baseUrl: string;
+  token?: string | undefined;
+  timeoutMs?: number;
+  logger: Logger;
+}): CatalogSync {
+  async function fetchCatalog(): Promise<string> {
+    const { statusCode, body } = await request(`${baseUrl}/models`, {
+      method: 'GET',
+      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_CATALOG_BYTES) {
+        body.destroy();
+        throw new CatalogError(`the catalog is larger than ${MAX_CATALOG_BYTES} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    if (statusCode !== 200) throw new CatalogError(`GET ${baseUrl}/models answered ${statusCode}`);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  async function write(catalog: Catalog): Promise<Omit<SyncResult, 'ok' | 'problems'> | undefined> {
+    return database.db.transaction(async (tx) => {
+      if (database.kind === 'postgres') {
+        const [row] = (await tx.execute(
+          sql`select pg_try_advisory_xact_lock(${SYNC_LOCK}) as locked`,
+        )) as unknown as Array<{ locked: boolean }>;
+        if (!row?.locked) return undefined;
+      }
+      const db = tx as unknown as Db;
+      // the newest catalog version of each name
+      const latest = new Map<string, PricingRow>();
+      for (const row of await priceVersionsBySource(db, 'catalog')) {
+        if (row.provider === PROVIDER && !latest.has(row.modelName)) latest.set(row.modelName, row);
+      }
+      const result = { written: [] as string[], retired: [] as string[], unchanged: 0 };
+      const priced = new Set<string>();
+      for (const price of catalog.prices) {
+        priced.add(price.modelName);
+        const input = formatDecimal(price.inputTokenCost);
+        const output = formatDecimal(price.outputTokenCost);
+        const seen = latest.get(price.modelName);
+        if (
+          seen &&
+          !seen.retired &&
+          canonical(seen.inputTokenCost) === input &&
+          canonical(seen.outputTokenCost) === output
+        ) {
+          result.unchanged += 1;
+          continue;
+        }
+        const row = await insertPriceVersion(db, {
+          provider: PROVIDER,
+          modelName: price.modelName,
+          inputTokenCost: input,
+          outputTokenCost: output,
+          source: 'catalog',
+        });
+        latest.set(price.modelName, row);
+        result.written.push(price.modelName);
+      }
+      for (const [modelName, seen] of latest) {
+        if (seen.retired || priced.has(modelName) || !catalog.retires(modelName)) continue;
+        await insertPriceVersion(db, {
+          provider: PROVIDER,
+          modelName,
+          inputTokenCost: seen.inputTokenCost,
+          outputTokenCost: seen.outputTokenCost,
+          source: 'catalog',
+          retired: true,
+        });
+        result.retired.push(modelName);
+      }
+      return result;
+    });
+  }
+
+  async function syncOnce(): Promise<SyncResult> {
+    let catalog: Catalog;
+    try {
+      catalog = parseCatalog(await fetchCatalog());
+    } catch (err) {
+      const reason = err instanceof CatalogError ? err.message : `reading it failed: ${describe(err)}`;
+      logger.warn({ url: `${baseUrl}/models`, reason }, 'pricing sync: catalog unusable, nothing changed');
+      return { ok: false, written: [], retired: [], unchanged: 0, problems: [reason] };
+    }
+    const outcome = await write(catalog);
+    if (!outcome) {
+      logger.info('pricing sync: another replica is syncing; skipped');
+      return { ok: true, written: [], retired: [], unchanged: 0, problems: catalog.problems, skipped: true };
+    }
+    if (outcome.written.length > 0 || outcome.retired.length > 0) await pricing.changed();
+    const fields = {
+      written: outcome.written.length,
+      retired: outcome.retired.length,
+      unchanged: outcome.unchanged,
+      problems: catalog.problems,
+    };
+    if (catalog.problems.length > 0) {
+      logger.warn(fields, 'pricing sync: malformed catalog entries left unchanged');
+    } else {
+      logger.info(fields, 'pricing sync done');
+    }
+    return { ok: true, ...outcome, problems: catalog.problems };
+  }
+
+  return {
+    syncOnce,
+    every(intervalS) {
+      let running: Promise<unknown> = Promise.resolve();
+      let busy = false;
+      const tick = () => {
+        if (busy) return;
+        busy = true;
+        running = syncOnce()
+          .catch((err: unknown) => logger.error({ err }, 'pricing sync failed'))
+          .finally(() => {
+            busy = false;
+          });
+      };
+      tick();
+      const timer = setInterval(tick, intervalS * 1000);
+      timer.unref();
+      return async () => {
+        clearInterval(timer);
+        await running;
+      };
+    },
+  };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.name === 'TimeoutError' ? 'timed out' : `${err.name}: ${err.message}`;
+  return String(err);
+}
