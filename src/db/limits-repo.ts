@@ -3,17 +3,18 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 
-/** Reserves `amount` USD unless spent + reserved + amount would pass `budget`. */
+/** Reserves `amount` USD unless spent + reserved + amount would pass `budget` (null: no ceiling). */
 export async function reserveBudget(
   database: Database,
-  { keyId, period, amount, budget }: { keyId: string; period: string; amount: string; budget: string },
+  { keyId, period, amount, budget }: { keyId: string; period: string; amount: string; budget: string | null },
 ): Promise<{ admitted: boolean; spent: string; reserved: string }> {
   const [row] = await database.rows<{ spent_usd: string; reserved_usd: string }>(sql`
     insert into key_spend as ks (api_key_id, period, spent_usd, reserved_usd)
     values (${keyId}, ${period}, 0, ${amount}::numeric)
     on conflict (api_key_id, period) do update
       set reserved_usd = ks.reserved_usd + excluded.reserved_usd
-      where ks.spent_usd + ks.reserved_usd + excluded.reserved_usd <= ${budget}::numeric
+      where ${budget}::numeric is null
+        or ks.spent_usd + ks.reserved_usd + excluded.reserved_usd <= ${budget}::numeric
     returning spent_usd::text, reserved_usd::text`);
   if (row) return { admitted: true, spent: row.spent_usd, reserved: row.reserved_usd };
   const spend = await spendOf(database, keyId, period);

@@ -1,5 +1,5 @@
-// Admission for client keys: the monthly budget (worst case reserved atomically, settled by the usage
-// row) and per-minute request and token limits, all counted in the database so they hold across replicas.
+// Admission for client keys: the budget of the key's period (worst case reserved atomically, settled by
+// the usage row) and per-minute request and token limits, all counted in the database so they hold across replicas.
 import { add, compare, type Decimal, formatDecimal, times } from '../billing/money.ts';
 import { PROVIDER, type PriceBook } from '../billing/pricing.ts';
 import type { Database } from '../db/client.ts';
@@ -13,9 +13,15 @@ import {
 import { GatewayError } from '../errors.ts';
 import { estimatePromptTokens } from '../metering/tokens.ts';
 
+export type BudgetPeriod = 'day' | 'week' | 'month';
+
 export type KeyLimits = {
-  /** USD per calendar month (UTC); null = no budget */
+  /** USD per budget period (named for the monthly default); null = no budget */
   monthlyBudgetUsd: Decimal | null;
+  /** the period the budget runs over; spend and reservations reset at its start (UTC) */
+  budgetPeriod: BudgetPeriod;
+  /** true: the budget is tracked and alerts, but never refuses */
+  softBudget: boolean;
   /** requests per minute; null = unlimited */
   rpm: number | null;
   /** tokens per minute; null = unlimited */
@@ -46,9 +52,27 @@ export type ChatRequest = {
 const WINDOW_MS = 60_000;
 const NOTHING: Admission = { reservedUsd: null, headers: {}, release: async () => {} };
 
-/** First day of the request's month, UTC: budgets roll over at 00:00 UTC on the 1st. */
-export function budgetPeriod(at: Date): string {
-  return `${at.getUTCFullYear()}-${String(at.getUTCMonth() + 1).padStart(2, '0')}-01`;
+const DAY_MS = 86_400_000;
+const ADJECTIVE = { day: 'daily', week: 'weekly', month: 'monthly' } as const satisfies Record<
+  BudgetPeriod,
+  string
+>;
+
+/**
+ * The first day (YYYY-MM-DD, UTC) of the budget period holding `at`: the UTC day, the ISO week (from
+ * Monday 00:00 UTC) or the calendar month. key_spend rows are keyed by it. The SQL twin is
+ * tollgate_period_start (drizzle/0008), which the spend trigger uses: the two must agree.
+ */
+export function budgetPeriod(at: Date, period: BudgetPeriod = 'month'): string {
+  const day = new Date(Math.floor(at.getTime() / DAY_MS) * DAY_MS);
+  if (period === 'week') day.setUTCDate(day.getUTCDate() - ((day.getUTCDay() + 6) % 7));
+  if (period === 'month') day.setUTCDate(1);
+  return day.toISOString().slice(0, 10);
+}
+
+/** "daily", "weekly", "monthly": for messages a person reads. */
+export function periodAdjective(period: BudgetPeriod): string {
+  return ADJECTIVE[period];
 }
 
 export function createLimits({
@@ -80,17 +104,24 @@ export function createLimits({
       if (limits.monthlyBudgetUsd === null) return { ...NOTHING, headers };
       const price = priceBook.resolve(PROVIDER, request.model, at);
       const worst = add(times(promptTokens, price.inputTokenCost), times(maxTokens, price.outputTokenCost));
-      const period = budgetPeriod(at);
+      const period = budgetPeriod(at, limits.budgetPeriod);
       const budget = limits.monthlyBudgetUsd;
       const amount = formatDecimal(worst);
+      // a soft budget still reserves, so spend in flight is tracked, but with no ceiling
+      const hard = !limits.softBudget;
       const result =
-        compare(worst, budget) > 0
+        hard && compare(worst, budget) > 0
           ? { admitted: false, spent: '?', reserved: '?' }
-          : await reserveBudget(database, { keyId, period, amount, budget: formatDecimal(budget) });
+          : await reserveBudget(database, {
+              keyId,
+              period,
+              amount,
+              budget: hard ? formatDecimal(budget) : null,
+            });
       if (!result.admitted) {
         throw new GatewayError(
           429,
-          `This key's monthly budget of $${formatDecimal(budget)} does not cover this request (worst case $${amount}; spent $${result.spent}, in flight $${result.reserved}).`,
+          `This key's ${periodAdjective(limits.budgetPeriod)} budget of $${formatDecimal(budget)} does not cover this request (worst case $${amount}; spent $${result.spent}, in flight $${result.reserved}).`,
           { type: 'insufficient_quota', code: 'budget_exceeded', headers },
         );
       }

@@ -10,7 +10,13 @@ const request = {
   messages: [{ role: 'user', content: 'hi' }],
   max_tokens: 10,
 };
-const limits = { monthlyBudgetUsd: parseDecimal('5'), rpm: 60, tpm: null };
+const limits = {
+  monthlyBudgetUsd: parseDecimal('5'),
+  budgetPeriod: 'month',
+  softBudget: false,
+  rpm: 60,
+  tpm: null,
+} as const;
 
 /** A database that cannot be reached: every query fails as a dropped connection would. */
 const unreachable = {
@@ -47,7 +53,7 @@ describe('limits when the database is down', () => {
   it('does not touch the database for a key without limits', async () => {
     const admission = await limitsWith('closed').admit(
       'key_1',
-      { monthlyBudgetUsd: null, rpm: null, tpm: null },
+      { monthlyBudgetUsd: null, budgetPeriod: 'month', softBudget: false, rpm: null, tpm: null },
       request,
       new Date(),
     );
@@ -61,5 +67,14 @@ describe('budget periods', () => {
     expect(budgetPeriod(new Date('2026-12-01T00:00:00.000Z'))).toBe('2026-12-01');
     // half past midnight in Berlin on Dec 1 is still November in UTC
     expect(budgetPeriod(new Date('2026-12-01T00:30:00+01:00'))).toBe('2026-11-01');
+  });
+
+  it('roll over at midnight UTC for days, and on Monday 00:00 UTC for ISO weeks', () => {
+    expect(budgetPeriod(new Date('2026-12-01T23:59:59.999Z'), 'day')).toBe('2026-12-01');
+    expect(budgetPeriod(new Date('2026-12-02T00:00:00.000Z'), 'day')).toBe('2026-12-02');
+    expect(budgetPeriod(new Date('2026-12-06T23:59:59.999Z'), 'week')).toBe('2026-11-30');
+    expect(budgetPeriod(new Date('2026-12-07T00:00:00.000Z'), 'week')).toBe('2026-12-07');
+    // a week across New Year belongs to the Monday that began it
+    expect(budgetPeriod(new Date('2027-01-03T12:00:00Z'), 'week')).toBe('2026-12-28');
   });
 });
