@@ -15,6 +15,7 @@ import type { AppEnv } from './middleware/context.ts';
 import { renderError } from './middleware/error-handler.ts';
 import { observe } from './middleware/observe.ts';
 import { requestId } from './middleware/request-id.ts';
+import { adminAlertsRoutes } from './routes/admin-alerts.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
 import { adminPricingRoutes } from './routes/admin-pricing.ts';
@@ -25,6 +26,7 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { usageRoutes } from './routes/usage.ts';
+import type { Alerts } from './services/alerts.ts';
 import type { Audit } from './services/audit.ts';
 import type { KeyService } from './services/keys.ts';
 import type { Limits } from './services/limits.ts';
@@ -48,6 +50,7 @@ export type AppDeps = {
   metrics: Metrics;
   limits: Limits;
   audit: Audit;
+  alerts: Alerts;
   /** the master key in force, for the dashboard's session signature */
   adminApiKey: string;
 };
@@ -99,6 +102,7 @@ export function createApp(deps: AppDeps) {
   app.route('/admin', adminPricingRoutes(deps));
   app.route('/admin', adminKeysRoutes(deps));
   app.route('/admin', adminAuditRoutes(deps));
+  app.route('/admin', adminAlertsRoutes(deps));
   app.route('/dashboard', dashboardRoutes(deps));
 
   const log = (message: string, fields: Record<string, unknown>) => deps.logger.error(fields, message);

@@ -11,6 +11,8 @@ import { createRecorder } from './ledger/recorder.ts';
 import { createSpool } from './ledger/spool.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
+import { type AlertDeliverer, createAlertDeliverer } from './services/alert-deliverer.ts';
+import { createAlerts } from './services/alerts.ts';
 import { createAudit } from './services/audit.ts';
 import { createKeyService } from './services/keys.ts';
 import { createLimits } from './services/limits.ts';
@@ -25,6 +27,8 @@ export type Gateway = {
   /** the admin key in force (generated when ADMIN_API_KEY is unset) */
   adminApiKey: string;
   adminKeyGenerated: boolean;
+  /** sends budget alerts; undefined when ALERT_WEBHOOK_URL is unset */
+  deliverer: AlertDeliverer | undefined;
   /** flushes the recorder and closes every connection */
   close(): Promise<void>;
 };
@@ -72,6 +76,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     maxReplyBytes: config.maxUpstreamBodyBytes,
     queueTimeoutMs: config.upstreamQueueTimeoutMs,
   });
+  const metrics = createMetrics({ recorderStats: () => recorder.stats() });
   const deps: AppDeps = {
     config,
     database,
@@ -81,7 +86,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     keys,
     usageReport: createUsageReport({ database }),
     logger,
-    metrics: createMetrics({ recorderStats: () => recorder.stats() }),
+    metrics,
+    alerts: createAlerts({ database }),
     audit: createAudit({ database }),
     adminApiKey,
     limits: createLimits({
@@ -93,18 +99,49 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     }),
   };
 
+  const deliverer = alertDeliverer(database, config, deps);
+  await deliverer?.start();
+
   return {
     app: createApp(deps),
     deps,
     adminApiKey,
     adminKeyGenerated,
+    deliverer,
     async close() {
+      await deliverer?.stop();
       await recorder.close();
       for (const stop of unfollow) await stop().catch(() => {});
       await upstream.close();
       if (!overrides.database) await database.close();
     },
   };
+}
+
+/** The alert deliverer when a webhook is configured: each try counted in /metrics, failures logged. */
+function alertDeliverer(
+  database: Database,
+  { alerts }: Config,
+  { metrics, logger }: Pick<AppDeps, 'metrics' | 'logger'>,
+): AlertDeliverer | undefined {
+  const { webhookUrl } = alerts;
+  if (!webhookUrl) return undefined;
+  return createAlertDeliverer({
+    database,
+    options: { ...alerts, webhookUrl },
+    onOutcome(alert, outcome) {
+      metrics.alert(outcome.kind === 'retry' ? 'retried' : outcome.kind);
+      if (outcome.kind === 'delivered') return;
+      const fields = { alert_id: alert.id, key_id: alert.api_key_id, attempts: alert.attempts + 1 };
+      logger.warn(
+        { ...fields, error: outcome.error },
+        outcome.kind === 'failed'
+          ? 'budget alert undeliverable: gave up'
+          : 'budget alert delivery failed; will retry',
+      );
+    },
+    onError: (message, err) => logger.error({ err }, message),
+  });
 }
 
 /** A spooled row back from JSON: dates were ISO strings. */

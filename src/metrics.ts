@@ -15,7 +15,12 @@ export type Metrics = {
   ): void;
   /** one metered chat completion */
   usage(row: UsageLogInsert): void;
+  /** one budget-alert delivery try by this process, by what it came to */
+  alert(state: AlertOutcome): void;
 };
+
+/** delivered (a 2xx), retried (failed, another try scheduled), failed (given up) */
+export type AlertOutcome = 'delivered' | 'retried' | 'failed';
 
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -59,6 +64,15 @@ export function createMetrics({ recorderStats }: { recorderStats: () => Recorder
     help: 'Streams the client abandoned before the end',
     registers: [registry],
   });
+
+  const alerts = new Counter({
+    name: 'tollgate_alerts_total',
+    help: 'Budget-alert delivery tries by this process, by outcome: delivered, retried, failed (given up)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  // every state present from the start: a scraper sees 0, not a missing series, before the first try
+  for (const state of ['delivered', 'retried', 'failed'] as const) alerts.inc({ state }, 0);
 
   const costByModel = new Map<string, Decimal>();
   new Counter({
@@ -111,6 +125,9 @@ export function createMetrics({ recorderStats }: { recorderStats: () => Recorder
       tokens.inc({ model: row.model, kind: 'completion' }, row.completionTokens ?? 0);
       if (row.status === 'client_aborted' && row.stream) aborted.inc();
       costByModel.set(row.model, add(costByModel.get(row.model) ?? ZERO, parseDecimal(row.costTotal)));
+    },
+    alert(state) {
+      alerts.inc({ state });
     },
   };
 }
