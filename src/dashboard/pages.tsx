@@ -3,10 +3,12 @@
 // breakdowns, the usage log, prices and keys. No script, no build step, nothing from a CDN.
 import type { Child } from 'hono/jsx';
 import { parseDecimal } from '../billing/money.ts';
+import type { AlertView } from '../services/alerts.ts';
 import type { KeyWithSpend } from '../services/keys.ts';
 import type { PriceView } from '../services/pricing.ts';
 import type { SummaryGroup, UsageRow, UsageTotals } from '../services/usage-report.ts';
 import { BarChart, perMille } from './chart.tsx';
+import { KeysPanel } from './keys-table.tsx';
 import type { Period, PeriodName } from './period.ts';
 import { STYLE } from './style.ts';
 
@@ -58,6 +60,8 @@ export type DashboardData = {
   nextCursor: string | null;
   models: string[];
   keys: KeyWithSpend[];
+  /** recent budget alerts, for the keys table */
+  alerts: AlertView[];
   prices: PriceView[];
   priceHistory: PriceView[];
 };
@@ -301,36 +305,7 @@ export function DashboardPage({ data }: { data: DashboardData }) {
               </table>
             </details>
           </section>
-          <section class="panel">
-            <h2>Keys this month</h2>
-            <table>
-              <thead>
-                <tr>
-                  <th>Key</th>
-                  <th class="num">Spent</th>
-                  <th class="num">Budget</th>
-                  <th>Limits</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.keys.map((k) => (
-                  <tr class={k.revoked_at ? 'muted' : ''}>
-                    <td>
-                      {k.name} <span class="mono muted">{k.key_prefix}…</span>
-                      {k.revoked_at ? ' (revoked)' : ''}
-                    </td>
-                    <td class="num mono">{usd(k.month_to_date_spend_usd)}</td>
-                    <td class="num mono">{k.monthly_budget_usd ? usd(k.monthly_budget_usd) : '—'}</td>
-                    <td>
-                      {[k.rpm_limit ? `${k.rpm_limit} rpm` : '', k.tpm_limit ? `${k.tpm_limit} tpm` : '']
-                        .filter(Boolean)
-                        .join(' · ') || '—'}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </section>
+          <KeysPanel keys={data.keys} alerts={data.alerts} />
         </div>
       </main>
     </Layout>

@@ -9,6 +9,7 @@ import { DashboardPage, LoginPage } from '../dashboard/pages.tsx';
 import { bucketStarts, type PeriodName, resolvePeriod } from '../dashboard/period.ts';
 import { issueSession, isValidSession, SESSION_COOKIE, SESSION_TTL_S } from '../dashboard/session.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import type { Alerts } from '../services/alerts.ts';
 import type { KeyService } from '../services/keys.ts';
 import type { PricingService } from '../services/pricing.ts';
 import type { SummaryGroup, UsageFilters, UsageReport } from '../services/usage-report.ts';
@@ -26,9 +27,18 @@ const pageQuery = z.object({
   cursor: z.string().optional(),
 });
 
-type Deps = { adminApiKey: string; keys: KeyService; pricing: PricingService; usageReport: UsageReport };
+type Deps = {
+  adminApiKey: string;
+  keys: KeyService;
+  pricing: PricingService;
+  usageReport: UsageReport;
+  alerts: Alerts;
+};
 
-export function dashboardRoutes({ adminApiKey, keys, pricing, usageReport }: Deps) {
+/** the newest alerts the keys table shows (each key's current period among them) */
+const KEY_ALERTS = 500;
+
+export function dashboardRoutes({ adminApiKey, keys, pricing, usageReport, alerts }: Deps) {
   const signedIn = (cookie: string | undefined) => isValidSession(adminApiKey, cookie);
 
   /** The page's selection, from its query string: what the filters form sends. */
@@ -92,19 +102,31 @@ export function dashboardRoutes({ adminApiKey, keys, pricing, usageReport }: Dep
       if (!signedIn(getCookie(c, SESSION_COOKIE))) return c.redirect('/dashboard/login', 303);
       const { q, period, filters, query } = selection(c.req.query());
       const { model: _m, ...withoutModel } = filters;
-      const [totals, series, byModel, byKey, byStatus, page, allModels, keyList, prices, priceHistory] =
-        await Promise.all([
-          usageReport.totals(filters),
-          usageReport.summary(filters, period.bucket),
-          usageReport.summary(filters, 'model'),
-          usageReport.summary(filters, 'key'),
-          usageReport.summary(filters, 'status'),
-          usageReport.list(filters, { limit: PAGE_ROWS, cursor: q.cursor }),
-          usageReport.summary(withoutModel, 'model'),
-          keys.list(),
-          pricing.list(),
-          pricing.list({ history: true }),
-        ]);
+      const [
+        totals,
+        series,
+        byModel,
+        byKey,
+        byStatus,
+        page,
+        allModels,
+        keyList,
+        prices,
+        priceHistory,
+        recent,
+      ] = await Promise.all([
+        usageReport.totals(filters),
+        usageReport.summary(filters, period.bucket),
+        usageReport.summary(filters, 'model'),
+        usageReport.summary(filters, 'key'),
+        usageReport.summary(filters, 'status'),
+        usageReport.list(filters, { limit: PAGE_ROWS, cursor: q.cursor }),
+        usageReport.summary(withoutModel, 'model'),
+        keys.list(),
+        pricing.list(),
+        pricing.list({ history: true }),
+        alerts.list({}, { limit: KEY_ALERTS }),
+      ]);
       c.header('cache-control', 'no-store');
       return c.html(
         DashboardPage({
@@ -121,6 +143,7 @@ export function dashboardRoutes({ adminApiKey, keys, pricing, usageReport }: Dep
             nextCursor: page.next_cursor,
             models: allModels.map((g) => g.group).sort(),
             keys: keyList,
+            alerts: recent.data,
             prices,
             priceHistory: [...priceHistory].reverse(),
           },

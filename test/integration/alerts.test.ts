@@ -5,9 +5,11 @@ import { sql } from 'drizzle-orm';
 import { HttpResponse, http } from 'msw';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { add, formatDecimal, parseDecimal, times } from '../../src/billing/money.ts';
+import { issueSession, SESSION_COOKIE } from '../../src/dashboard/session.ts';
 import { estimatePromptTokens } from '../../src/metering/tokens.ts';
+import { budgetPeriod } from '../../src/services/limits.ts';
 import { BACKENDS } from '../helpers/databases.ts';
-import { gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
+import { ADMIN_KEY, gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
 import type { MockUpstream } from '../helpers/mock-upstream.ts';
 import { expectError, json } from '../helpers/requests.ts';
 import { startReceiver } from '../helpers/webhook-receiver.ts';
@@ -259,6 +261,25 @@ describe.each(BACKENDS)('budget alerts on %s', (backend) => {
       gw.call(`/admin/alerts?key_id=${key.id}&from=2000-01-01&to=2999-01-01`),
     );
     expect(past.data).toHaveLength(3);
+  });
+
+  it("shows each key's period, thresholds, spend bar and alerts with their state on the dashboard", async () => {
+    const key = await createKey(10, { budget_period: 'week', alert_thresholds: [0.07, 0.5] });
+    await chat(key.key, 1);
+    await delivered(key.id, 1);
+    const page = await gw.call('/dashboard', {
+      key: null,
+      headers: { cookie: `${SESSION_COOKIE}=${issueSession(ADMIN_KEY)}` },
+    });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const start = html.indexOf(`data-key-id="${key.id}"`);
+    const row = html.slice(start, html.indexOf('</tr>', start));
+    expect(row).toContain(`week <span class="muted">from ${budgetPeriod(new Date(), 'week')}</span>`);
+    expect(row).toContain(`$${formatDecimal(ONE)}`);
+    expect(row).toContain('7% 50%');
+    expect(row).toMatch(/class="bar spend" style="width:10%"/);
+    expect(row).toMatch(/<span class="badge ok"[^>]*>7% delivered/);
   });
 
   it.each([
