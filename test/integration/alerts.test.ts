@@ -6,11 +6,12 @@ import { HttpResponse, http } from 'msw';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { add, formatDecimal, parseDecimal, times } from '../../src/billing/money.ts';
 import { issueSession, SESSION_COOKIE } from '../../src/dashboard/session.ts';
+import { createLogger } from '../../src/logger.ts';
 import { estimatePromptTokens } from '../../src/metering/tokens.ts';
 import { budgetPeriod } from '../../src/services/limits.ts';
 import { BACKENDS } from '../helpers/databases.ts';
-import { ADMIN_KEY, gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
-import type { MockUpstream } from '../helpers/mock-upstream.ts';
+import { ADMIN_KEY, gatewaySuite, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 import { expectError, json } from '../helpers/requests.ts';
 import { startReceiver } from '../helpers/webhook-receiver.ts';
 
@@ -291,5 +292,50 @@ describe.each(BACKENDS)('budget alerts on %s', (backend) => {
     ['colour=red', 'colour'],
   ])('refuses GET /admin/alerts?%s with a 400 naming %s', async (query, param) => {
     await expectError(await gw.call(`/admin/alerts?${query}`), 400, 'invalid_parameter', param);
+  });
+});
+
+describe('budget alert delivery logs', () => {
+  it('say what failed without the webhook secret or the URL’s path (a Slack token)', async () => {
+    const lines: string[] = [];
+    const upstream = await startMockUpstream(
+      http.post('*/chat/completions', () => HttpResponse.json(usage())),
+    );
+    const url = receiver.url.replace('/hooks/tollgate', '/services/T000/B000/PATHTOKENxyz');
+    const gw = await startTestGateway({
+      backend: 'pglite',
+      upstreamUrl: upstream.url,
+      env: {
+        ALERT_WEBHOOK_URL: url,
+        ALERT_WEBHOOK_SECRET: SECRET,
+        ALERT_BACKOFF_BASE_MS: '20',
+        ALERT_POLL_MS: '20',
+        LOG_LEVEL: 'debug',
+      },
+      logger: createLogger({ level: 'debug', destination: { write: (line: string) => lines.push(line) } }),
+    });
+    try {
+      receiver.answer = (_request, earlier) => (earlier === 0 ? 500 : 200);
+      const key = await json<{ id: string; key: string }>(
+        gw.call('/admin/keys', {
+          method: 'POST',
+          json: { name: 'logged', monthly_budget_usd: formatDecimal(ONE), alert_thresholds: [1] },
+        }),
+      );
+      await gw.call('/v1/chat/completions', { method: 'POST', json: body, key: key.key });
+      await eventually(
+        () => receiver.about(key.id).length,
+        (n) => n === 2,
+      );
+      expect(receiver.about(key.id)[0]?.path).toBe('/services/T000/B000/PATHTOKENxyz');
+      const log = lines.join('');
+      expect(log).toContain('budget alert delivery failed; will retry');
+      expect(log).toContain('the receiver answered HTTP 500');
+      expect(log).not.toContain(SECRET);
+      expect(log).not.toContain('PATHTOKENxyz');
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
   });
 });
