@@ -150,6 +150,10 @@ describe.each(BACKENDS)('budget periods on %s', (backend) => {
       alert_thresholds: [0.5, 0.8, 1],
       soft_budget: false,
     });
+    // no thresholds: a budget without alerts
+    expect(await createKey({ monthly_budget_usd: '10', alert_thresholds: [] })).toMatchObject({
+      alert_thresholds: [],
+    });
   });
 
   it('takes budget settings on PATCH and records every change of them in the audit log', async () => {
