@@ -98,15 +98,15 @@ export function createAlertDeliverer({
     return { kind: 'retry', error, retryInMs: backoffMs(tryNumber, options) };
   }
 
-  /** What went wrong, without the URL (a Slack webhook's path is its token). */
+  /** What went wrong, without the URL: a Slack webhook's path and a Teams workflow's `sig=` are tokens. */
   function describe(err: unknown): string {
     const e = err as { name?: unknown; code?: unknown; message?: unknown };
-    const text = [e.code ?? e.name, e.message].filter((part) => typeof part === 'string').join(': ');
-    const url = new URL(options.webhookUrl);
-    return (text || 'delivery failed')
-      .replaceAll(options.webhookUrl, '[webhook]')
-      .replaceAll(url.pathname.length > 1 ? url.pathname : '\u0000', '[path]')
-      .slice(0, ERROR_LIMIT_CHARS);
+    let text = [e.code ?? e.name, e.message].filter((part) => typeof part === 'string').join(': ');
+    const { pathname, search } = new URL(options.webhookUrl);
+    for (const secret of [options.webhookUrl, pathname.length > 1 ? pathname : '', search]) {
+      if (secret) text = text.replaceAll(secret, '[webhook]');
+    }
+    return (text || 'delivery failed').slice(0, ERROR_LIMIT_CHARS);
   }
 
   async function pass(): Promise<number> {
