@@ -125,6 +125,16 @@ describe.each(BACKENDS)('budget periods on %s', (backend) => {
         remaining_budget_usd: '0',
         in_flight_reserved_usd: '0',
       });
+      // each period raises its own alerts: 0.5, 0.8 and 1.0 once in each
+      const alerts = await gw.deps.database.rows<{ period_start: string; threshold: string }>(
+        sql`select period_start::text, trim_scale(threshold)::text as threshold from budget_alerts
+            where api_key_id = ${key.id} order by period_start, threshold`,
+      );
+      expect(alerts).toEqual(
+        [previousStart, nextStart].flatMap((start) =>
+          ['0.5', '0.8', '1'].map((threshold) => ({ period_start: start, threshold })),
+        ),
+      );
       // the new period is as full as the old one was: the next request is refused
       expect((await chat(key.key)).status).toBe(429);
     },
