@@ -16,6 +16,7 @@ import { databaseDeadline } from './middleware/database-deadline.ts';
 import { renderError } from './middleware/error-handler.ts';
 import { observe } from './middleware/observe.ts';
 import { requestId } from './middleware/request-id.ts';
+import { adminAlertsRoutes } from './routes/admin-alerts.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
 import { adminPricingRoutes } from './routes/admin-pricing.ts';
@@ -28,6 +29,7 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { usageRoutes } from './routes/usage.ts';
+import type { Alerts } from './services/alerts.ts';
 import type { Audit } from './services/audit.ts';
 import type { Inflight } from './services/inflight.ts';
 import type { KeyService } from './services/keys.ts';
@@ -52,6 +54,7 @@ export type AppDeps = {
   metrics: Metrics;
   limits: Limits;
   audit: Audit;
+  alerts: Alerts;
   /** the master key in force, for the dashboard's session signature */
   adminApiKey: string;
   /** requests that will end in a usage row: shutdown cuts them and waits for their rows */
@@ -107,6 +110,7 @@ export function createApp(deps: AppDeps) {
   app.route('/admin', adminRepriceRoutes(deps));
   app.route('/admin', adminKeysRoutes(deps));
   app.route('/admin', adminAuditRoutes(deps));
+  app.route('/admin', adminAlertsRoutes(deps));
   app.route('/dashboard', dashboardRoutes(deps));
 
   const log = (message: string, fields: Record<string, unknown>) => deps.logger.error(fields, message);

@@ -22,6 +22,15 @@ const url = z
 
 const positiveInt = z.coerce.number().int('must be a whole number').positive('must be positive');
 
+/** A webhook URL is used exactly as given: its path (and a trailing slash) may be part of a token. */
+const webhookUrl = z
+  .string()
+  .trim()
+  .refine(
+    (value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol),
+    'must be an http(s) URL',
+  );
+
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8787),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
@@ -65,6 +74,13 @@ const schema = z.object({
   DATABASE_TIMEOUT_MS: positiveInt.default(2000),
   DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(15_000),
   TRUST_PROXY: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  ALERT_WEBHOOK_URL: webhookUrl.optional(),
+  ALERT_WEBHOOK_SECRET: z.string().trim().min(16, 'must be at least 16 characters').optional(),
+  ALERT_MAX_ATTEMPTS: positiveInt.default(10),
+  ALERT_BACKOFF_BASE_MS: positiveInt.default(2000),
+  ALERT_BACKOFF_MAX_MS: positiveInt.default(300_000),
+  ALERT_TIMEOUT_MS: positiveInt.default(10_000),
+  ALERT_POLL_MS: positiveInt.default(1000),
 });
 
 export type Config = {
@@ -112,6 +128,21 @@ export type Config = {
    * Secure) and x-forwarded-for (sign-in attempts are counted per client, not per proxy)
    */
   trustProxy: boolean;
+  /** budget alerts: where they are POSTed (unset: raised and listed, never sent) and how */
+  alerts: {
+    webhookUrl: string | undefined;
+    /** signs each body (HMAC-SHA256); never logged */
+    webhookSecret: string | undefined;
+    /** tries per alert before it is marked failed */
+    maxAttempts: number;
+    /** wait after the first failed try, doubled after each further one, capped at backoffMaxMs */
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    /** one try: connecting, the receiver's headers and its body */
+    timeoutMs: number;
+    /** how often due alerts are looked for (a NOTIFY from the alert trigger wakes the deliverer sooner) */
+    pollMs: number;
+  };
 };
 
 export class ConfigError extends Error {
@@ -181,10 +212,26 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
     databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     trustProxy: e.TRUST_PROXY === 'true',
+    alerts: {
+      webhookUrl: e.ALERT_WEBHOOK_URL,
+      webhookSecret: e.ALERT_WEBHOOK_SECRET,
+      maxAttempts: e.ALERT_MAX_ATTEMPTS,
+      backoffBaseMs: e.ALERT_BACKOFF_BASE_MS,
+      backoffMaxMs: e.ALERT_BACKOFF_MAX_MS,
+      timeoutMs: e.ALERT_TIMEOUT_MS,
+      pollMs: e.ALERT_POLL_MS,
+    },
   };
 }
 
-const SECRET = new Set(['HF_TOKEN', 'ADMIN_API_KEY', 'DATABASE_URL']);
+// a Slack or Teams webhook URL is itself a credential
+const SECRET = new Set([
+  'HF_TOKEN',
+  'ADMIN_API_KEY',
+  'DATABASE_URL',
+  'ALERT_WEBHOOK_URL',
+  'ALERT_WEBHOOK_SECRET',
+]);
 
 /** The offending value for the error line; secrets are never echoed. */
 function show(key: PropertyKey | undefined, env: Record<string, unknown>): string {

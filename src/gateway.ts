@@ -12,6 +12,8 @@ import { createRecorder } from './ledger/recorder.ts';
 import { createSpool } from './ledger/spool.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
+import { type AlertDeliverer, createAlertDeliverer } from './services/alert-deliverer.ts';
+import { createAlerts } from './services/alerts.ts';
 import { createAudit } from './services/audit.ts';
 import { createCatalogSync } from './services/catalog-sync.ts';
 import { createInflight } from './services/inflight.ts';
@@ -34,6 +36,8 @@ export type Gateway = {
   /** the admin key in force (generated when ADMIN_API_KEY is unset) */
   adminApiKey: string;
   adminKeyGenerated: boolean;
+  /** sends budget alerts; undefined when ALERT_WEBHOOK_URL is unset */
+  deliverer: AlertDeliverer | undefined;
   /**
    * Cuts the requests still in flight and waits (bounded) for their rows, flushes the recorder, closes
    * every connection. server.ts cuts them itself first, once SHUTDOWN_GRACE_MS is over.
@@ -115,6 +119,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     onError: (message, err) => logger.error({ err }, message),
   });
   const stopReaper = limits.startReaper();
+  const metrics = createMetrics({ recorderStats: () => recorder.stats(), defaultModel: config.defaultModel });
   const deps: AppDeps = {
     config,
     database,
@@ -124,24 +129,30 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     keys,
     usageReport: createUsageReport({ database }),
     logger,
-    metrics: createMetrics({ recorderStats: () => recorder.stats(), defaultModel: config.defaultModel }),
+    metrics,
+    alerts: createAlerts({ database }),
     audit: createAudit({ database }),
     adminApiKey,
     inflight,
     limits,
   };
 
+  const deliverer = alertDeliverer(database, config, deps);
+  await deliverer?.start();
+
   return {
     app: createApp(deps),
     deps,
     adminApiKey,
     adminKeyGenerated,
+    deliverer,
     async close() {
       // a row still being metered must reach the recorder before its last flush
       inflight.abortAll('The gateway closed while this request was in flight.');
       if (!(await inflight.settled(ROWS_SETTLE_MS)))
         logger.error({ in_flight: inflight.size() }, 'closing: rows of cut requests did not settle in time');
       stopReaper();
+      await deliverer?.stop();
       await recorder.close();
       for (const stop of unfollow) await stop().catch(() => {});
       await upstream.close();
@@ -157,6 +168,32 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
 async function releaseReservations(database: Database, rows: readonly UsageLogInsert[]): Promise<void> {
   for (const row of rows)
     if (row.apiKeyId && typeof row.requestId === 'string') await releaseReservation(database, row.requestId);
+}
+
+/** The alert deliverer when a webhook is configured: each try counted in /metrics, failures logged. */
+function alertDeliverer(
+  database: Database,
+  { alerts }: Config,
+  { metrics, logger }: Pick<AppDeps, 'metrics' | 'logger'>,
+): AlertDeliverer | undefined {
+  const { webhookUrl } = alerts;
+  if (!webhookUrl) return undefined;
+  return createAlertDeliverer({
+    database,
+    options: { ...alerts, webhookUrl },
+    onOutcome(alert, outcome) {
+      metrics.alert(outcome.kind === 'retry' ? 'retried' : outcome.kind);
+      if (outcome.kind === 'delivered') return;
+      const fields = { alert_id: alert.id, key_id: alert.api_key_id, attempts: alert.attempts + 1 };
+      logger.warn(
+        { ...fields, error: outcome.error },
+        outcome.kind === 'failed'
+          ? 'budget alert undeliverable: gave up'
+          : 'budget alert delivery failed; will retry',
+      );
+    },
+    onError: (message, err) => logger.error({ err }, message),
+  });
 }
 
 /** A spooled row back from JSON: dates were ISO strings. */

@@ -17,7 +17,12 @@ export type Metrics = {
   ): void;
   /** one metered chat completion */
   usage(row: UsageLogInsert): void;
+  /** one budget-alert delivery try by this process, by what it came to */
+  alert(state: AlertOutcome): void;
 };
+
+/** delivered (a 2xx), retried (failed, another try scheduled), failed (given up) */
+export type AlertOutcome = 'delivered' | 'retried' | 'failed';
 
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -100,6 +105,15 @@ export function createMetrics({
     registers: [registry],
   });
 
+  const alerts = new Counter({
+    name: 'tollgate_alerts_total',
+    help: 'Budget-alert delivery tries by this process, by outcome: delivered, retried, failed (given up)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  // every state present from the start: a scraper sees 0, not a missing series, before the first try
+  for (const state of ['delivered', 'retried', 'failed'] as const) alerts.inc({ state }, 0);
+
   // keyed by modelLabel, so bounded like the label set
   const costByModel = new Map<string, Decimal>();
   new Counter({
@@ -155,6 +169,9 @@ export function createMetrics({
       if (UNPRICED_SOURCES.has(row.pricingSource as PricingSource))
         unpriced.inc({ source: row.pricingSource });
       costByModel.set(model, add(costByModel.get(model) ?? ZERO, parseDecimal(row.costTotal)));
+    },
+    alert(state) {
+      alerts.inc({ state });
     },
   };
 }

@@ -1,11 +1,13 @@
 /** @jsxImportSource hono/jsx */
 // The billing dashboard's page, rendered on the server: totals, charts, breakdowns, the usage log,
 // prices and keys. One inline script (copy a request id), no build step, nothing from a CDN.
+import type { AlertView } from '../services/alerts.ts';
 import type { KeyWithSpend } from '../services/keys.ts';
 import type { CurrentPriceView, PriceView } from '../services/pricing.ts';
 import type { SummaryGroup, UsageRow, UsageTotals } from '../services/usage-report.ts';
 import { BarChart } from './chart.tsx';
 import { FiltersForm, type FilterValues } from './filters.tsx';
+import { KeysPanel } from './keys-table.tsx';
 import { Layout } from './layout.tsx';
 import { Breakdown, Card, number, usd } from './parts.tsx';
 import type { Period } from './period.ts';
@@ -33,6 +35,8 @@ export type DashboardData = {
   keys: KeyWithSpend[];
   prices: CurrentPriceView[];
   priceHistory: PriceView[];
+  /** recent budget alerts, for the keys table */
+  alerts: AlertView[];
 };
 
 export function DashboardPage({ data }: { data: DashboardData }) {
@@ -124,36 +128,7 @@ export function DashboardPage({ data }: { data: DashboardData }) {
 
         <div class="two">
           <PricePanel prices={data.prices} history={data.priceHistory} />
-          <section class="panel">
-            <h2>Keys this month</h2>
-            <table>
-              <thead>
-                <tr>
-                  <th>Key</th>
-                  <th class="num">Spent</th>
-                  <th class="num">Budget</th>
-                  <th>Limits</th>
-                </tr>
-              </thead>
-              <tbody>
-                {data.keys.map((k) => (
-                  <tr class={k.revoked_at ? 'muted' : ''}>
-                    <td>
-                      {k.name} <span class="mono muted">{k.key_prefix}…</span>
-                      {k.revoked_at ? ' (revoked)' : ''}
-                    </td>
-                    <td class="num mono">{usd(k.month_to_date_spend_usd)}</td>
-                    <td class="num mono">{k.monthly_budget_usd ? usd(k.monthly_budget_usd) : '—'}</td>
-                    <td>
-                      {[k.rpm_limit ? `${k.rpm_limit} rpm` : '', k.tpm_limit ? `${k.tpm_limit} tpm` : '']
-                        .filter(Boolean)
-                        .join(' · ') || '—'}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </section>
+          <KeysPanel keys={data.keys} alerts={data.alerts} />
         </div>
       </main>
     </Layout>

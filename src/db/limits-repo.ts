@@ -6,7 +6,8 @@ import { sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 
 /**
- * Reserves `amount` USD for request `id` unless spent + reserved + amount would pass `budget`: one
+ * Reserves `amount` USD for request `id` unless spent + reserved + amount would pass `budget` (null, a
+ * soft budget: no ceiling): one
  * statement locks the key's key_spend row, raises reserved_usd and records the reservation's own row.
  *
  * `amount` trusts the client's output bound (max_tokens), which an upstream may not honour. That trust
@@ -23,7 +24,7 @@ export async function reserveBudget(
     amount,
     floor,
     budget,
-  }: { id: string; keyId: string; period: string; amount: string; floor: string; budget: string },
+  }: { id: string; keyId: string; period: string; amount: string; floor: string; budget: string | null },
 ): Promise<{ admitted: boolean; amount: string; spent: string; reserved: string }> {
   const held = sql`case when ks.reserved_usd = 0 then excluded.reserved_usd
     else greatest(excluded.reserved_usd, ${floor}::numeric) end`;
@@ -33,7 +34,7 @@ export async function reserveBudget(
       values (${keyId}, ${period}::date, 0, ${amount}::numeric)
       on conflict (api_key_id, period) do update
         set reserved_usd = ks.reserved_usd + ${held}
-        where ks.spent_usd + ks.reserved_usd + ${held} <= ${budget}::numeric
+        where ${budget}::numeric is null or ks.spent_usd + ks.reserved_usd + ${held} <= ${budget}::numeric
       returning spent_usd, reserved_usd
     ), held as (
       -- reserved_usd = amount exactly when nothing else was in flight (held >= amount > 0 otherwise)

@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
+  check,
   date,
   index,
   integer,
@@ -86,22 +87,35 @@ export const usageCorrections = pgTable(
 );
 
 /** Client keys: only the SHA-256 of the secret is stored. */
-export const apiKeys = pgTable('api_keys', {
-  id: text('id').primaryKey(),
-  name: text('name').notNull(),
-  keyHash: text('key_hash').notNull().unique(),
-  /** the first characters of the key, for display */
-  keyPrefix: text('key_prefix').notNull(),
-  monthlyBudgetUsd: numeric('monthly_budget_usd'),
-  /** requests per minute; null = unlimited */
-  rpmLimit: integer('rpm_limit'),
-  /** tokens per minute (estimated prompt + max_tokens at admission, as OpenAI counts); null = unlimited */
-  tpmLimit: integer('tpm_limit'),
-  /** requests of this key in flight at once, per gateway process; null = unlimited */
-  maxConcurrent: integer('max_concurrent'),
-  createdAt: createdAt(),
-  revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
-});
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    keyHash: text('key_hash').notNull().unique(),
+    /** the first characters of the key, for display */
+    keyPrefix: text('key_prefix').notNull(),
+    /** USD per budget period (named for the monthly default); null = no budget */
+    monthlyBudgetUsd: numeric('monthly_budget_usd'),
+    /** day (UTC) | week (ISO, from Monday 00:00 UTC) | month (calendar, UTC) */
+    budgetPeriod: text('budget_period', { enum: ['day', 'week', 'month'] })
+      .notNull()
+      .default('month'),
+    /** fractions of the budget in (0, 1] whose first crossing in a period raises one alert */
+    alertThresholds: numeric('alert_thresholds').array().notNull().default(sql`'{0.5,0.8,1.0}'`),
+    /** true: reaching the budget alerts but never refuses */
+    softBudget: boolean('soft_budget').notNull().default(false),
+    /** requests per minute; null = unlimited */
+    rpmLimit: integer('rpm_limit'),
+    /** tokens per minute (estimated prompt + max_tokens at admission, as OpenAI counts); null = unlimited */
+    tpmLimit: integer('tpm_limit'),
+    /** requests of this key in flight at once, per gateway process; null = unlimited */
+    maxConcurrent: integer('max_concurrent'),
+    createdAt: createdAt(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [check('api_keys_budget_period_check', sql`${t.budgetPeriod} IN ('day', 'week', 'month')`)],
+);
 
 /** The append-only ledger: one row per request, never updated. */
 export const usageLogs = pgTable(
@@ -282,7 +296,7 @@ export const dashboardLoginAttempts = pgTable(
 );
 
 /**
- * Month-to-date spend per key (period = first day of the month, UTC). `spent_usd` is maintained by a
+ * Spend per key and budget period (period = the period's first day, UTC: see tollgate_period_start). `spent_usd` is maintained by a
  * trigger on usage_logs in the same transaction as the row insert; `reserved_usd` holds the worst
  * case of requests in flight (the sum of their budget_reservations rows), added at admission by one
  * conditional statement.
@@ -343,6 +357,40 @@ export const adminAudit = pgTable(
   (t) => [index('admin_audit_created_at').on(t.createdAt.desc())],
 );
 
+/**
+ * The budget-alert outbox: one row per (key, period, threshold) ever reached, written by a trigger on
+ * key_spend in the transaction that moved the spend, then POSTed to ALERT_WEBHOOK_URL by the deliverer.
+ */
+export const budgetAlerts = pgTable(
+  'budget_alerts',
+  {
+    /** alr_…: also the webhook's idempotency-key */
+    id: text('id').primaryKey().default(sql`('alr_' || replace(gen_random_uuid()::text, '-', ''))`),
+    apiKeyId: text('api_key_id').notNull(),
+    periodStart: date('period_start', { mode: 'string' }).notNull(),
+    /** the fraction of the budget reached */
+    threshold: numeric('threshold').notNull(),
+    /** the period's spend when the threshold was reached, and the budget then (USD) */
+    spentUsd: numeric('spent_usd').notNull(),
+    budgetUsd: numeric('budget_usd').notNull(),
+    createdAt: createdAt(),
+    state: text('state', { enum: ['pending', 'delivered', 'failed'] })
+      .notNull()
+      .default('pending'),
+    /** delivery attempts made */
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    lastError: text('last_error'),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    check('budget_alerts_state_check', sql`${t.state} IN ('pending', 'delivered', 'failed')`),
+    uniqueIndex('budget_alerts_key_period_threshold').on(t.apiKeyId, t.periodStart, t.threshold),
+    index('budget_alerts_created_at').on(t.createdAt.desc(), t.id.desc()),
+    index('budget_alerts_due').on(t.nextAttemptAt).where(sql`${t.state} = 'pending'`),
+  ],
+);
+
 export const schema = {
   apiProviderPricing,
   apiKeys,
@@ -358,10 +406,12 @@ export const schema = {
   budgetReservations,
   keyRateWindows,
   adminAudit,
+  budgetAlerts,
 };
 
 export type UsageLogInsert = typeof usageLogs.$inferInsert;
 export type UsageLogRow = typeof usageLogs.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type BudgetAlertRow = typeof budgetAlerts.$inferSelect;
 export type PricingRow = typeof apiProviderPricing.$inferSelect;
 export type UsageCorrectionRow = typeof usageCorrections.$inferSelect;

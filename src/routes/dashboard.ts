@@ -13,6 +13,7 @@ import { bucketStarts, type PeriodName, resolvePeriod } from '../dashboard/perio
 import type { Database } from '../db/client.ts';
 import { forbidden } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import type { Alerts } from '../services/alerts.ts';
 import { createDashboardSessions, SESSION_COOKIE, SESSION_TTL_S } from '../services/dashboard-sessions.ts';
 import type { KeyService } from '../services/keys.ts';
 import type { PricingService } from '../services/pricing.ts';
@@ -58,9 +59,13 @@ type Deps = {
   keys: KeyService;
   pricing: PricingService;
   usageReport: UsageReport;
+  alerts: Alerts;
 };
 
-export function dashboardRoutes({ adminApiKey, config, database, keys, pricing, usageReport }: Deps) {
+/** the newest alerts the keys table shows (each key's current period among them) */
+const KEY_ALERTS = 500;
+
+export function dashboardRoutes({ adminApiKey, config, database, keys, pricing, usageReport, alerts }: Deps) {
   const sessions = createDashboardSessions({ database, adminApiKey });
   const proxy = { trustProxy: config.trustProxy };
 
@@ -162,10 +167,11 @@ export function dashboardRoutes({ adminApiKey, config, database, keys, pricing, 
             usageReport.summary(withoutModel, 'model'),
             usageReport.summary(withoutTag, 'tag'),
           ]);
-        const [keyList, prices, priceHistory] = await Promise.all([
+        const [keyList, prices, priceHistory, recent] = await Promise.all([
           keys.list(),
           pricing.list(),
           pricing.list({ history: true }),
+          alerts.list({}, { limit: KEY_ALERTS }),
         ]);
         c.header('cache-control', 'no-store');
         return c.html(
@@ -191,6 +197,7 @@ export function dashboardRoutes({ adminApiKey, config, database, keys, pricing, 
                 .filter((t) => t !== '')
                 .sort(),
               keys: keyList,
+              alerts: recent.data,
               prices,
               priceHistory: [...priceHistory].reverse(),
             },

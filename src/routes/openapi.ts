@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { chatCompletions } from '../endpoints/chat-completions.ts';
 import { responses } from '../endpoints/responses.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import { alertsQuery } from './admin-alerts.ts';
 import { auditQuery } from './admin-audit.ts';
 import { createKeyBody, patchKeyBody } from './admin-keys.ts';
 import { listPricesQuery, putPriceBody } from './admin-pricing.ts';
@@ -120,14 +121,14 @@ export function operations(extra: Operation[] = []): Operation[] {
     {
       method: 'get',
       path: '/admin/keys',
-      summary: 'Keys with month-to-date spend and remaining budget',
+      summary: 'Keys with the current budget period’s start, spend and remaining budget',
       tag: 'admin',
       responses: { '200': 'The keys', ...ADMIN_ERRORS },
     },
     {
       method: 'patch',
       path: '/admin/keys/{id}',
-      summary: 'Change a key’s name, budget or rate limits (null clears)',
+      summary: 'Change a key’s name, budget, budget period, alert thresholds or rate limits (null clears)',
       tag: 'admin',
       body: patchKeyBody,
       responses: { '200': 'The key', ...ADMIN_ERRORS, '404': 'No such key' },
@@ -146,6 +147,14 @@ export function operations(extra: Operation[] = []): Operation[] {
       tag: 'admin',
       query: auditQuery,
       responses: { '200': 'The entries', ...ADMIN_ERRORS },
+    },
+    {
+      method: 'get',
+      path: '/admin/alerts',
+      summary: 'Budget alerts raised and their delivery state, newest first',
+      tag: 'admin',
+      query: alertsQuery,
+      responses: { '200': 'The alerts', ...ADMIN_ERRORS },
     },
     {
       method: 'get',

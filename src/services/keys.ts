@@ -6,11 +6,18 @@ import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { canonical, formatDecimal, parseDecimal, subtract } from '../billing/money.ts';
 import type { Database } from '../db/client.ts';
 import { databaseUnavailable, withDeadline } from '../db/deadline.ts';
-import { findKeyByHash, insertKey, listKeys, revokeKey, updateKey } from '../db/keys-repo.ts';
-import { spendForPeriod } from '../db/limits-repo.ts';
+import {
+  currentSpend,
+  findKey,
+  findKeyByHash,
+  insertKey,
+  listKeys,
+  revokeKey,
+  updateKey,
+} from '../db/keys-repo.ts';
 import type { ApiKeyRow } from '../db/schema.ts';
 import { notFound } from '../errors.ts';
-import { budgetPeriod, type FailMode, type KeyLimits } from './limits.ts';
+import { type BudgetPeriod, budgetPeriod, type FailMode, type KeyLimits } from './limits.ts';
 
 const CHANNEL = 'tollgate_keys';
 const KEY_PREFIX = 'tg-';
@@ -21,7 +28,12 @@ export type KeyView = {
   id: string;
   name: string;
   key_prefix: string;
+  /** the budget of each period, whatever its length */
   monthly_budget_usd: string | null;
+  budget_period: BudgetPeriod;
+  /** fractions of the budget that raise an alert when first reached in a period */
+  alert_thresholds: number[];
+  soft_budget: boolean;
   rpm_limit: number | null;
   tpm_limit: number | null;
   /** requests in flight at once, per gateway replica */
@@ -31,6 +43,11 @@ export type KeyView = {
 };
 
 export type KeyWithSpend = KeyView & {
+  /** first day (UTC) of the key's current budget period */
+  period_start: string;
+  /** spend in the current period */
+  period_spend_usd: string;
+  /** the same figure under its pre-period name, kept for existing readers */
   month_to_date_spend_usd: string;
   in_flight_reserved_usd: string;
   remaining_budget_usd: string | null;
@@ -40,6 +57,10 @@ export type KeyWithSpend = KeyView & {
 export type KeySettings = {
   name?: string;
   monthlyBudgetUsd?: string | null;
+  budgetPeriod?: BudgetPeriod;
+  /** decimal strings in (0, 1] */
+  alertThresholds?: string[];
+  softBudget?: boolean;
   rpmLimit?: number | null;
   tpmLimit?: number | null;
   maxConcurrent?: number | null;
@@ -49,6 +70,7 @@ export type KeyService = {
   authenticate(presented: string): Promise<Principal | undefined>;
   create(input: KeySettings & { name: string }): Promise<KeyView & { key: string }>;
   update(id: string, settings: KeySettings): Promise<KeyView>;
+  find(id: string): Promise<KeyView | undefined>;
   list(at?: Date): Promise<KeyWithSpend[]>;
   revoke(id: string): Promise<KeyView>;
   /** drops cached keys when another replica changes them */
@@ -137,7 +159,16 @@ export function createKeyService({
       }
       return entry?.key ? { kind: 'client', ...entry.key } : undefined;
     },
-    async create({ name, monthlyBudgetUsd = null, rpmLimit = null, tpmLimit = null, maxConcurrent = null }) {
+    async create({
+      name,
+      monthlyBudgetUsd = null,
+      budgetPeriod = 'month',
+      alertThresholds,
+      softBudget = false,
+      rpmLimit = null,
+      tpmLimit = null,
+      maxConcurrent = null,
+    }) {
       const key = `${KEY_PREFIX}${randomBytes(24).toString('base64url')}`;
       const row = await insertKey(db, {
         id: `key_${randomBytes(9).toString('base64url')}`,
@@ -145,18 +176,37 @@ export function createKeyService({
         keyHash: sha256(key).toString('hex'),
         keyPrefix: key.slice(0, KEY_PREFIX.length + 6),
         monthlyBudgetUsd: monthlyBudgetUsd === null ? null : canonical(monthlyBudgetUsd),
+        budgetPeriod,
+        // unset: the column's default, [0.5, 0.8, 1.0]
+        ...(alertThresholds !== undefined ? { alertThresholds } : {}),
+        softBudget,
         rpmLimit,
         tpmLimit,
         maxConcurrent,
       });
       return { ...toView(row), key };
     },
-    async update(id, { name, monthlyBudgetUsd, rpmLimit, tpmLimit, maxConcurrent }) {
+    async update(
+      id,
+      {
+        name,
+        monthlyBudgetUsd,
+        budgetPeriod,
+        alertThresholds,
+        softBudget,
+        rpmLimit,
+        tpmLimit,
+        maxConcurrent,
+      },
+    ) {
       const row = await updateKey(db, id, {
         ...(name !== undefined ? { name } : {}),
         ...(monthlyBudgetUsd !== undefined
           ? { monthlyBudgetUsd: monthlyBudgetUsd === null ? null : canonical(monthlyBudgetUsd) }
           : {}),
+        ...(budgetPeriod !== undefined ? { budgetPeriod } : {}),
+        ...(alertThresholds !== undefined ? { alertThresholds } : {}),
+        ...(softBudget !== undefined ? { softBudget } : {}),
         ...(rpmLimit !== undefined ? { rpmLimit } : {}),
         ...(tpmLimit !== undefined ? { tpmLimit } : {}),
         ...(maxConcurrent !== undefined ? { maxConcurrent } : {}),
@@ -165,8 +215,12 @@ export function createKeyService({
       await changed();
       return toView(row);
     },
+    async find(id) {
+      const row = await findKey(db, id);
+      return row && toView(row);
+    },
     async list(at = new Date()) {
-      const [rows, spend] = await Promise.all([listKeys(db), spendForPeriod(database, budgetPeriod(at))]);
+      const [rows, spend] = await Promise.all([listKeys(db), currentSpend(database, at)]);
       return rows.map((row) => {
         const { spent, reserved } = spend.get(row.id) ?? { spent: '0', reserved: '0' };
         const left =
@@ -176,6 +230,8 @@ export function createKeyService({
         const remaining = left === null ? null : left > 0n ? formatDecimal(left) : '0';
         return {
           ...toView(row),
+          period_start: budgetPeriod(at, row.budgetPeriod),
+          period_spend_usd: canonical(spent),
           month_to_date_spend_usd: canonical(spent),
           in_flight_reserved_usd: canonical(reserved),
           remaining_budget_usd: remaining,
@@ -195,6 +251,8 @@ export function createKeyService({
 function limitsOf(row: ApiKeyRow): KeyLimits {
   return {
     monthlyBudgetUsd: row.monthlyBudgetUsd === null ? null : parseDecimal(row.monthlyBudgetUsd),
+    budgetPeriod: row.budgetPeriod,
+    softBudget: row.softBudget,
     rpm: row.rpmLimit,
     tpm: row.tpmLimit,
     maxConcurrent: row.maxConcurrent,
@@ -207,6 +265,10 @@ function toView(row: ApiKeyRow): KeyView {
     name: row.name,
     key_prefix: row.keyPrefix,
     monthly_budget_usd: row.monthlyBudgetUsd === null ? null : canonical(row.monthlyBudgetUsd),
+    budget_period: row.budgetPeriod,
+    // ratios, not money: numbers, as the admin sent them
+    alert_thresholds: row.alertThresholds.map((t) => Number(canonical(t))),
+    soft_budget: row.softBudget,
     rpm_limit: row.rpmLimit,
     tpm_limit: row.tpmLimit,
     max_concurrent: row.maxConcurrent,

@@ -1,5 +1,5 @@
-// Admission for client keys: the monthly budget (worst case reserved atomically, settled by the usage
-// row) and per-minute request and token limits, all counted in the database so they hold across replicas.
+// Admission for client keys: the budget of the key's period (worst case reserved atomically, settled by
+// the usage row) and per-minute request and token limits, all counted in the database so they hold across replicas.
 import { add, canonical, compare, type Decimal, formatDecimal, times } from '../billing/money.ts';
 import { PROVIDER, type PriceBook } from '../billing/pricing.ts';
 import type { Database } from '../db/client.ts';
@@ -10,9 +10,15 @@ import { createConcurrency } from './concurrency.ts';
 import { createRateLimits } from './rate-limits.ts';
 import { choicesOf, outputTokenBound, promptTokenBound } from './request-bounds.ts';
 
+export type BudgetPeriod = 'day' | 'week' | 'month';
+
 export type KeyLimits = {
-  /** USD per calendar month (UTC); null = no budget */
+  /** USD per budget period (named for the monthly default); null = no budget */
   monthlyBudgetUsd: Decimal | null;
+  /** the period the budget runs over; spend and reservations reset at its start (UTC) */
+  budgetPeriod: BudgetPeriod;
+  /** true: the budget is tracked and alerts, but never refuses */
+  softBudget: boolean;
   /** requests per minute; null = unlimited */
   rpm: number | null;
   /** tokens per minute; null = unlimited */
@@ -54,7 +60,14 @@ export type Admission = {
 
 export type FailMode = 'open' | 'closed';
 
-type ReserveFor = { requestId: string; keyId: string; budget: Decimal; model: string; at: Date };
+type ReserveFor = {
+  requestId: string;
+  keyId: string;
+  budget: Decimal;
+  model: string;
+  at: Date;
+  limits: KeyLimits;
+};
 
 /** How often each replica looks for stale reservations (the statement is idempotent). */
 const REAP_INTERVAL_MS = 60_000;
@@ -76,9 +89,27 @@ export function reservationTtlMs({
   return Math.max(LONGEST_REQUEST_MS, 2 * upstreamTimeoutMs) + shutdownGraceMs;
 }
 
-/** First day of the request's month, UTC: budgets roll over at 00:00 UTC on the 1st. */
-export function budgetPeriod(at: Date): string {
-  return `${at.getUTCFullYear()}-${String(at.getUTCMonth() + 1).padStart(2, '0')}-01`;
+const DAY_MS = 86_400_000;
+const ADJECTIVE = { day: 'daily', week: 'weekly', month: 'monthly' } as const satisfies Record<
+  BudgetPeriod,
+  string
+>;
+
+/**
+ * The first day (YYYY-MM-DD, UTC) of the budget period holding `at`: the UTC day, the ISO week (from
+ * Monday 00:00 UTC) or the calendar month. key_spend rows are keyed by it. The SQL twin is
+ * tollgate_period_start (drizzle/0008), which the spend trigger uses: the two must agree.
+ */
+export function budgetPeriod(at: Date, period: BudgetPeriod = 'month'): string {
+  const day = new Date(Math.floor(at.getTime() / DAY_MS) * DAY_MS);
+  if (period === 'week') day.setUTCDate(day.getUTCDate() - ((day.getUTCDay() + 6) % 7));
+  if (period === 'month') day.setUTCDate(1);
+  return day.toISOString().slice(0, 10);
+}
+
+/** "daily", "weekly", "monthly": for messages a person reads. */
+export function periodAdjective(period: BudgetPeriod): string {
+  return ADJECTIVE[period];
 }
 
 export function createLimits({
@@ -121,7 +152,7 @@ export function createLimits({
       if (budget !== null) {
         reserving = true;
         reservedUsd = await reserve(
-          { requestId, keyId, budget, model: body.model, at },
+          { requestId, keyId, budget, model: body.model, at, limits },
           {
             promptTokens,
             outputTokens,
@@ -162,7 +193,7 @@ export function createLimits({
 
   /** Reserves the worst case; resolves with the amount held, or throws the budget's 429. */
   async function reserve(
-    { requestId, keyId, budget, model, at }: ReserveFor,
+    { requestId, keyId, budget, model, at, limits }: ReserveFor,
     {
       promptTokens,
       outputTokens,
@@ -173,15 +204,24 @@ export function createLimits({
     const cost = (output: number) =>
       add(times(promptTokens, price.inputTokenCost), times(output, price.outputTokenCost));
     const worst = cost(outputTokens);
-    const period = budgetPeriod(at);
+    const period = budgetPeriod(at, limits.budgetPeriod);
     const amount = formatDecimal(worst);
     const floor = formatDecimal(cost(floorTokens));
     const limit = formatDecimal(budget);
+    // a soft budget still reserves, so spend in flight is tracked and alerts fire, but never refuses
+    const hard = !limits.softBudget;
     const result =
-      compare(worst, budget) > 0
+      hard && compare(worst, budget) > 0
         ? { admitted: false, amount, ...(await spendOrUnknown(keyId, period)) }
         : await bounded(
-            reserveBudget(database, { id: requestId, keyId, period, amount, floor, budget: limit }),
+            reserveBudget(database, {
+              id: requestId,
+              keyId,
+              period,
+              amount,
+              floor,
+              budget: hard ? limit : null,
+            }),
             'reserving budget',
           );
     if (result.admitted) return canonical(result.amount);
@@ -194,7 +234,7 @@ export function createLimits({
         : `$${amount}`;
     throw new GatewayError(
       429,
-      `This key's monthly budget of $${limit} does not cover this request (worst case ${worstCase}; spent ${spent}, in flight ${reserved === 'unknown' ? reserved : `$${reserved}`}).`,
+      `This key's ${periodAdjective(limits.budgetPeriod)} budget of $${limit} does not cover this request (worst case ${worstCase}; spent ${spent}, in flight ${reserved === 'unknown' ? reserved : `$${reserved}`}).`,
       { type: 'insufficient_quota', code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
     );
   }

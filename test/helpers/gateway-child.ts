@@ -5,7 +5,16 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { request } from 'undici';
 import { freePort } from './postgres-instance.ts';
@@ -59,6 +68,9 @@ export function builtServer(): string {
       throw new Error(`could not build the gateway: ${tsc.stdout}${tsc.stderr}${tsc.error ?? ''}`);
     // under node_modules a file has no package scope: say these are ES modules
     writeFileSync(join(tmp, 'package.json'), '{"type":"module"}\n');
+    // the migrations of these sources, found first by migrationsFolder(): the nearest drizzle/ above the
+    // build would be the checkout's that node_modules lives in (another worktree's, when it is a symlink)
+    cpSync(join(ROOT, 'drizzle'), join(tmp, 'drizzle'), { recursive: true });
     try {
       renameSync(tmp, dir);
     } catch {

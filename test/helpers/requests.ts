@@ -35,3 +35,14 @@ export async function expectError(res: Response, status: number, code: string, p
   });
   return text;
 }
+
+/** A dashboard session cookie (`name=value`), signed in through the dashboard's own same-origin form. */
+export async function dashboardCookie(on: TestGateway): Promise<string> {
+  const res = await on.call('/dashboard/login', {
+    method: 'POST',
+    key: null,
+    body: new URLSearchParams({ key: ADMIN_KEY }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },
+  });
+  return (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+}

@@ -5,9 +5,9 @@ import { HttpResponse, http } from 'msw';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/databases.ts';
 import { fixtureJson, fixtureText } from '../helpers/fixtures.ts';
-import { ADMIN_KEY, gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
+import { gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
 import type { MockUpstream } from '../helpers/mock-upstream.ts';
-import { chatRequest, json } from '../helpers/requests.ts';
+import { chatRequest, dashboardCookie, json } from '../helpers/requests.ts';
 
 // 1000 prompt tokens (400 cached), 500 completion (200 of them reasoning)
 const cachedBody = fixtureText('nonstream/hf-groq-gpt-oss-120b.cached-reasoning.response.json');
@@ -177,14 +177,7 @@ describe.each(BACKENDS)('billing on the wire on %s', (backend) => {
       gw.call(`/usage?from=${encodeURIComponent(from)}`),
     );
     expect(usage.totals).toMatchObject({ requests: 2, unpriced_requests: 1 });
-    // a signed-in session, as the dashboard's own form makes it (same-origin POST)
-    const signIn = await gw.call('/dashboard/login', {
-      method: 'POST',
-      key: null,
-      body: new URLSearchParams({ key: ADMIN_KEY }).toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },
-    });
-    const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const cookie = await dashboardCookie(gw);
     const page = await (await gw.call('/dashboard?period=today', { key: null, headers: { cookie } })).text();
     expect(page).toContain('id="unpriced-warning"');
     const metrics = await (await gw.call('/metrics')).text();

@@ -36,6 +36,7 @@ describe('the API description', () => {
       ['/admin/keys', 'post'],
       ['/admin/keys/{id}', 'patch'],
       ['/admin/audit', 'get'],
+      ['/admin/alerts', 'get'],
       ['/usage', 'get'],
       ['/usage/summary', 'get'],
     ] as const) {

@@ -173,4 +173,36 @@ describe('loadConfig', () => {
     expect(error.problems).toEqual([expect.stringMatching(/^PORT: /)]);
     expect(error.message).not.toMatch(/SECRET/);
   });
+
+  it('reads the alert webhook settings, with delivery defaults as in .env.example', () => {
+    expect(loadConfig({}).alerts).toEqual({
+      webhookUrl: undefined,
+      webhookSecret: undefined,
+      maxAttempts: 10,
+      backoffBaseMs: 2000,
+      backoffMaxMs: 300_000,
+      timeoutMs: 10_000,
+      pollMs: 1000,
+    });
+    const url = 'https://hooks.slack.com/services/T000/B000/XXXX/';
+    expect(loadConfig({ ALERT_WEBHOOK_URL: url, ALERT_MAX_ATTEMPTS: '3' }).alerts).toMatchObject({
+      // as given: a trailing slash may be part of the receiver's path
+      webhookUrl: url,
+      maxAttempts: 3,
+    });
+  });
+
+  it('rejects a bad alert webhook URL or short secret without echoing either', () => {
+    const error = problemsOf({
+      ALERT_WEBHOOK_URL: 'ftp://hooks.example/hunter2-path',
+      ALERT_WEBHOOK_SECRET: 'hunter2-short',
+      ALERT_MAX_ATTEMPTS: '0',
+    });
+    expect(error.problems.map((line) => line.split(':')[0]).sort()).toEqual([
+      'ALERT_MAX_ATTEMPTS',
+      'ALERT_WEBHOOK_SECRET',
+      'ALERT_WEBHOOK_URL',
+    ]);
+    expect(error.message).not.toMatch(/hunter2/);
+  });
 });

@@ -10,7 +10,14 @@ const request = {
   messages: [{ role: 'user', content: 'hi' }],
   max_tokens: 10,
 };
-const limits = { monthlyBudgetUsd: parseDecimal('5'), rpm: 60, tpm: null, maxConcurrent: null };
+const limits = {
+  monthlyBudgetUsd: parseDecimal('5'),
+  rpm: 60,
+  tpm: null,
+  maxConcurrent: null,
+  budgetPeriod: 'month',
+  softBudget: false,
+} as const;
 const input = (over: Partial<AdmissionInput> = {}): AdmissionInput => ({
   requestId: 'req_1',
   keyId: 'key_1',
@@ -54,7 +61,16 @@ describe('limits when the database is down', () => {
 
   it('does not touch the database for a key without limits', async () => {
     const admission = await limitsWith('closed').admit(
-      input({ limits: { monthlyBudgetUsd: null, rpm: null, tpm: null, maxConcurrent: null } }),
+      input({
+        limits: {
+          monthlyBudgetUsd: null,
+          rpm: null,
+          tpm: null,
+          maxConcurrent: null,
+          budgetPeriod: 'month',
+          softBudget: false,
+        },
+      }),
     );
     expect(admission).toMatchObject({ reservedUsd: null, headers: {} });
   });
@@ -67,10 +83,26 @@ describe('budget periods', () => {
     // half past midnight in Berlin on Dec 1 is still November in UTC
     expect(budgetPeriod(new Date('2026-12-01T00:30:00+01:00'))).toBe('2026-11-01');
   });
+
+  it('roll over at midnight UTC for days, and on Monday 00:00 UTC for ISO weeks', () => {
+    expect(budgetPeriod(new Date('2026-12-01T23:59:59.999Z'), 'day')).toBe('2026-12-01');
+    expect(budgetPeriod(new Date('2026-12-02T00:00:00.000Z'), 'day')).toBe('2026-12-02');
+    expect(budgetPeriod(new Date('2026-12-06T23:59:59.999Z'), 'week')).toBe('2026-11-30');
+    expect(budgetPeriod(new Date('2026-12-07T00:00:00.000Z'), 'week')).toBe('2026-12-07');
+    // a week across New Year belongs to the Monday that began it
+    expect(budgetPeriod(new Date('2027-01-03T12:00:00Z'), 'week')).toBe('2026-12-28');
+  });
 });
 
 describe('concurrency per key', () => {
-  const only = (maxConcurrent: number) => ({ monthlyBudgetUsd: null, rpm: null, tpm: null, maxConcurrent });
+  const only = (maxConcurrent: number) => ({
+    monthlyBudgetUsd: null,
+    rpm: null,
+    tpm: null,
+    maxConcurrent,
+    budgetPeriod: 'month' as const,
+    softBudget: false,
+  });
 
   it('refuses past max_concurrent with 429 and retry-after, until finish() frees a slot', async () => {
     const limitsService = limitsWith('closed');

@@ -1,0 +1,142 @@
+// Budget alerts as admins and receivers see them: the /admin/alerts listing and the webhook payload
+// (JSON with a `text` a Slack or Teams incoming webhook shows as is). Raising them is the database's
+// job (the trigger on key_spend, drizzle/0008); delivering them is alert-deliverer.ts's.
+import { canonical, formatDecimal, parseDecimal, times } from '../billing/money.ts';
+import { type AlertFilters, type AlertRecord, type AlertState, selectAlerts } from '../db/alerts-repo.ts';
+import type { Database } from '../db/client.ts';
+import { badRequest } from '../errors.ts';
+import { periodAdjective } from './limits.ts';
+
+export type AlertView = {
+  id: string;
+  key_id: string;
+  key_name: string | null;
+  period_start: string;
+  threshold: number;
+  spent_usd: string;
+  budget_usd: string;
+  created_at: string;
+  state: AlertState;
+  attempts: number;
+  /** when the next try is due; null once delivered or failed */
+  next_attempt_at: string | null;
+  last_error: string | null;
+  delivered_at: string | null;
+};
+
+export type AlertPayload = {
+  type: 'budget.threshold';
+  id: string;
+  key_id: string;
+  key_name: string | null;
+  period_start: string;
+  threshold: number;
+  spent_usd: string;
+  budget_usd: string;
+  text: string;
+};
+
+export type Alerts = {
+  list(
+    filters: AlertFilters,
+    page: { limit: number; cursor?: string | undefined },
+  ): Promise<{ data: AlertView[]; next_cursor: string | null }>;
+};
+
+export function createAlerts({ database }: { database: Database }): Alerts {
+  return {
+    async list(filters, { limit, cursor }) {
+      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      // one row more than asked says whether another page follows
+      const rows = await selectAlerts(database, { filters, limit: limit + 1, after });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        data: page.map(toView),
+        next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
+      };
+    },
+  };
+}
+
+function toView(row: AlertRecord): AlertView {
+  return {
+    id: row.id,
+    key_id: row.api_key_id,
+    key_name: row.key_name,
+    period_start: row.period_start,
+    threshold: Number(row.threshold),
+    spent_usd: canonical(row.spent_usd),
+    budget_usd: canonical(row.budget_usd),
+    created_at: row.created_at,
+    state: row.state,
+    attempts: row.attempts,
+    next_attempt_at: row.state === 'pending' ? row.next_attempt_at : null,
+    last_error: row.last_error,
+    delivered_at: row.delivered_at,
+  };
+}
+
+const CURSOR = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)\|(alr_[0-9a-f]{32})$/;
+
+function encodeCursor(row: AlertRecord): string {
+  return Buffer.from(`${row.created_at}|${row.id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  // Node decodes base64 leniently: only the exact text this API wrote is a cursor
+  if (match?.[1] && match[2] && Buffer.from(match[0], 'utf8').toString('base64url') === cursor) {
+    return { createdAt: match[1], id: match[2] };
+  }
+  throw badRequest(
+    "Invalid query parameter 'cursor': not a cursor this API returned (pass next_cursor as it came)",
+    'cursor',
+    'invalid_parameter',
+  );
+}
+
+/** The webhook body of an alert: exact decimal strings for money, a sentence for chat tools. */
+export function alertPayload(alert: AlertRecord): AlertPayload {
+  const spent = canonical(alert.spent_usd);
+  const budget = canonical(alert.budget_usd);
+  const name = alert.key_name ?? alert.api_key_id;
+  const period = periodAdjective(alert.budget_period ?? 'month');
+  const text =
+    `Tollgate: key '${slackSafe(name)}' has spent ${dollars(spent)} of its ${dollars(budget)} ${period} budget ` +
+    `(${percentOf(spent, budget)}%), reaching its ${percent(alert.threshold)}% alert threshold ` +
+    `for the period starting ${alert.period_start} (UTC).`;
+  return {
+    type: 'budget.threshold',
+    id: alert.id,
+    key_id: alert.api_key_id,
+    key_name: alert.key_name,
+    period_start: alert.period_start,
+    threshold: Number(alert.threshold),
+    spent_usd: spent,
+    budget_usd: budget,
+    text,
+  };
+}
+
+/** "$8.00", "$0.000222": cents always shown, every exact digit kept. */
+function dollars(amount: string): string {
+  const [whole, fraction = ''] = amount.split('.');
+  return `$${whole}.${fraction.padEnd(2, '0')}`;
+}
+
+/** A threshold (a fraction, e.g. "0.8") as a percentage, exactly: "80", "12.5". */
+function percent(threshold: string): string {
+  return formatDecimal(times(100, parseDecimal(threshold)));
+}
+
+/** spent / budget as a whole percentage, rounded down (a display figure, not money). */
+function percentOf(spent: string, budget: string): string {
+  const b = parseDecimal(budget);
+  return b > 0n ? ((parseDecimal(spent) * 100n) / b).toString() : '0';
+}
+
+/** Slack reads &, < and > as markup in `text`. */
+function slackSafe(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
