@@ -19,12 +19,39 @@ const isObject = (value: unknown): value is Json =>
 const isCount = (value: unknown): value is number =>
   Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 2_147_483_647;
 
-/** A usage object → TokenUsage, or undefined when it does not carry prompt and completion counts. */
-export function parseUsage(value: unknown): TokenUsage | undefined {
+/** Where a wire format keeps its counts: the prompt/completion/total fields and their details. */
+type UsageFields = {
+  prompt: string;
+  completion: string;
+  total: string;
+  cached: readonly [holder: string, field: string];
+  reasoning: readonly [holder: string, field: string];
+};
+
+const CHAT_FIELDS: UsageFields = {
+  prompt: 'prompt_tokens',
+  completion: 'completion_tokens',
+  total: 'total_tokens',
+  cached: ['prompt_tokens_details', 'cached_tokens'],
+  reasoning: ['completion_tokens_details', 'reasoning_tokens'],
+};
+
+const RESPONSES_FIELDS: UsageFields = {
+  prompt: 'input_tokens',
+  completion: 'output_tokens',
+  total: 'total_tokens',
+  cached: ['input_tokens_details', 'cached_tokens'],
+  reasoning: ['output_tokens_details', 'reasoning_tokens'],
+};
+
+/** A usage object read with `fields`; undefined when it lacks prompt and completion counts. */
+function parseWith(value: unknown, fields: UsageFields): TokenUsage | undefined {
   if (!isObject(value)) return undefined;
-  const { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total } = value;
+  const prompt = value[fields.prompt];
+  const completion = value[fields.completion];
+  const total = value[fields.total];
   if (!isCount(prompt) || !isCount(completion)) return undefined;
-  const details = (key: string, field: string): number => {
+  const detail = ([key, field]: readonly [string, string]): number => {
     const holder = value[key];
     const count = isObject(holder) ? holder[field] : undefined;
     return isCount(count) ? count : 0;
@@ -33,11 +60,14 @@ export function parseUsage(value: unknown): TokenUsage | undefined {
     promptTokens: prompt,
     completionTokens: completion,
     totalTokens: isCount(total) ? total : prompt + completion,
-    cachedTokens: details('prompt_tokens_details', 'cached_tokens'),
-    reasoningTokens: details('completion_tokens_details', 'reasoning_tokens'),
+    cachedTokens: detail(fields.cached),
+    reasoningTokens: detail(fields.reasoning),
     raw: value,
   };
 }
+
+/** A chat usage object → TokenUsage, or undefined when it does not carry prompt and completion counts. */
+export const parseUsage = (value: unknown): TokenUsage | undefined => parseWith(value, CHAT_FIELDS);
 
 /**
  * The usage a completion or a stream chunk carries: top-level `usage` first, else `x_groq.usage`
@@ -55,21 +85,5 @@ export function usageOf(message: unknown): TokenUsage | undefined {
  * The Responses API's usage (`response.usage`): input/output tokens, with cached and reasoning tokens
  * in their details. Undefined when it does not carry input and output counts.
  */
-export function parseResponsesUsage(value: unknown): TokenUsage | undefined {
-  if (!isObject(value)) return undefined;
-  const { input_tokens: input, output_tokens: output, total_tokens: total } = value;
-  if (!isCount(input) || !isCount(output)) return undefined;
-  const detail = (key: string, field: string): number => {
-    const holder = value[key];
-    const count = isObject(holder) ? holder[field] : undefined;
-    return isCount(count) ? count : 0;
-  };
-  return {
-    promptTokens: input,
-    completionTokens: output,
-    totalTokens: isCount(total) ? total : input + output,
-    cachedTokens: detail('input_tokens_details', 'cached_tokens'),
-    reasoningTokens: detail('output_tokens_details', 'reasoning_tokens'),
-    raw: value,
-  };
-}
+export const parseResponsesUsage = (value: unknown): TokenUsage | undefined =>
+  parseWith(value, RESPONSES_FIELDS);
