@@ -36,10 +36,6 @@ export type EndpointAdapter<Body extends MeteredBody = MeteredBody> = {
   schema: z.ZodType<Body>;
   /** the end user the body names (OpenAI's `user` field) */
   endUser(body: Body): string | undefined;
-  /** the body as chat messages, for a token estimate (the estimator reads `messages` and `tools`) */
-  promptOf(body: Body): { messages: unknown[]; tools?: unknown };
-  /** the largest output the request allows, in tokens (undefined: no bound given) */
-  maxOutputTokens(body: Body): number | undefined;
   /**
    * The bytes to send for a streamed request: the client's own, with only what metering needs
    * changed (chat: `stream_options.include_usage`). Also says whether the client asked for usage.

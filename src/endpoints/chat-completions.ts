@@ -35,11 +35,6 @@ export const chatCompletions: EndpointAdapter<ChatBody> = {
   name: 'chat.completions',
   schema: chatBody,
   endUser: (body) => body.user ?? undefined,
-  promptOf: (body) => ({ messages: body.messages, tools: body.tools }),
-  maxOutputTokens(body) {
-    const bounds = [body.max_tokens, body.max_completion_tokens].filter((b) => typeof b === 'number');
-    return bounds.length === 0 ? undefined : (body.n ?? 1) * Math.max(...bounds);
-  },
   streamBody(raw, body) {
     const clientAskedUsage = body.stream_options?.include_usage === true;
     if (clientAskedUsage) return { bytes: raw, clientAskedUsage };

@@ -19,9 +19,14 @@ export const endUserField = z
   .max(MAX_END_USER_CHARS, `must be at most ${MAX_END_USER_CHARS} characters`)
   .refine((user) => !user.includes('\u0000'), 'must not contain NUL characters');
 
-/** A token bound (max_tokens and the like): a whole number, or absent. A string or 1.5 is a 400. */
+/**
+ * A token bound (max_tokens and the like): a whole number an upstream parses (int32), or absent. A
+ * string or 1.5 is a 400 here, at the edge, for every key (admission reads the same bounds for budgets:
+ * src/services/request-bounds.ts).
+ */
 export const tokenBound = z
   .number({ error: 'must be a whole number of tokens' })
   .int('must be a whole number of tokens')
   .min(0, 'must not be negative')
+  .max(2 ** 31 - 1, 'must be at most 2147483647')
   .nullish();

@@ -61,28 +61,11 @@ function outputText(response: unknown): string {
   return text;
 }
 
-/** Input items as chat messages for the estimator: role and content when they have them, else the item. */
-function asMessages(body: ResponsesBody): unknown[] {
-  const messages: unknown[] = [];
-  if (body.instructions) messages.push({ role: 'system', content: body.instructions });
-  if (typeof body.input === 'string') messages.push({ role: 'user', content: body.input });
-  for (const item of Array.isArray(body.input) ? body.input : []) {
-    messages.push(
-      isObject(item) && 'content' in item
-        ? { role: item.role, content: item.content }
-        : { role: 'user', content: JSON.stringify(item) },
-    );
-  }
-  return messages;
-}
-
 export const responses: EndpointAdapter<ResponsesBody> = {
   path: '/responses',
   name: 'responses',
   schema: responsesBody,
   endUser: (body) => body.user ?? undefined,
-  promptOf: (body) => ({ messages: asMessages(body), tools: body.tools }),
-  maxOutputTokens: (body) => body.max_output_tokens ?? undefined,
   // the terminal event always carries usage: the client's bytes go as they are
   streamBody: (raw) => ({ bytes: raw, clientAskedUsage: true }),
   usageOfReply: (reply) => billedUsage(isObject(reply) ? reply.usage : undefined),

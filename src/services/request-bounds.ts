@@ -55,8 +55,11 @@ export async function promptTokenBound(body: Record<string, unknown>): Promise<n
   return textTokens + opaqueBytes;
 }
 
-/** The prompt as chat messages of text, and the bytes of everything that is not text. */
-function promptOf(body: Record<string, unknown>): { messages: Message[]; opaqueBytes: number } {
+/**
+ * The prompt of a chat or a Responses body as chat messages of text, and the bytes of everything that
+ * is not text: what admission bounds and what the meter estimates from when usage is missing.
+ */
+export function promptOf(body: Record<string, unknown>): { messages: Message[]; opaqueBytes: number } {
   const messages: Message[] = [];
   let opaqueBytes = 0;
   const add = (item: unknown) => {

@@ -5,6 +5,7 @@ import type { UsageLogInsert } from '../../db/schema.ts';
 import { GatewayError } from '../../errors.ts';
 import type { Recorder } from '../../ledger/recorder.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from '../../metering/tokens.ts';
+import { promptOf } from '../request-bounds.ts';
 import { buildUsageRow, type MeteredTokens, type UsageStatus } from '../usage-row.ts';
 import { elapsedMs, type MeteredCall } from './call.ts';
 
@@ -77,7 +78,10 @@ export function createMeter({
 export async function estimateTokens(call: MeteredCall, generated: string): Promise<MeteredTokens> {
   return {
     source: 'estimated',
-    promptTokens: await estimatePromptTokens(call.adapter.promptOf(call.body)),
+    promptTokens: await estimatePromptTokens({
+      messages: promptOf(call.body).messages,
+      tools: call.body.tools,
+    }),
     completionTokens: await estimateCompletionTokens(generated),
   };
 }
