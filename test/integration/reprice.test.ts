@@ -136,6 +136,14 @@ describe.each(BACKENDS)('POST /admin/reprice on %s', (backend) => {
       );
       expect(summary.totals.cost_usd).toBe(ledgerSum);
       expect(summary.data).toEqual([expect.objectContaining({ group: model, cost_usd: ledgerSum })]);
+      // the narrow rollups (by end user, tag, endpoint, served_by) carry the corrections too
+      for (const groupBy of ['user', 'tag', 'endpoint', 'served_by']) {
+        const grouped = await json<{ data: Array<{ cost_usd: string }> }>(
+          gw.call(`/usage/summary?group_by=${groupBy}&key_id=${created.id}&${range}`),
+        );
+        const sum = grouped.data.reduce((acc, g) => add(acc, parseDecimal(g.cost_usd)), ZERO);
+        expect(formatDecimal(sum), `group_by=${groupBy} ${range}`).toBe(ledgerSum);
+      }
     }
     const [hourly] = await rows(
       `select sum(cost_usd)::text as cost from usage_hourly where model = '${model}'`,
