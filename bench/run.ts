@@ -53,7 +53,7 @@ if (!(DURATION_S > 0 && WARMUP_S >= 0 && REPEATS >= 1 && RECORDER_ROWS >= 0))
   throw new Error('BENCH_DURATION, BENCH_WARMUP, BENCH_REPEATS and BENCH_RECORDER_ROWS must be numbers');
 const TOOL = loadTool();
 
-// the recorded request (../shared/fixtures/nonstream/hf-groq-gpt-oss-120b.request.json)
+// the recorded request (test/fixtures/nonstream/hf-groq-gpt-oss-120b.request.json)
 const REQUEST = {
   model: 'openai/gpt-oss-120b:groq',
   messages: [{ role: 'user', content: 'Explain in one sentence why the sky is blue.' }],

@@ -71,13 +71,7 @@ case "$user" in "" | root | 0 | 0:*) fail "the image's USER is '$user', not a no
   || fail "the image's /app is not dist/ + drizzle/ + production dependencies only"
 
 # 2. a mock upstream answering like the HF router (the recorded gpt-oss reply); it notes the Authorization it got
-fixture="$root/../shared/fixtures/nonstream/hf-groq-gpt-oss-120b.response.json"
-if [ ! -f "$fixture" ]; then
-  fixture="$work/response.json"
-  cat >"$fixture" <<'JSON'
-{"id":"chatcmpl-3b1f6c2e-8d4a-4f0b-9c7e-5a2d1e9f7c41","object":"chat.completion","created":1795478412,"model":"openai/gpt-oss-120b","choices":[{"index":0,"message":{"role":"assistant","content":"The sky looks blue because molecules in the atmosphere scatter short blue wavelengths of sunlight far more than longer red ones (Rayleigh scattering), so blue light reaches our eyes from every direction.","reasoning":"The user wants a one-sentence explanation of why the sky is blue. Mention Rayleigh scattering: shorter blue wavelengths scatter more in the atmosphere."},"logprobs":null,"finish_reason":"stop"}],"usage":{"queue_time":0.081352904,"prompt_tokens":81,"prompt_time":0.004127881,"completion_tokens":76,"completion_time":0.156057495,"total_tokens":157,"total_time":0.160185376,"completion_tokens_details":{"reasoning_tokens":30}},"usage_breakdown":null,"system_fingerprint":"fp_c868cf1eaa","x_groq":{"id":"req_01kx3v9q7gfs2b8m4d6tzn0c5h","seed":1283746509},"service_tier":"on_demand"}
-JSON
-fi
+fixture="$root/test/fixtures/nonstream/hf-groq-gpt-oss-120b.response.json"
 cat >"$work/mock.mjs" <<'JS'
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
