@@ -8,8 +8,8 @@ import type { MeteredCall, Ticket } from './call.ts';
 import { openCallRecord } from './call-record.ts';
 import { completeJson, type JsonReply } from './json-reply.ts';
 import { createMeter } from './meter.ts';
+import { openStream } from './open-stream.ts';
 import { gatewayFailure } from './outcome.ts';
-import { openStream } from './stream-relay.ts';
 
 export type StreamReply = {
   status: number;

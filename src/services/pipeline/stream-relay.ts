@@ -2,20 +2,20 @@
 // event's data is parsed as JSON and read by the endpoint's adapter (usage, end, generated text).
 // The row is committed before the terminal event (`[DONE]`, `response.completed`, …) is released; a
 // stream that errors, stalls, breaks off, loses its client or is cut at shutdown is still metered, once.
-import { isObject } from '../../endpoints/adapter.ts';
-import { badGateway, fromUpstream, GatewayError, gatewayTimeout, upstreamMessage } from '../../errors.ts';
+import { badGateway, GatewayError, gatewayTimeout } from '../../errors.ts';
 import { createSseSplitter, type SseEvent } from '../../metering/sse.ts';
 import type { TokenUsage } from '../../metering/usage.ts';
-import type { UpstreamClient, UpstreamResponse } from '../../upstream/client.ts';
+import type { UpstreamResponse } from '../../upstream/client.ts';
 import type { MeteredTokens, UsageStatus } from '../usage-row.ts';
 import { elapsedMs } from './call.ts';
 import type { CallRecord } from './call-record.ts';
 import { estimateTokens, type MeterInput } from './meter.ts';
 import { upstreamFailure } from './outcome.ts';
+import { errorEvent, type StreamFailure, upstreamErrorEvent } from './stream-errors.ts';
 
 /** Generated text kept for an estimate; beyond it, characters are counted (4 to a token). */
 const MAX_TEXT_CHARS = 1 << 20;
-const encoder = new TextEncoder();
+const _encoder = new TextEncoder();
 
 export type StreamHandle = { cut(reason: string): void; ended: Promise<void> };
 
@@ -27,16 +27,7 @@ type RelayOptions = {
   maxEventBytes: number;
 };
 
-type Action =
-  | { kind: 'forward' }
-  | { kind: 'hide' }
-  | { kind: 'done' }
-  | { kind: 'failed'; error: GatewayError; passThrough: boolean };
-
-/** An SSE error event in OpenAI's envelope, for endings the upstream did not make itself. */
-export function errorEvent(error: GatewayError): Uint8Array {
-  return encoder.encode(`event: error\ndata: ${JSON.stringify(error.toBody())}\n\n`);
-}
+type Action = { kind: 'forward' } | { kind: 'hide' } | { kind: 'done' } | StreamFailure;
 
 export class StreamRelay {
   readonly readable: ReadableStream<Uint8Array>;
@@ -266,31 +257,6 @@ export class StreamRelay {
   }
 }
 
-/** An upstream `event: error`: passed on as is when it is in OpenAI's shape, else wrapped in ours. */
-function upstreamErrorEvent(parsed: unknown, data: string): Action {
-  const inner = isObject(parsed) && isObject(parsed.error) ? parsed.error : parsed;
-  const message = upstreamMessage(parsed);
-  const shaped =
-    isObject(inner) &&
-    typeof inner.message === 'string' &&
-    isObject(parsed) &&
-    (isObject(parsed.error) || parsed.type === 'error');
-  if (message !== undefined && shaped) {
-    const code = isObject(inner) ? inner.status_code : undefined;
-    const status = typeof code === 'number' && code >= 400 && code <= 599 ? code : 502;
-    return {
-      kind: 'failed',
-      error: fromUpstream(status >= 500 ? 502 : status, encoder.encode(data)),
-      passThrough: true,
-    };
-  }
-  const error = new GatewayError(502, `The upstream stream failed: ${data.slice(0, 1000) || 'no detail'}`, {
-    type: 'upstream_error',
-    code: 'upstream_stream_error',
-  });
-  return { kind: 'failed', error, passThrough: false };
-}
-
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -311,53 +277,4 @@ async function drainQuietly(chunks: AsyncIterator<Uint8Array>): Promise<void> {
   } catch {
     // the reply is complete; a late upstream hiccup changes nothing
   }
-}
-
-/**
- * Opens a streamed call: the request goes upstream with the adapter's stream body; an answer that is
- * not a 2xx stream is metered and thrown, else the relay carries the stream to the client.
- */
-export async function openStream({
-  upstream,
-  record,
-  maxEventBytes,
-}: {
-  upstream: UpstreamClient;
-  record: CallRecord;
-  maxEventBytes: number;
-}): Promise<{ relay: StreamRelay; response: UpstreamResponse; upstreamMs: number }> {
-  const { call } = record;
-  const { bytes, clientAskedUsage } = call.adapter.streamBody(call.raw, call.body);
-  const upstreamAbort = new AbortController();
-  const onClientGone = () => upstreamAbort.abort();
-  call.signal.addEventListener('abort', onClientGone, { once: true });
-  let response: UpstreamResponse | undefined;
-  try {
-    response = await upstream.send({
-      path: call.adapter.path,
-      model: call.body.model,
-      body: bytes,
-      signal: upstreamAbort.signal,
-      stream: true,
-    });
-    if (response.status < 200 || response.status >= 300) {
-      const body = await upstream.readAll(response, upstreamAbort.signal).catch(() => new Uint8Array());
-      throw fromUpstream(response.status, body, response.headers);
-    }
-  } catch (err) {
-    call.signal.removeEventListener('abort', onClientGone);
-    const failure = upstreamFailure(err);
-    await record.meter({
-      status: failure.status,
-      httpStatus: failure.httpStatus,
-      tokens: failure.status === 'client_aborted' ? await estimateTokens(call, '') : { source: 'none' },
-      servedBy: response?.servedBy,
-      upstreamRequestId: response?.headers['x-upstream-request-id'],
-      error: failure.error.message,
-    });
-    throw failure.error;
-  }
-  const relay = new StreamRelay(record, response, { clientAskedUsage, upstreamAbort, maxEventBytes });
-  void relay.ended.then(() => call.signal.removeEventListener('abort', onClientGone));
-  return { relay, response, upstreamMs: elapsedMs(call) };
 }
