@@ -7,25 +7,11 @@ import { withDeadline } from '../db/deadline.ts';
 import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../db/limits-repo.ts';
 import { GatewayError } from '../errors.ts';
 import { createConcurrency } from './concurrency.ts';
+import type { BudgetPeriod, KeyLimits } from './key-limits.ts';
 import { createRateLimits } from './rate-limits.ts';
 import { choicesOf, outputTokenBound, promptTokenBound } from './request-bounds.ts';
 
-export type BudgetPeriod = 'day' | 'week' | 'month';
-
-export type KeyLimits = {
-  /** USD per budget period (named for the monthly default); null = no budget */
-  monthlyBudgetUsd: Decimal | null;
-  /** the period the budget runs over; spend and reservations reset at its start (UTC) */
-  budgetPeriod: BudgetPeriod;
-  /** true: the budget is tracked and alerts, but never refuses */
-  softBudget: boolean;
-  /** requests per minute; null = unlimited */
-  rpm: number | null;
-  /** tokens per minute; null = unlimited */
-  tpm: number | null;
-  /** requests in flight at once, counted per gateway process (per replica); null = unlimited */
-  maxConcurrent: number | null;
-};
+export type { BudgetPeriod, KeyLimits } from './key-limits.ts';
 
 export type AdmissionInput = {
   /** the gateway's request id: also the id of the budget reservation and of the usage row */

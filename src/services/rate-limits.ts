@@ -3,7 +3,7 @@
 import type { Database } from '../db/client.ts';
 import { pruneRateWindows, rateWindowOf, takeRateSlot } from '../db/limits-repo.ts';
 import { GatewayError } from '../errors.ts';
-import type { KeyLimits } from './limits.ts';
+import type { KeyLimits } from './key-limits.ts';
 
 const WINDOW_MS = 60_000;
 
