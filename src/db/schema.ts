@@ -17,7 +17,14 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 
-const createdAt = () => timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow();
+import { budgetAlerts } from './schema-alerts.ts';
+import { createdAt } from './schema-columns.ts';
+import { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
+import { usageHourly, usageHourlyRoutes, usageHourlyTags, usageHourlyUsers } from './schema-rollups.ts';
+
+export { budgetAlerts } from './schema-alerts.ts';
+export { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
+export { usageHourly, usageHourlyRoutes, usageHourlyTags, usageHourlyUsers } from './schema-rollups.ts';
 
 /** Versioned prices: never updated in place. A change is a new version; a delete is a retiring version. */
 export const apiProviderPricing = pgTable(
@@ -187,115 +194,6 @@ export const usageLogs = pgTable(
 );
 
 /**
- * Hourly sums of usage_logs per key, model and status, kept by a trigger in the same transaction as
- * every insert (and delete, update, truncate) of usage rows: /usage/summary reads whole hours here
- * and only the partial hours at the edges of its range from usage_logs. `api_key_id` is '' for the
- * master key (a key column that is never null keeps it in the primary key).
- */
-export const usageHourly = pgTable(
-  'usage_hourly',
-  {
-    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
-    apiKeyId: text('api_key_id').notNull(),
-    model: text('model').notNull(),
-    status: text('status').notNull(),
-    requests: bigint('requests', { mode: 'bigint' }).notNull(),
-    promptTokens: bigint('prompt_tokens', { mode: 'bigint' }).notNull(),
-    completionTokens: bigint('completion_tokens', { mode: 'bigint' }).notNull(),
-    totalTokens: bigint('total_tokens', { mode: 'bigint' }).notNull(),
-    costUsd: numeric('cost_usd').notNull(),
-    /** rows priced by a guess: the env fallback or the built-in price (pricing_source env | builtin) */
-    unpricedRequests: bigint('unpriced_requests', { mode: 'bigint' }).notNull(),
-  },
-  (t) => [primaryKey({ columns: [t.hour, t.apiKeyId, t.model, t.status] })],
-);
-
-/** The sums every rollup keeps per group (see usageHourly). */
-const rollupSums = () => ({
-  requests: bigint('requests', { mode: 'bigint' }).notNull(),
-  promptTokens: bigint('prompt_tokens', { mode: 'bigint' }).notNull(),
-  completionTokens: bigint('completion_tokens', { mode: 'bigint' }).notNull(),
-  totalTokens: bigint('total_tokens', { mode: 'bigint' }).notNull(),
-  costUsd: numeric('cost_usd').notNull(),
-  unpricedRequests: bigint('unpriced_requests', { mode: 'bigint' }).notNull(),
-});
-
-/**
- * Narrow rollups beside usage_hourly, kept by their own triggers (drizzle/0009), each read only by the
- * reports that need its dimension, so many end users never slow the key/model/status reports. '' stands
- * for none (served_by or end_user null, a row without tags). A row counts once per distinct tag.
- */
-export const usageHourlyRoutes = pgTable(
-  'usage_hourly_routes',
-  {
-    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
-    endpoint: text('endpoint').notNull(),
-    servedBy: text('served_by').notNull(),
-    model: text('model').notNull(),
-    status: text('status').notNull(),
-    ...rollupSums(),
-  },
-  (t) => [
-    primaryKey({
-      name: 'usage_hourly_routes_pk',
-      columns: [t.hour, t.endpoint, t.servedBy, t.model, t.status],
-    }),
-  ],
-);
-
-export const usageHourlyUsers = pgTable(
-  'usage_hourly_users',
-  {
-    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
-    endUser: text('end_user').notNull(),
-    apiKeyId: text('api_key_id').notNull(),
-    ...rollupSums(),
-  },
-  (t) => [
-    primaryKey({ name: 'usage_hourly_users_pk', columns: [t.hour, t.endUser, t.apiKeyId] }),
-    // one end user's hours, without reading every other's
-    index('usage_hourly_users_end_user').on(t.endUser, t.hour),
-  ],
-);
-
-export const usageHourlyTags = pgTable(
-  'usage_hourly_tags',
-  {
-    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
-    tag: text('tag').notNull(),
-    apiKeyId: text('api_key_id').notNull(),
-    model: text('model').notNull(),
-    ...rollupSums(),
-  },
-  (t) => [
-    primaryKey({ name: 'usage_hourly_tags_pk', columns: [t.hour, t.tag, t.apiKeyId, t.model] }),
-    index('usage_hourly_tags_tag').on(t.tag, t.hour),
-  ],
-);
-
-/** Dashboard sign-ins: the SHA-256 of each session token; a sign-out deletes its row (every replica sees it). */
-export const dashboardSessions = pgTable(
-  'dashboard_sessions',
-  {
-    tokenHash: text('token_hash').primaryKey(),
-    createdAt: createdAt(),
-    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
-  },
-  (t) => [index('dashboard_sessions_expires_at').on(t.expiresAt)],
-);
-
-/** Dashboard sign-in attempts per client address and one-minute window, shared by every replica. */
-export const dashboardLoginAttempts = pgTable(
-  'dashboard_login_attempts',
-  {
-    client: text('client').notNull(),
-    windowStart: timestamp('window_start', { withTimezone: true, mode: 'date' }).notNull(),
-    attempts: integer('attempts').notNull().default(0),
-  },
-  (t) => [primaryKey({ name: 'dashboard_login_attempts_pk', columns: [t.client, t.windowStart] })],
-);
-
-/**
  * Spend per key and budget period (period = the period's first day, UTC: see tollgate_period_start). `spent_usd` is maintained by a
  * trigger on usage_logs in the same transaction as the row insert; `reserved_usd` holds the worst
  * case of requests in flight (the sum of their budget_reservations rows), added at admission by one
@@ -355,40 +253,6 @@ export const adminAudit = pgTable(
     details: jsonb('details'),
   },
   (t) => [index('admin_audit_created_at').on(t.createdAt.desc())],
-);
-
-/**
- * The budget-alert outbox: one row per (key, period, threshold) ever reached, written by a trigger on
- * key_spend in the transaction that moved the spend, then POSTed to ALERT_WEBHOOK_URL by the deliverer.
- */
-export const budgetAlerts = pgTable(
-  'budget_alerts',
-  {
-    /** alr_…: also the webhook's idempotency-key */
-    id: text('id').primaryKey().default(sql`('alr_' || replace(gen_random_uuid()::text, '-', ''))`),
-    apiKeyId: text('api_key_id').notNull(),
-    periodStart: date('period_start', { mode: 'string' }).notNull(),
-    /** the fraction of the budget reached */
-    threshold: numeric('threshold').notNull(),
-    /** the period's spend when the threshold was reached, and the budget then (USD) */
-    spentUsd: numeric('spent_usd').notNull(),
-    budgetUsd: numeric('budget_usd').notNull(),
-    createdAt: createdAt(),
-    state: text('state', { enum: ['pending', 'delivered', 'failed'] })
-      .notNull()
-      .default('pending'),
-    /** delivery attempts made */
-    attempts: integer('attempts').notNull().default(0),
-    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-    lastError: text('last_error'),
-    deliveredAt: timestamp('delivered_at', { withTimezone: true, mode: 'date' }),
-  },
-  (t) => [
-    check('budget_alerts_state_check', sql`${t.state} IN ('pending', 'delivered', 'failed')`),
-    uniqueIndex('budget_alerts_key_period_threshold').on(t.apiKeyId, t.periodStart, t.threshold),
-    index('budget_alerts_created_at').on(t.createdAt.desc(), t.id.desc()),
-    index('budget_alerts_due').on(t.nextAttemptAt).where(sql`${t.state} = 'pending'`),
-  ],
 );
 
 export const schema = {

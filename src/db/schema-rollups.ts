@@ -1,0 +1,90 @@
+// The summary rollups over usage_logs (drizzle/0004, 0009): hourly sums kept by triggers, read by
+// /usage/summary.
+import { bigint, index, numeric, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+/**
+ * Hourly sums of usage_logs per key, model and status, kept by a trigger in the same transaction as
+ * every insert (and delete, update, truncate) of usage rows: /usage/summary reads whole hours here
+ * and only the partial hours at the edges of its range from usage_logs. `api_key_id` is '' for the
+ * master key (a key column that is never null keeps it in the primary key).
+ */
+export const usageHourly = pgTable(
+  'usage_hourly',
+  {
+    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
+    apiKeyId: text('api_key_id').notNull(),
+    model: text('model').notNull(),
+    status: text('status').notNull(),
+    requests: bigint('requests', { mode: 'bigint' }).notNull(),
+    promptTokens: bigint('prompt_tokens', { mode: 'bigint' }).notNull(),
+    completionTokens: bigint('completion_tokens', { mode: 'bigint' }).notNull(),
+    totalTokens: bigint('total_tokens', { mode: 'bigint' }).notNull(),
+    costUsd: numeric('cost_usd').notNull(),
+    /** rows priced by a guess: the env fallback or the built-in price (pricing_source env | builtin) */
+    unpricedRequests: bigint('unpriced_requests', { mode: 'bigint' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.hour, t.apiKeyId, t.model, t.status] })],
+);
+
+/** The sums every rollup keeps per group (see usageHourly). */
+const rollupSums = () => ({
+  requests: bigint('requests', { mode: 'bigint' }).notNull(),
+  promptTokens: bigint('prompt_tokens', { mode: 'bigint' }).notNull(),
+  completionTokens: bigint('completion_tokens', { mode: 'bigint' }).notNull(),
+  totalTokens: bigint('total_tokens', { mode: 'bigint' }).notNull(),
+  costUsd: numeric('cost_usd').notNull(),
+  unpricedRequests: bigint('unpriced_requests', { mode: 'bigint' }).notNull(),
+});
+
+/**
+ * Narrow rollups beside usage_hourly, kept by their own triggers (drizzle/0009), each read only by the
+ * reports that need its dimension, so many end users never slow the key/model/status reports. '' stands
+ * for none (served_by or end_user null, a row without tags). A row counts once per distinct tag.
+ */
+export const usageHourlyRoutes = pgTable(
+  'usage_hourly_routes',
+  {
+    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
+    endpoint: text('endpoint').notNull(),
+    servedBy: text('served_by').notNull(),
+    model: text('model').notNull(),
+    status: text('status').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    primaryKey({
+      name: 'usage_hourly_routes_pk',
+      columns: [t.hour, t.endpoint, t.servedBy, t.model, t.status],
+    }),
+  ],
+);
+
+export const usageHourlyUsers = pgTable(
+  'usage_hourly_users',
+  {
+    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
+    endUser: text('end_user').notNull(),
+    apiKeyId: text('api_key_id').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_hourly_users_pk', columns: [t.hour, t.endUser, t.apiKeyId] }),
+    // one end user's hours, without reading every other's
+    index('usage_hourly_users_end_user').on(t.endUser, t.hour),
+  ],
+);
+
+export const usageHourlyTags = pgTable(
+  'usage_hourly_tags',
+  {
+    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
+    tag: text('tag').notNull(),
+    apiKeyId: text('api_key_id').notNull(),
+    model: text('model').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_hourly_tags_pk', columns: [t.hour, t.tag, t.apiKeyId, t.model] }),
+    index('usage_hourly_tags_tag').on(t.tag, t.hour),
+  ],
+);
