@@ -96,16 +96,6 @@ export async function spendOf(
   return { spent: row?.spent_usd ?? '0', reserved: row?.reserved_usd ?? '0' };
 }
 
-/** Month-to-date spend of every key that has any. */
-export async function spendForPeriod(
-  database: Database,
-  period: string,
-): Promise<Map<string, { spent: string; reserved: string }>> {
-  const rows = await database.rows<{ api_key_id: string; spent_usd: string; reserved_usd: string }>(sql`
-    select api_key_id, spent_usd::text, reserved_usd::text from key_spend where period = ${period}`);
-  return new Map(rows.map((r) => [r.api_key_id, { spent: r.spent_usd, reserved: r.reserved_usd }]));
-}
-
 /**
  * Counts one request and `tokens` in the key's current minute unless that passes a limit.
  * Returns the window's counts after the request, or undefined when it was refused.

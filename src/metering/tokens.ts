@@ -55,8 +55,3 @@ export function estimatePromptTokens(body: PromptBody): Promise<number> {
 export function estimateCompletionTokens(text: string): Promise<number> {
   return estimator().estimateCompletionTokens(text);
 }
-
-/** Completion tokens of text, at most: one per UTF-8 byte (see promptTokenUpperBound). */
-export function completionTokenUpperBound(text: string): number {
-  return textBytes([text]);
-}

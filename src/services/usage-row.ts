@@ -14,8 +14,6 @@ export type MeteredTokens =
   | { source: 'estimated'; promptTokens: number; completionTokens: number }
   | { source: 'none' };
 
-export const NO_TOKENS: MeteredTokens = { source: 'none' };
-
 export type UsageRowInput = {
   requestId: string;
   apiKeyId: string | null;

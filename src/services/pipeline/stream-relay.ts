@@ -17,8 +17,6 @@ import { errorEvent, type StreamFailure, upstreamErrorEvent } from './stream-err
 const MAX_TEXT_CHARS = 1 << 20;
 const _encoder = new TextEncoder();
 
-export type StreamHandle = { cut(reason: string): void; ended: Promise<void> };
-
 type RelayOptions = {
   /** the client asked for the usage chunk (else the adapter hides it) */
   clientAskedUsage: boolean;
