@@ -15,9 +15,17 @@ export const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=16'];
 export const PRODUCTION_ENV = { MALLOC_ARENA_MAX: '2' };
 
 export const ADMIN_KEY = 'bench-admin-key-0123456789';
+/**
+ * The gateway's upstream token: shaped like a real one. The gateway redacts its token from every byte
+ * the upstream sends back, so a one-letter token (an earlier bench used 'x') rewrote every reply and
+ * measured the redaction of thousands of matches a real token never has. BENCH_HF_TOKEN overrides it.
+ */
+const HF_TOKEN = process.env.BENCH_HF_TOKEN ?? 'hf_benchBenchBenchBenchBenchBenchBench';
 const CHAT_ROUTE = 'route="/v1/chat/completions"';
 
 export type GatewayProcess = {
+  /** what the gateway stores in: pglite or postgres */
+  backend: string;
   base: string;
   pid: number;
   /** where the CPU profile goes when profiling, else undefined */
@@ -29,10 +37,12 @@ export async function startGateway({
   root,
   upstream,
   databaseUrl,
+  backend = databaseUrl ? 'postgres' : 'pglite',
   profile,
   nodeArgs = [],
 }: {
   root: string;
+  backend?: string;
   /** the mock's origin */
   upstream: string;
   /** PostgreSQL; unset → PGlite in a fresh DATA_DIR */
@@ -60,7 +70,7 @@ export async function startGateway({
       DATA_DIR: dataDir,
       ADMIN_API_KEY: ADMIN_KEY,
       UPSTREAM_BASE_URL: `${upstream}/v1`,
-      HF_TOKEN: 'x',
+      HF_TOKEN,
       LOG_LEVEL: 'info',
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     },
@@ -86,7 +96,7 @@ export async function startGateway({
     await stopAndClean();
     throw err;
   }
-  return { base, pid: child.pid as number, profileDir, stop: stopAndClean };
+  return { backend, base, pid: child.pid as number, profileDir, stop: stopAndClean };
 }
 
 /** Chat completions the gateway has answered so far: every status, and the 2xx among them. */
@@ -100,6 +110,45 @@ export async function answered(base: string): Promise<{ all: number; ok: number 
     if (/status="2\d\d"/.test(labels)) ok += Number(value);
   }
   return { all, ok };
+}
+
+/** The recorder's counters from /metrics: rows committed and the INSERT statements that carried them. */
+export async function ledgerCounters(base: string): Promise<{ rows: number; inserts: number }> {
+  const text = await get(`${base}/metrics`);
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return { rows: value('tollgate_usage_rows_committed'), inserts: value('tollgate_usage_inserts') };
+}
+
+/** `n` client keys without limits (budget, rates), created through the admin API: their secrets. */
+export async function createKeys(base: string, n: number): Promise<string[]> {
+  const keys: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const res = await request(`${base}/admin/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `bench-${i}` }),
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 201) throw new Error(`POST /admin/keys answered ${res.statusCode}: ${text}`);
+    keys.push((JSON.parse(text) as { key: string }).key);
+  }
+  return keys;
+}
+
+/** What the PostgreSQL server says of the settings that decide a commit's cost. */
+export async function databaseSettings(url: string): Promise<Record<string, string>> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql<Record<string, string>[]>`
+      select current_setting('server_version') as server_version,
+             current_setting('synchronous_commit') as synchronous_commit,
+             current_setting('fsync') as fsync,
+             current_setting('wal_sync_method') as wal_sync_method,
+             current_setting('shared_buffers') as shared_buffers`;
+    return { ...row };
+  } finally {
+    await sql.end();
+  }
 }
 
 /** Usage rows committed so far, as an admin reads them. */

@@ -17,6 +17,8 @@ export type LoadOptions = {
   durationS: number;
   body: string;
   headers: Record<string, string>;
+  /** bearer keys sent in turn, one per request (round-robin); unset: `headers` as given */
+  keys?: readonly string[] | undefined;
 };
 
 export type LoadResult = {
@@ -75,13 +77,37 @@ export async function runLoad(tool: LoadTool, options: LoadOptions): Promise<Loa
   return { tool, ...raw };
 }
 
-/** A wrk script sending our POST and printing the figures as one JSON line when done. */
-function wrkScript({ body, headers }: LoadOptions): string {
-  if (body.includes(']==]')) throw new Error('request body cannot be quoted for lua');
+/**
+ * A wrk script sending our POST and printing the figures as one JSON line when done. With keys, each
+ * thread builds one request per key at start and sends them in turn.
+ */
+function wrkScript({ body, headers, keys }: LoadOptions): string {
+  const quote = (text: string) => {
+    if (text.includes(']==]')) throw new Error('request text cannot be quoted for lua');
+    return `[==[${text}]==]`;
+  };
   const lua = [
     'wrk.method = "POST"',
-    `wrk.body = [==[${body}]==]`,
-    ...Object.entries(headers).map(([k, v]) => `wrk.headers[ [==[${k}]==] ] = [==[${v}]==]`),
+    `wrk.body = ${quote(body)}`,
+    ...Object.entries(headers).map(([k, v]) => `wrk.headers[ ${quote(k)} ] = ${quote(v)}`),
+    ...(keys && keys.length > 0
+      ? [
+          `local keys = { ${keys.map(quote).join(', ')} }`,
+          'local requests, turn = {}, 0',
+          'init = function(args)',
+          '  for i, key in ipairs(keys) do',
+          '    local h = {}',
+          '    for k, v in pairs(wrk.headers) do h[k] = v end',
+          '    h["authorization"] = "Bearer " .. key',
+          '    requests[i] = wrk.format(nil, nil, h, nil)',
+          '  end',
+          'end',
+          'request = function()',
+          '  turn = turn % #requests + 1',
+          '  return requests[turn]',
+          'end',
+        ]
+      : []),
     'done = function(summary, latency, requests)',
     '  local e = summary.errors',
     '  local failed = e.status + e.connect + e.read + e.write + e.timeout',
@@ -99,6 +125,12 @@ function wrkScript({ body, headers }: LoadOptions): string {
 /** The autocannon child: latencies kept per response at full resolution (its histogram keeps whole ms). */
 async function autocannonChild(options: LoadOptions): Promise<void> {
   const latencies: number[] = [];
+  const keys = options.keys && options.keys.length > 0 ? options.keys : undefined;
+  let turn = 0;
+  const nextKey = (request: autocannon.Request): autocannon.Request => {
+    turn = (turn + 1) % (keys?.length ?? 1);
+    return { ...request, headers: { ...request.headers, authorization: `Bearer ${keys?.[turn]}` } };
+  };
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
@@ -109,6 +141,7 @@ async function autocannonChild(options: LoadOptions): Promise<void> {
         headers: options.headers,
         body: options.body,
         timeout: 30,
+        ...(keys ? { requests: [{ setupRequest: nextKey }] } : {}),
       },
       (err: unknown, result) => (err ? reject(err) : resolve(result)),
     );

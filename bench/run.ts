@@ -2,7 +2,7 @@
 // PGlite and on PostgreSQL (when reachable): requests/s, p50/p99, ratio to direct, gateway CPU µs per
 // request, peak RSS, usage rows vs answers; streaming time to first byte added; the recorder's rows/s.
 // Prints a table and writes bench/results.json. Settings: see the README's Benchmark section.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { summarizeProfileDir } from './cpuprofile-top.ts';
@@ -11,7 +11,10 @@ import {
   ADMIN_KEY,
   backendCpu,
   cpuBetween,
+  createKeys,
+  databaseSettings,
   type GatewayProcess,
+  ledgerCounters,
   median,
   PRODUCTION_ENV,
   PRODUCTION_NODE_ARGS,
@@ -35,20 +38,32 @@ import {
   TASKSET,
 } from './processes.ts';
 import { benchRecorder } from './recorder.ts';
-import { type CaseRow, formatResults, machine, type Results, rowsCheck, weighTargets } from './report.ts';
+import {
+  type CaseRow,
+  type Figure,
+  formatResults,
+  machine,
+  type Results,
+  rowsCheck,
+  spread,
+  spreads,
+  weighTargets,
+} from './report.ts';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.ts';
 
 const env = process.env;
 const QUICK = env.BENCH_QUICK === '1';
-const DURATION_S = Number(env.BENCH_DURATION ?? (QUICK ? 2 : 10));
+const DURATION_S = Number(env.BENCH_DURATION ?? (QUICK ? 2 : 5));
 const WARMUP_S = Number(env.BENCH_WARMUP ?? (QUICK ? 1 : 2));
-const REPEATS = Math.max(1, Number(env.BENCH_REPEATS ?? 1));
-const TTFB_REQUESTS = QUICK ? 50 : 300;
+const REPEATS = Math.max(1, Number(env.BENCH_REPEATS ?? 3));
+const TTFB_REQUESTS = QUICK ? 50 : 100;
 const RECORDER_ROWS = Number(env.BENCH_RECORDER_ROWS ?? (QUICK ? 1000 : 3000));
 const PROFILE = env.BENCH_PROFILE === '1';
 const BACKENDS = (env.BENCH_BACKENDS ?? 'pglite,postgres').split(',');
 const GATEWAY_NODE_ARGS = (env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const ROOT = repositoryRoot();
+/** another build of the gateway to measure with this harness (a checkout with its dist/ built) */
+const GATEWAY_ROOT = env.BENCH_GATEWAY_ROOT ?? ROOT;
 if (!(DURATION_S > 0 && WARMUP_S >= 0 && REPEATS >= 1 && RECORDER_ROWS >= 0))
   throw new Error('BENCH_DURATION, BENCH_WARMUP, BENCH_REPEATS and BENCH_RECORDER_ROWS must be numbers');
 const TOOL = loadTool();
@@ -58,149 +73,230 @@ const REQUEST = {
   model: 'openai/gpt-oss-120b:groq',
   messages: [{ role: 'user', content: 'Explain in one sentence why the sky is blue.' }],
 };
-const BODIES = { json: JSON.stringify(REQUEST), stream: JSON.stringify({ ...REQUEST, stream: true }) };
 const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` };
-const CASES = [
-  { stream: false, connections: 1 },
-  { stream: false, connections: 16 },
-  { stream: false, connections: 64 },
-  { stream: true, connections: 16 },
-] as const;
-type Case = (typeof CASES)[number];
+type Case = {
+  name: string;
+  stream: boolean;
+  connections: number;
+  /** client keys used in turn (created on each gateway); unset: the admin key */
+  keys?: number;
+  /** the prompt's size in bytes; unset: the recorded one-sentence prompt */
+  promptBytes?: number;
+};
+const CASES: readonly Case[] = [
+  { name: 'json c=1', stream: false, connections: 1 },
+  { name: 'json c=16', stream: false, connections: 16 },
+  { name: 'json c=64', stream: false, connections: 64 },
+  { name: 'json c=256', stream: false, connections: 256 },
+  { name: 'stream c=16', stream: true, connections: 16 },
+  { name: 'json c=16 keys=1000', stream: false, connections: 16, keys: 1000 },
+  { name: 'json c=16 prompt=32KB', stream: false, connections: 16, promptBytes: 32 * 1024 },
+];
 /** BENCH_CASES='json c=16,stream c=16' runs only those (for profiling one case). */
 const SELECTED = env.BENCH_CASES?.split(',').map((name) => name.trim());
+const RUN_CASES = CASES.filter((c) => !SELECTED || SELECTED.includes(c.name));
 const T0 = performance.now();
 /** A progress line on stderr, stamped with the seconds since the start. */
 const progress = (line: string) =>
   console.error(`[${((performance.now() - T0) / 1000).toFixed(0).padStart(3)} s] ${line}`);
-const caseName = (c: Case) => `${c.stream ? 'stream' : 'json'} c=${c.connections}`;
-const RUN_CASES = CASES.filter((c) => !SELECTED || SELECTED.includes(caseName(c)));
 
-/** Warm-up, then REPEATS measured runs; the figures are the medians of the runs. */
-async function load(url: string, c: Case, measured: () => Promise<void> = async () => {}) {
-  const options = {
-    url,
-    connections: c.connections,
-    body: BODIES[c.stream ? 'stream' : 'json'],
-    headers: HEADERS,
-  };
-  await runLoad(TOOL, { ...options, durationS: WARMUP_S });
-  await measured();
-  const runs: LoadResult[] = [];
-  for (let i = 0; i < REPEATS; i++) runs.push(await runLoad(TOOL, { ...options, durationS: DURATION_S }));
-  const mid = (pick: (r: LoadResult) => number) => median(runs.map(pick).sort((a, b) => a - b));
+function bodyOf(c: Case): string {
+  const sentence = REQUEST.messages[0]?.content ?? '';
+  const content = c.promptBytes
+    ? `${sentence} `.repeat(Math.ceil(c.promptBytes / (sentence.length + 1))).slice(0, c.promptBytes)
+    : sentence;
+  return JSON.stringify({
+    ...REQUEST,
+    messages: [{ role: 'user', content }],
+    ...(c.stream ? { stream: true } : {}),
+  });
+}
+
+/** What one measured run adds to the load generator's figures (CPU, rows per INSERT, the rows check). */
+type Probe<S> = {
+  before(): Promise<S>;
+  after(state: S, run: LoadResult): Promise<Partial<Record<Figure, number | null>> & { check?: string }>;
+};
+
+/**
+ * One thing under load: the mock directly, the bare proxy, or the gateway on one backend. Every target
+ * runs from the start to the end, so a case's runs take turns across targets (run 1 of each, then run
+ * 2 of each, …): a busy moment of a shared machine touches all of them, not one.
+ */
+type Target = {
+  name: string;
+  url: string;
+  pid: number;
+  /** the keys a case sends in turn (created on a gateway; made up for direct and the bare proxy) */
+  keys: (c: Case) => readonly string[] | undefined;
+  probe: (c: Case) => Probe<unknown>;
+  gateway?: GatewayProcess;
+};
+
+type Run = Partial<Record<Figure, number | null>>;
+
+const perRequest = (seconds: number, requests: number) => (requests > 0 ? (seconds * 1e6) / requests : null);
+
+/** CPU µs per request of `pid` over a run (direct: the mock's own; bare proxy: the proxy's). */
+function cpuProbe(pid: number): Probe<number> {
   return {
-    rps: mid((r) => r.rps),
-    p50_ms: mid((r) => r.p50_ms),
-    p99_ms: mid((r) => r.p99_ms),
-    ok: runs.reduce((n, r) => n + r.ok, 0),
-    failed: runs.reduce((n, r) => n + r.failed, 0),
+    before: async () => cpuSeconds(pid),
+    after: async (cpu, run) => ({ cpu_us_per_req: perRequest(cpuSeconds(pid) - cpu, run.ok + run.failed) }),
   };
 }
 
-async function measureGateway(gateway: GatewayProcess, c: Case, direct: CaseRow, databaseUrl?: string) {
-  const { base, pid } = gateway;
-  let before = {
-    answered: 0,
-    rows: 0,
-    cpu: 0,
-    db: undefined as Map<number, number> | undefined,
-    since: 0,
-  };
-  const figures = await load(`${base}/v1/chat/completions`, c, async () => {
-    // the warm-up's last replies land first; then the counters, then the CPU clock, last thing before the load
-    const { all } = await settle(base);
-    const rows = await usageRows(base);
-    const db = databaseUrl ? await backendCpu(databaseUrl) : undefined;
-    before = { answered: all, rows, db, cpu: cpuSeconds(pid), since: monotonicUs() };
-  });
-  const cpu = cpuSeconds(pid) - before.cpu;
-  const window: [number, number] = [before.since, monotonicUs()];
-  const db = databaseUrl && before.db ? await backendCpu(databaseUrl) : undefined;
-  const gatewayAnswered = (await settle(base)).all - before.answered;
-  const rows = (await usageRows(base)) - before.rows;
-  const check = rowsCheck({
+type GatewayReading = {
+  answered: number;
+  rows: number;
+  inserts: number;
+  committed: number;
+  cpu: number;
+  db: Map<number, number> | undefined;
+  since: number;
+};
+
+async function readGateway(
+  gateway: GatewayProcess,
+  databaseUrl: string | undefined,
+): Promise<GatewayReading> {
+  // the last replies land first (the load generator abandons some at its end); then the counters,
+  // then the CPU clock, last thing before the load
+  const { all } = await settle(gateway.base);
+  const rows = await usageRows(gateway.base);
+  const ledger = await ledgerCounters(gateway.base);
+  const db = databaseUrl ? await backendCpu(databaseUrl) : undefined;
+  return {
+    answered: all,
     rows,
-    gatewayAnswered,
-    ok: figures.ok,
-    failed: figures.failed,
-    inFlightAtCutoff: c.connections * REPEATS,
-  });
-  const perRequest = (seconds: number) => (gatewayAnswered > 0 ? (seconds * 1e6) / gatewayAnswered : null);
-  const row = {
-    ...figures,
-    ratio: figures.rps / direct.rps,
-    cpu_us_per_req: perRequest(cpu),
-    db_cpu_us_per_req: db && before.db ? perRequest(cpuBetween(before.db, db)) : null,
-    peak_rss_mb: peakRssMb(pid),
-    gateway_answered: gatewayAnswered,
-    rows,
-    rows_check: check,
+    inserts: ledger.inserts,
+    committed: ledger.rows,
+    db,
+    cpu: cpuSeconds(gateway.pid),
+    since: monotonicUs(),
   };
-  return { row, window, served: gatewayAnswered };
 }
 
-/** Every case through bench/bare-proxy (Hono + undici and nothing else): CPU per request, RSS. */
-async function measureBareProxy(upstream: string, measured: CaseRow[]): Promise<CaseRow[]> {
-  const proxy = spawnOn(
-    CORE.gateway,
-    process.execPath,
-    [...PRODUCTION_NODE_ARGS, join(ROOT, 'dist', 'bench', 'bare-proxy.js'), upstream, '0'],
-    PRODUCTION_ENV,
+/** A gateway's run: its CPU and its backends', rows per INSERT, rows against answers; the profile window. */
+function gatewayProbe(
+  gateway: GatewayProcess,
+  databaseUrl: string | undefined,
+  c: Case,
+  windows: Array<[number, number]>,
+): Probe<GatewayReading> {
+  return {
+    before: () => readGateway(gateway, databaseUrl),
+    async after(before, run) {
+      const cpu = cpuSeconds(gateway.pid) - before.cpu;
+      windows.push([before.since, monotonicUs()]);
+      const db = databaseUrl && before.db ? await backendCpu(databaseUrl) : undefined;
+      const now = await readGateway(gateway, undefined);
+      const answered = now.answered - before.answered;
+      const inserts = now.inserts - before.inserts;
+      return {
+        cpu_us_per_req: perRequest(cpu, answered),
+        db_cpu_us_per_req: db && before.db ? perRequest(cpuBetween(before.db, db), answered) : null,
+        rows_per_insert: inserts > 0 ? (now.committed - before.committed) / inserts : null,
+        answered,
+        rows: now.rows - before.rows,
+        check: rowsCheck({
+          rows: now.rows - before.rows,
+          gatewayAnswered: answered,
+          ok: run.ok,
+          failed: run.failed,
+          inFlightAtCutoff: c.connections,
+        }),
+      };
+    },
+  };
+}
+
+/** One case on every target: warm-ups, then REPEATS rounds of one run per target. */
+async function measureCase(c: Case, targets: Target[]): Promise<CaseRow[]> {
+  const body = bodyOf(c);
+  const options = (t: Target) => ({
+    url: t.url,
+    connections: c.connections,
+    body,
+    headers: HEADERS,
+    keys: t.keys(c),
+  });
+  for (const t of targets) await runLoad(TOOL, { ...options(t), durationS: WARMUP_S });
+  const runs = new Map<string, Run[]>(targets.map((t) => [t.name, []]));
+  const totals = new Map<string, { ok: number; failed: number; checks: string[] }>(
+    targets.map((t) => [t.name, { ok: 0, failed: 0, checks: [] }]),
   );
-  const output = collect(proxy);
-  const rows: CaseRow[] = [];
-  try {
-    const port = await new Promise<string>((resolve, reject) => {
-      proxy.stdout?.once('data', (d: Buffer) => resolve(String(d).trim()));
-      proxy.once('exit', () => reject(new Error('the bare proxy did not start')));
-    });
-    const pid = proxy.pid as number;
-    for (const c of RUN_CASES) {
-      let cpu = 0;
-      const figures = await load(`http://127.0.0.1:${port}/v1/chat/completions`, c, async () => {
-        cpu = cpuSeconds(pid);
-      });
-      cpu = cpuSeconds(pid) - cpu;
-      const direct = measured.find((r) => r.target === 'direct' && r.case === caseName(c));
-      const answered = figures.ok + figures.failed;
-      rows.push({
-        target: 'bare-proxy',
-        case: caseName(c),
-        ...c,
-        ...figures,
-        ratio: direct ? figures.rps / direct.rps : Number.NaN,
-        cpu_us_per_req: answered > 0 ? (cpu * 1e6) / answered : null,
-        db_cpu_us_per_req: null,
-        peak_rss_mb: peakRssMb(pid),
-        gateway_answered: null,
-        rows: null,
-        rows_check: null,
-      });
-      progress(`bare proxy ${caseName(c)}: ${figures.rps.toFixed(0)} req/s`);
+  for (let i = 0; i < REPEATS; i++) {
+    for (const t of targets) {
+      const probe = t.probe(c);
+      const state = await probe.before();
+      const run = await runLoad(TOOL, { ...options(t), durationS: DURATION_S });
+      const { check, ...extra } = await probe.after(state, run);
+      runs.get(t.name)?.push({ rps: run.rps, p50_ms: run.p50_ms, p99_ms: run.p99_ms, ...extra });
+      const total = totals.get(t.name) as { ok: number; failed: number; checks: string[] };
+      total.ok += run.ok;
+      total.failed += run.failed;
+      if (check && check !== 'ok') total.checks.push(`run ${i + 1}: ${check}`);
     }
-  } finally {
-    await stop(proxy);
-    await output;
   }
-  return rows;
+  const of = (name: string) => runs.get(name) ?? [];
+  /** run by run, a figure of this target over the same figure of `other` in the same round */
+  const ratios = (mine: Run[], other: Run[], figure: Figure) => {
+    const values = mine
+      .map((r, i) => (r[figure] ?? Number.NaN) / (other[i]?.[figure] ?? Number.NaN))
+      .filter(Number.isFinite);
+    return values.length > 0 ? spread(values) : null;
+  };
+  return targets.map((t) => {
+    const mine = of(t.name);
+    const total = totals.get(t.name) as { ok: number; failed: number; checks: string[] };
+    const figures = spreads(mine);
+    const gateway = t.gateway !== undefined;
+    const sum = (figure: Figure) => mine.reduce((n, r) => n + (r[figure] ?? 0), 0);
+    return {
+      target: t.name,
+      case: c.name,
+      stream: c.stream,
+      connections: c.connections,
+      figures,
+      rps: figures.rps?.median ?? Number.NaN,
+      ratio: ratios(mine, of('direct'), 'rps')?.median ?? Number.NaN,
+      bare_rps_ratio: gateway ? ratios(mine, of('bare-proxy'), 'rps') : null,
+      bare_cpu_ratio: gateway ? ratios(mine, of('bare-proxy'), 'cpu_us_per_req') : null,
+      ok: total.ok,
+      failed: total.failed,
+      peak_rss_mb: t.name === 'direct' ? null : peakRssMb(t.pid),
+      gateway_answered: gateway ? sum('answered') : null,
+      rows: gateway ? sum('rows') : null,
+      rows_check: gateway ? (total.checks.length === 0 ? 'ok' : total.checks.join('; ')) : null,
+    };
+  });
 }
+
+/** Direct and the bare proxy send as many distinct keys as the gateway's case (they check none). */
+const fakeKeys = (c: Case) =>
+  c.keys ? Array.from({ length: c.keys }, (_, i) => `tg_bench_${String(i).padStart(40, '0')}`) : undefined;
 
 /** CLOCK_MONOTONIC in µs: the clock V8 stamps CPU profile samples with. */
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/** Starts a child that prints its port on its first line of stdout. */
+async function startChild(core: number, script: string, args: string[], env?: Record<string, string>) {
+  const child = spawnOn(core, process.execPath, [...(env ? PRODUCTION_NODE_ARGS : []), script, ...args], env);
+  const output = collect(child);
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout?.once('data', (d: Buffer) => resolve(String(d).trim()));
+    child.once('exit', () => reject(new Error(`${script} did not start`)));
+  });
+  return { child, output, port, pid: child.pid as number };
+}
 
 async function main(): Promise<void> {
   const loadAtStart = loadavg();
   const pressureAtStart = cpuPressure();
   pinSelf();
   const fixtures = loadFixtures(ROOT);
-  const mock = spawnOn(CORE.mock, process.execPath, [join(ROOT, 'dist', 'bench', 'mock-upstream.js'), '0']);
-  const mockOutput = collect(mock);
-  const mockPort = await new Promise<string>((resolve, reject) => {
-    mock.stdout?.once('data', (d: Buffer) => resolve(String(d).trim()));
-    mock.once('exit', () => reject(new Error('the mock upstream did not start')));
-  });
-  const upstream = `http://127.0.0.1:${mockPort}`;
+  const mock = await startChild(CORE.mock, join(ROOT, 'dist', 'bench', 'mock-upstream.js'), ['0']);
+  const upstream = `http://127.0.0.1:${mock.port}`;
   const directUrl = `${upstream}/v1/chat/completions`;
   const serverUrl = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const pg: ScratchDatabase | undefined = BACKENDS.includes('postgres')
@@ -209,94 +305,108 @@ async function main(): Promise<void> {
         return undefined;
       })
     : undefined;
+  const database: Results['database'] = {
+    postgres: pg ? await databaseSettings(pg.url) : null,
+    pglite: pgliteVersion(ROOT),
+  };
+  // the same stack with nothing of ours: Hono + undici, bytes through, on the gateway's core
+  const bare = await startChild(
+    CORE.gateway,
+    join(ROOT, 'dist', 'bench', 'bare-proxy.js'),
+    [upstream, '0'],
+    PRODUCTION_ENV,
+  );
 
   const cases: CaseRow[] = [];
-  const ttfb: Results['ttfb'] = { requests: TTFB_REQUESTS, median_ms: {}, added_ms: {} };
+  const ttfb: Results['ttfb'] = { requests: TTFB_REQUESTS, repeats: REPEATS, median_ms: {}, added_ms: {} };
   const directTtfb: number[] = [];
   const profiles: Record<string, string> = {};
+  const gateways: Array<{ gateway: GatewayProcess; windows: Array<[number, number]> }> = [];
   let recorder: Results['recorder'] = null;
-  const gatewayFields = {
-    cpu_us_per_req: null,
-    db_cpu_us_per_req: null,
-    peak_rss_mb: null,
-    gateway_answered: null,
-    rows: null,
-    rows_check: null,
-  };
   try {
-    progress(`load generator: ${TOOL}; ${DURATION_S} s per case; fixtures: ${fixtures.source}`);
-    for (const c of RUN_CASES) {
-      // direct rows carry the mock's own CPU per request: what a bare node:http server costs here
-      let mockCpu = 0;
-      const figures = await load(directUrl, c, async () => {
-        mockCpu = cpuSeconds(mock.pid as number);
-      });
-      mockCpu = cpuSeconds(mock.pid as number) - mockCpu;
-      const answeredDirect = figures.ok + figures.failed;
-      cases.push({
-        target: 'direct',
-        case: caseName(c),
-        ...c,
-        ...figures,
-        ratio: 1,
-        ...gatewayFields,
-        cpu_us_per_req: answeredDirect > 0 ? (mockCpu * 1e6) / answeredDirect : null,
-      });
-      progress(`direct ${caseName(c)}: ${figures.rps.toFixed(0)} req/s`);
-    }
-
-    // the same stack with nothing of ours: Hono + undici, bytes through, on the gateway's core
-    cases.push(...(await measureBareProxy(upstream, cases)));
-
+    const targets: Target[] = [
+      { name: 'direct', url: directUrl, pid: mock.pid, keys: fakeKeys, probe: () => cpuProbe(mock.pid) },
+      {
+        name: 'bare-proxy',
+        url: `http://127.0.0.1:${bare.port}/v1/chat/completions`,
+        pid: bare.pid,
+        keys: fakeKeys,
+        probe: () => cpuProbe(bare.pid),
+      },
+    ];
     const backends: Array<[string, string | undefined]> = [];
     if (BACKENDS.includes('pglite')) backends.push(['pglite', undefined]);
     if (pg) backends.push(['postgres', pg.url]);
+    const most = Math.max(0, ...RUN_CASES.map((c) => c.keys ?? 0));
     for (const [backend, databaseUrl] of backends) {
       const gateway = await startGateway({
-        root: ROOT,
+        root: GATEWAY_ROOT,
+        backend,
         upstream,
         databaseUrl,
         profile: PROFILE,
         nodeArgs: GATEWAY_NODE_ARGS,
       });
-      progress(`gateway on ${backend} ready`);
       const windows: Array<[number, number]> = [];
-      let measured = 0;
-      try {
-        for (const c of RUN_CASES) {
-          const direct = cases.find((r) => r.target === 'direct' && r.case === caseName(c)) as CaseRow;
-          const { row, window, served } = await measureGateway(gateway, c, direct, databaseUrl);
-          windows.push(window);
-          measured += served;
-          cases.push({ target: `gateway/${backend}`, case: caseName(c), ...c, ...row });
-          if (row.rows_check !== 'ok')
-            console.error(`\n*** ${backend} ${caseName(c)}: ${row.rows_check} ***\n`);
-          progress(`${backend} ${caseName(c)}: ${row.rps.toFixed(0)} req/s, rows ${row.rows_check}`);
-        }
-        const [direct = [], through = []] = await timeToFirstByte(
+      gateways.push({ gateway, windows });
+      const keys = most > 0 ? await createKeys(gateway.base, most) : [];
+      targets.push({
+        name: `gateway/${backend}`,
+        url: `${gateway.base}/v1/chat/completions`,
+        pid: gateway.pid,
+        keys: (c) => (c.keys ? keys.slice(0, c.keys) : undefined),
+        probe: (c) => gatewayProbe(gateway, databaseUrl, c, windows) as Probe<unknown>,
+        gateway,
+      });
+      progress(`gateway on ${backend} ready`);
+    }
+    progress(
+      `load generator: ${TOOL}; ${REPEATS} × ${DURATION_S} s per case and target; fixtures: ${fixtures.source}`,
+    );
+    for (const c of RUN_CASES) {
+      const rows = await measureCase(c, targets);
+      cases.push(...rows);
+      for (const row of rows) {
+        if (row.rows_check && row.rows_check !== 'ok')
+          console.error(`\n*** ${row.target} ${c.name}: ${row.rows_check} ***\n`);
+      }
+      progress(`${c.name}: ${rows.map((r) => `${r.target} ${r.rps.toFixed(0)}`).join(', ')} req/s`);
+    }
+    for (const { gateway } of gateways) {
+      const added: number[] = [];
+      const through: number[] = [];
+      for (let i = 0; i < REPEATS; i++) {
+        const [direct = [], gatewayRun = []] = await timeToFirstByte(
           [directUrl, `${gateway.base}/v1/chat/completions`],
           {
             n: TTFB_REQUESTS,
-            body: BODIES.stream,
+            body: bodyOf({ name: 'ttfb', stream: true, connections: 1 }),
             headers: HEADERS,
           },
         );
         directTtfb.push(...direct);
-        ttfb.median_ms[backend] = median(through);
-        ttfb.added_ms[backend] = median(through) - median(direct);
-      } finally {
-        await gateway.stop();
+        through.push(...gatewayRun);
+        added.push(median(gatewayRun) - median(direct));
       }
-      if (gateway.profileDir) {
-        for (const [file, summary] of summarizeProfileDir(gateway.profileDir, {
-          windows,
-          requests: measured,
-        }))
-          console.log(`\nCPU profile of the gateway on ${backend} (${file}):\n${summary}`);
-        profiles[backend] = gateway.profileDir;
-      }
+      ttfb.median_ms[gateway.backend] = median(through.sort((a, b) => a - b));
+      ttfb.added_ms[gateway.backend] = spread(added);
     }
     ttfb.median_ms = { direct: median(directTtfb.sort((a, b) => a - b)), ...ttfb.median_ms };
+  } finally {
+    for (const { gateway } of gateways) await gateway.stop();
+    await stop(bare.child);
+    await bare.output;
+  }
+  for (const { gateway, windows } of gateways) {
+    if (!gateway.profileDir) continue;
+    const requests = cases
+      .filter((r) => r.target === `gateway/${gateway.backend}`)
+      .reduce((n, r) => n + (r.gateway_answered ?? 0), 0);
+    for (const [file, summary] of summarizeProfileDir(gateway.profileDir, { windows, requests }))
+      console.log(`\nCPU profile of the gateway on ${gateway.backend} (${file}):\n${summary}`);
+    profiles[gateway.backend] = gateway.profileDir;
+  }
+  try {
     if (pg && RECORDER_ROWS > 0) {
       progress(`recorder: ${RECORDER_ROWS} rows per case into PostgreSQL`);
       recorder = await benchRecorder(serverUrl, { rows: RECORDER_ROWS }).catch((err: unknown) => ({
@@ -304,8 +414,8 @@ async function main(): Promise<void> {
       }));
     }
   } finally {
-    await stop(mock);
-    await mockOutput;
+    await stop(mock.child);
+    await mock.output;
     await pg?.drop();
   }
 
@@ -320,16 +430,18 @@ async function main(): Promise<void> {
     settings: {
       load_tool: TOOL,
       pinned: PINNED
-        ? `taskset: load generator on core ${CORE.load}, mock on core ${CORE.mock}, gateway on core ${CORE.gateway}`
+        ? `taskset: load generator on core ${CORE.load}, mock on core ${CORE.mock}, proxies on core ${CORE.gateway}`
         : `not pinned (${CORES} core(s), taskset ${TASKSET ? 'found' : 'missing'})`,
       duration_s: DURATION_S,
       warmup_s: WARMUP_S,
       repeats: REPEATS,
       mock_delay_ms: Number(env.MOCK_DELAY_MS ?? 0),
       gateway_node_args: GATEWAY_NODE_ARGS.join(' '),
+      gateway_root: GATEWAY_ROOT === ROOT ? null : GATEWAY_ROOT,
       fixtures: fixtures.source,
       postgres: pg ? serverUrl.replace(/\/\/[^@/]*@/, '//') : null,
     },
+    database,
     cases,
     ttfb,
     recorder,
@@ -343,6 +455,12 @@ async function main(): Promise<void> {
     console.error('\n*** MISMATCH between usage rows and answered requests: see the rows check column ***');
     process.exitCode = 1;
   }
+}
+
+/** The embedded database's version, from its package. */
+function pgliteVersion(root: string): string {
+  const file = join(root, 'node_modules', '@electric-sql', 'pglite', 'package.json');
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
 main().catch((err: unknown) => {

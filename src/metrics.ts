@@ -141,6 +141,11 @@ export function createMetrics({
     'Usage rows committed to the database by this process',
     (s) => s.committed,
   );
+  ledger(
+    'tollgate_usage_inserts',
+    'INSERT statements that committed those rows (rows ÷ inserts: the group commit batch size)',
+    (s) => s.inserts,
+  );
   ledger('tollgate_usage_rows_spooled', 'Usage rows written to the spool by this process', (s) => s.spooled);
   ledger(
     'tollgate_usage_spool_depth',

@@ -19,6 +19,8 @@ export type RecorderLog = {
 export type RecorderStats = {
   /** rows this process committed to the database (replayed rows included) */
   committed: number;
+  /** INSERT statements that committed them: committed ÷ inserts is the group commit's batch size */
+  inserts: number;
   /** rows this process wrote to the spool */
   spooled: number;
   /** rows waiting in the spool for the database */

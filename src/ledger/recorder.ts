@@ -48,7 +48,7 @@ export function createRecorder({
   let replaying: Promise<boolean> | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let attempt = 0;
-  const stats = { committed: 0, spooled: 0, spoolDepth: 0, refused: 0 };
+  const stats = { committed: 0, inserts: 0, spooled: 0, spoolDepth: 0, refused: 0 };
 
   const deadLetters = createDeadLetters({ file: deadLetter, log, onDeadLetter });
   const { commit, ping } = createCommitter({
@@ -56,6 +56,7 @@ export function createRecorder({
     timeoutMs: insertTimeoutMs,
     onCommitted: (rows) => {
       stats.committed += rows;
+      stats.inserts += 1;
     },
   });
 

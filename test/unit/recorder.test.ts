@@ -62,6 +62,8 @@ describe.each(BACKENDS)('the recorder on %s', (backend) => {
     await Promise.all([first, ...more.slice(1).map((r) => recorder.record(r))]);
     expect(state.statements).toEqual([100, 1, 29]);
     expect(await ledger(idsOf([...batch, ...more]))).toEqual(idsOf([...batch, ...more]));
+    // what /metrics reports as the batch size: rows committed over the statements that carried them
+    expect(recorder.stats()).toMatchObject({ committed: 130, inserts: 3 });
   });
 
   it('spools rows while the database is down, resolves every record, and replays them in order', async () => {
