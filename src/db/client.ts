@@ -1,7 +1,9 @@
 // Opens the database: PostgreSQL through postgres.js when a URL is given, else embedded PGlite.
 // Both sit behind one drizzle type and one small interface, so every code path serves both.
-import { mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
 import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -93,13 +95,19 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
   };
 }
 
+// PGlite's WASM memory never shrinks: shared_buffers lives inside it (16 MB holds the ledger's hot
+// pages; the default 128 MB is touched page by page under load), and an in-process initdb on a new
+// folder leaves the process at ~1 GB. initdb runs once, in a child process that exits with its memory.
+const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+
 async function openPglite(dataDir: string | undefined): Promise<Database> {
   let folder: string | undefined;
   if (dataDir) {
     folder = join(dataDir, 'pglite');
     mkdirSync(folder, { recursive: true });
+    if (!existsSync(join(folder, 'PG_VERSION'))) await initPgliteFolder(folder);
   }
-  const pg = await PGlite.create(folder);
+  const pg = await PGlite.create(folder, { startParams: PGLITE_START_PARAMS });
   const db = drizzlePglite(pg, { schema }) as unknown as Db;
   return {
     kind: 'pglite',
@@ -122,4 +130,18 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     },
     close: () => pg.close(),
   };
+}
+
+/**
+ * Creates a PGlite cluster in `folder` from a child Node process: initdb's peak memory leaves with it.
+ * Same PGlite module, same Node binary, so the folder is what PGlite.create would have written.
+ */
+async function initPgliteFolder(folder: string): Promise<void> {
+  const script =
+    'const { PGlite } = await import(process.argv[1]); const pg = await PGlite.create(process.argv[2]); await pg.close();';
+  await promisify(execFile)(
+    process.execPath,
+    ['--input-type=module', '-e', script, import.meta.resolve('@electric-sql/pglite'), folder],
+    { timeout: 120_000 },
+  );
 }

@@ -1,0 +1,39 @@
+// The embedded default on disk: a new DATA_DIR gets its cluster from a child process (initdb's
+// memory leaves with it), the gateway's PGlite runs with small shared buffers, and what was written
+// is there when the folder is opened again.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/client.ts';
+import { migrate } from '../../src/db/migrate.ts';
+
+describe('PGlite in a data folder', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-pglite-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('creates the cluster, runs with 16 MB of shared buffers, and keeps rows across a reopen', {
+    timeout: 60_000,
+  }, async () => {
+    const first = await openDatabase({ dataDir });
+    expect(existsSync(join(dataDir, 'pglite', 'PG_VERSION'))).toBe(true);
+    await migrate(first);
+    const [buffers] = await first.rows<{ shared_buffers: string }>(sql`show shared_buffers`);
+    expect(buffers?.shared_buffers).toBe('16MB');
+    await first.execute(
+      `insert into api_provider_pricing (provider, model_name, input_token_cost, output_token_cost, source)
+       values ($1, $2, $3, $4, 'admin')`,
+      ['huggingface', 'kept/model', '0.000000123', '0.000000456'],
+    );
+    await first.close();
+
+    const second = await openDatabase({ dataDir });
+    await migrate(second);
+    const kept = await second.rows<{ input: string }>(
+      sql`select input_token_cost::text as input from api_provider_pricing where model_name = 'kept/model'`,
+    );
+    await second.close();
+    expect(kept).toEqual([{ input: '0.000000123' }]);
+  });
+});
