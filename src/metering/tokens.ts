@@ -1,7 +1,7 @@
 // Token estimates when the upstream reports no usage (stream cut, client gone) and for admission
 // against limits: the gpt-oss tokenizer (o200k_harmony), run in a worker thread, never on the event
 // loop. gpt-oss prompts carry an implicit harmony system header the chat encoding leaves out.
-import { promptParts, textBytes } from './prompt-text.ts';
+import { promptParts } from './prompt-text.ts';
 import { createTokenCounter, type TokenCounter } from './token-counter.ts';
 
 export {
