@@ -318,8 +318,13 @@ async function main(): Promise<void> {
   );
 
   const cases: CaseRow[] = [];
-  const ttfb: Results['ttfb'] = { requests: TTFB_REQUESTS, repeats: REPEATS, median_ms: {}, added_ms: {} };
-  const directTtfb: number[] = [];
+  const ttfb: Results['ttfb'] = {
+    requests: TTFB_REQUESTS,
+    repeats: REPEATS,
+    median_ms: {},
+    added_ms: {},
+    beyond_bare_ms: {},
+  };
   const profiles: Record<string, string> = {};
   const gateways: Array<{ gateway: GatewayProcess; windows: Array<[number, number]> }> = [];
   let recorder: Results['recorder'] = null;
@@ -372,26 +377,35 @@ async function main(): Promise<void> {
       }
       progress(`${c.name}: ${rows.map((r) => `${r.target} ${r.rps.toFixed(0)}`).join(', ')} req/s`);
     }
-    for (const { gateway } of gateways) {
-      const added: number[] = [];
-      const through: number[] = [];
-      for (let i = 0; i < REPEATS; i++) {
-        const [direct = [], gatewayRun = []] = await timeToFirstByte(
-          [directUrl, `${gateway.base}/v1/chat/completions`],
-          {
-            n: TTFB_REQUESTS,
-            body: bodyOf({ name: 'ttfb', stream: true, connections: 1 }),
-            headers: HEADERS,
-          },
-        );
-        directTtfb.push(...direct);
-        through.push(...gatewayRun);
-        added.push(median(gatewayRun) - median(direct));
-      }
-      ttfb.median_ms[gateway.backend] = median(through.sort((a, b) => a - b));
-      ttfb.added_ms[gateway.backend] = spread(added);
+    // every run times direct, the bare proxy and each gateway in turn, one request each at a time
+    const ttfbTargets = [
+      { name: 'direct', url: directUrl },
+      { name: 'bare-proxy', url: `http://127.0.0.1:${bare.port}/v1/chat/completions` },
+      ...gateways.map(({ gateway }) => ({
+        name: gateway.backend,
+        url: `${gateway.base}/v1/chat/completions`,
+      })),
+    ];
+    const samples = ttfbTargets.map((): number[] => []);
+    const added = ttfbTargets.map((): number[] => []);
+    const beyondBare = ttfbTargets.map((): number[] => []);
+    for (let i = 0; i < REPEATS; i++) {
+      const runs = await timeToFirstByte(
+        ttfbTargets.map((t) => t.url),
+        { n: TTFB_REQUESTS, body: bodyOf({ name: 'ttfb', stream: true, connections: 1 }), headers: HEADERS },
+      );
+      const medians = runs.map((run) => median([...run].sort((a, b) => a - b)));
+      runs.forEach((run, t) => {
+        samples[t]?.push(...run);
+        added[t]?.push((medians[t] ?? 0) - (medians[0] ?? 0));
+        beyondBare[t]?.push((medians[t] ?? 0) - (medians[1] ?? 0));
+      });
     }
-    ttfb.median_ms = { direct: median(directTtfb.sort((a, b) => a - b)), ...ttfb.median_ms };
+    ttfbTargets.forEach((t, i) => {
+      ttfb.median_ms[t.name] = median((samples[i] ?? []).sort((a, b) => a - b));
+      if (i > 0) ttfb.added_ms[t.name] = spread(added[i] ?? []);
+      if (i > 1) ttfb.beyond_bare_ms[t.name] = spread(beyondBare[i] ?? []);
+    });
   } finally {
     for (const { gateway } of gateways) await gateway.stop();
     await stop(bare.child);
