@@ -1,7 +1,7 @@
 // Opens the database: PostgreSQL through postgres.js when a URL is given, else embedded PGlite.
 // Both sit behind one drizzle type and one small interface, so every code path serves both.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
@@ -104,8 +104,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   let folder: string | undefined;
   if (dataDir) {
     folder = join(dataDir, 'pglite');
-    mkdirSync(folder, { recursive: true });
-    if (!existsSync(join(folder, 'PG_VERSION'))) await initPgliteFolder(folder);
+    if (!existsSync(join(folder, 'PG_VERSION'))) await createPgliteFolder(folder);
   }
   const pg = await PGlite.create(folder, { startParams: PGLITE_START_PARAMS });
   const db = drizzlePglite(pg, { schema }) as unknown as Db;
@@ -133,15 +132,25 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
 }
 
 /**
- * Creates a PGlite cluster in `folder` from a child Node process: initdb's peak memory leaves with it.
- * Same PGlite module, same Node binary, so the folder is what PGlite.create would have written.
+ * Creates a PGlite cluster at `folder` from a child Node process: initdb's peak memory leaves with it.
+ * Same PGlite module, same Node binary, so the folder is what PGlite.create would have written. The
+ * cluster is made beside it and renamed into place: a start killed mid-initdb leaves no half a cluster.
  */
-async function initPgliteFolder(folder: string): Promise<void> {
+async function createPgliteFolder(folder: string): Promise<void> {
+  if (existsSync(folder) && readdirSync(folder).length > 0)
+    throw new Error(
+      `${folder} holds files but no PostgreSQL cluster (no PG_VERSION): move it away to start afresh`,
+    );
+  const staging = `${folder}.init`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
   const script =
     'const { PGlite } = await import(process.argv[1]); const pg = await PGlite.create(process.argv[2]); await pg.close();';
   await promisify(execFile)(
     process.execPath,
-    ['--input-type=module', '-e', script, import.meta.resolve('@electric-sql/pglite'), folder],
+    ['--input-type=module', '-e', script, import.meta.resolve('@electric-sql/pglite'), staging],
     { timeout: 120_000 },
   );
+  if (existsSync(folder)) rmdirSync(folder);
+  renameSync(staging, folder);
 }

@@ -1,7 +1,8 @@
 // The embedded default on disk: a new DATA_DIR gets its cluster from a child process (initdb's
-// memory leaves with it), the gateway's PGlite runs with small shared buffers, and what was written
-// is there when the folder is opened again.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+// memory leaves with it), made beside its place and renamed in, so a start killed mid-initdb leaves
+// nothing half made; the gateway's PGlite runs with small shared buffers, and what was written is there
+// when the folder is opened again.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -16,8 +17,12 @@ describe('PGlite in a data folder', () => {
   it('creates the cluster, runs with 16 MB of shared buffers, and keeps rows across a reopen', {
     timeout: 60_000,
   }, async () => {
+    // what a start killed during initdb left behind
+    mkdirSync(join(dataDir, 'pglite.init'));
+    writeFileSync(join(dataDir, 'pglite.init', 'PG_VERSION'), '17\n');
     const first = await openDatabase({ dataDir });
     expect(existsSync(join(dataDir, 'pglite', 'PG_VERSION'))).toBe(true);
+    expect(existsSync(join(dataDir, 'pglite.init'))).toBe(false);
     await migrate(first);
     const [buffers] = await first.rows<{ shared_buffers: string }>(sql`show shared_buffers`);
     expect(buffers?.shared_buffers).toBe('16MB');
@@ -35,5 +40,13 @@ describe('PGlite in a data folder', () => {
     );
     await second.close();
     expect(kept).toEqual([{ input: '0.000000123' }]);
+  });
+
+  it('refuses a folder that holds files but no cluster, rather than writing into it', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'tollgate-pglite-'));
+    mkdirSync(join(other, 'pglite'));
+    writeFileSync(join(other, 'pglite', 'notes.txt'), 'not a database');
+    await expect(openDatabase({ dataDir: other })).rejects.toThrow(/no PostgreSQL cluster \(no PG_VERSION\)/);
+    rmSync(other, { recursive: true, force: true });
   });
 });
