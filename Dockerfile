@@ -48,5 +48,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 STOPSIGNAL SIGTERM
 # a 16 MB young generation: peak RSS under load 386 → 274 MB for no measurable CPU (npm run bench)
 # --liftoff-only: V8 never compiles WASM with its optimizing tier, whose transient memory on PGlite's
-# large PostgreSQL functions took the peak to ~780 MB (now ~420); no measurable CPU (README, Decisions)
+# large PostgreSQL functions took the peak to ~780 MB (now ~440); no measurable CPU (README, Decisions)
 CMD ["node", "--max-semi-space-size=16", "--liftoff-only", "dist/server.mjs"]

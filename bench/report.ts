@@ -180,7 +180,7 @@ export function weighTargets(results: Pick<Results, 'cases' | 'ttfb'>): Target[]
   // not the issue's target, what explains it: the part of the added time that is metering's
   push(
     "  of which beyond the bare proxy's, ms",
-    results.ttfb.beyond_bare_ms?.postgres?.median,
+    results.ttfb.beyond_bare_ms.postgres?.median,
     '≤ 0.5',
     (v) => v <= 0.5,
   );
@@ -262,7 +262,7 @@ export function formatResults(results: Results): string {
           .map(([k, v]) => `${k} ${withSpread(v, 3)} ms`)
           .join(', ') || '—'
       }; gateway beyond the bare proxy: ${
-        Object.entries(results.ttfb.beyond_bare_ms ?? {})
+        Object.entries(results.ttfb.beyond_bare_ms)
           .map(([k, v]) => `${k} ${withSpread(v, 3)} ms`)
           .join(', ') || '—'
       }`,
