@@ -17,7 +17,7 @@ import { request } from 'undici';
 import { add, canonical, formatDecimal, parseDecimal, ZERO } from '../src/billing/money.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { encodeCursor } from '../src/services/usage-report.ts';
+import { encodeCursor } from '../src/services/reports/usage-report.ts';
 import { repositoryRoot } from './fixtures.ts';
 import { ADMIN_KEY, median, startGateway } from './gateway.ts';
 import { machine } from './report.ts';

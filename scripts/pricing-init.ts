@@ -3,7 +3,7 @@
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { pricingFromConfig } from '../src/services/pricing.ts';
+import { pricingFromConfig } from '../src/services/pricing/pricing.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();

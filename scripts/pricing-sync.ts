@@ -4,8 +4,8 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { createLogger } from '../src/logger.ts';
-import { createCatalogSync } from '../src/services/catalog-sync.ts';
-import { pricingFromConfig } from '../src/services/pricing.ts';
+import { createCatalogSync } from '../src/services/pricing/catalog-sync.ts';
+import { pricingFromConfig } from '../src/services/pricing/pricing.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -29,14 +29,14 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { usageRoutes } from './routes/usage.ts';
-import type { Alerts } from './services/alerts.ts';
-import type { Audit } from './services/audit.ts';
-import type { Inflight } from './services/inflight.ts';
-import type { KeyService } from './services/keys.ts';
-import type { Limits } from './services/limits.ts';
+import type { Audit } from './services/admin/audit.ts';
+import type { KeyService } from './services/admission/keys.ts';
+import type { Limits } from './services/admission/limits.ts';
+import type { Alerts } from './services/alerts/alerts.ts';
+import type { Inflight } from './services/pipeline/inflight.ts';
 import { createPipeline } from './services/pipeline/pipeline.ts';
-import type { PricingService } from './services/pricing.ts';
-import type { UsageReport } from './services/usage-report.ts';
+import type { PricingService } from './services/pricing/pricing.ts';
+import type { UsageReport } from './services/reports/usage-report.ts';
 import type { UpstreamClient } from './upstream/client.ts';
 
 /** The metered endpoints: adding one is its adapter here and its file in src/endpoints. */

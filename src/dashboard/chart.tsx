@@ -2,7 +2,7 @@
 // Cost and tokens per bucket as an SVG bar chart drawn on the server. Bar heights come from exact
 // decimals (a share in per-mille), so a chart never rounds money through a float.
 import { parseDecimal } from '../billing/money.ts';
-import type { SummaryGroup } from '../services/usage-report.ts';
+import type { SummaryGroup } from '../services/reports/usage-report.ts';
 
 const WIDTH = 960;
 const HEIGHT = 220;

@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 // The filters form: period, model, key, status, endpoint, served_by, end user and tag. A GET form, so
 // a selection is a URL that can be bookmarked and shared.
-import type { KeyWithSpend } from '../services/keys.ts';
+import type { KeyWithSpend } from '../services/admission/keys.ts';
 import type { Period, PeriodName } from './period.ts';
 
 export type FilterValues = Partial<

@@ -1,7 +1,8 @@
 // The dashboard's keys table: each key's budget period, spend against its budget as a bar, its alert
 // thresholds, and the alerts raised this period with their delivery state.
-import type { AlertView } from '../services/alerts.ts';
-import type { KeyWithSpend } from '../services/keys.ts';
+
+import type { KeyWithSpend } from '../services/admission/keys.ts';
+import type { AlertView } from '../services/alerts/alerts.ts';
 import { perMille } from './chart.tsx';
 
 const usd = (value: string) => `$${value}`;

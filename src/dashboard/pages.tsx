@@ -1,10 +1,11 @@
 /** @jsxImportSource hono/jsx */
 // The billing dashboard's page, rendered on the server: totals, charts, breakdowns, the usage log,
 // prices and keys. One inline script (copy a request id), no build step, nothing from a CDN.
-import type { AlertView } from '../services/alerts.ts';
-import type { KeyWithSpend } from '../services/keys.ts';
-import type { CurrentPriceView, PriceView } from '../services/pricing.ts';
-import type { SummaryGroup, UsageRow, UsageTotals } from '../services/usage-report.ts';
+
+import type { KeyWithSpend } from '../services/admission/keys.ts';
+import type { AlertView } from '../services/alerts/alerts.ts';
+import type { CurrentPriceView, PriceView } from '../services/pricing/pricing.ts';
+import type { SummaryGroup, UsageRow, UsageTotals } from '../services/reports/usage-report.ts';
 import { BarChart } from './chart.tsx';
 import { FiltersForm, type FilterValues } from './filters.tsx';
 import { KeysPanel } from './keys-table.tsx';

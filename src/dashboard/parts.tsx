@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 // Small pieces the dashboard page repeats: number formats, a total's card, a breakdown table.
 import { parseDecimal } from '../billing/money.ts';
-import type { SummaryGroup } from '../services/usage-report.ts';
+import type { SummaryGroup } from '../services/reports/usage-report.ts';
 import { perMille } from './chart.tsx';
 
 export const number = (n: number) => n.toLocaleString('en-US');

@@ -2,7 +2,7 @@
 // The dashboard's price panel: each current price with the admin, catalog and env versions of the same
 // name side by side (an admin version always wins), the full history below, and the warning shown
 // when requests were priced by a guess.
-import type { CurrentPriceView, PriceView } from '../services/pricing.ts';
+import type { CurrentPriceView, PriceView } from '../services/pricing/pricing.ts';
 
 const SOURCES = ['admin', 'catalog', 'env'] as const;
 

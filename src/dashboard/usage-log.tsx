@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 // The usage log: a page of rows, what matters first. Time, status, cost and tokens lead, so they stay
 // in view at 1280 px; the request id comes last, shortened, whole in its title and one click to copy.
-import type { UsageRow } from '../services/usage-report.ts';
+import type { UsageRow } from '../services/reports/usage-report.ts';
 import { number, usd } from './parts.tsx';
 
 /** characters of a request id the cell shows */

@@ -22,7 +22,7 @@ export const endUserField = z
 /**
  * A token bound (max_tokens and the like): a whole number an upstream parses (int32), or absent. A
  * string or 1.5 is a 400 here, at the edge, for every key (admission reads the same bounds for budgets:
- * src/services/request-bounds.ts).
+ * src/services/admission/request-bounds.ts).
  */
 export const tokenBound = z
   .number({ error: 'must be a whole number of tokens' })

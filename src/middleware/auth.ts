@@ -2,7 +2,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { forbidden, unauthorized } from '../errors.ts';
-import type { KeyService, Principal } from '../services/keys.ts';
+import type { KeyService, Principal } from '../services/admission/keys.ts';
 import type { AppEnv } from './context.ts';
 
 export const SESSION_COOKIE = 'tollgate_session';

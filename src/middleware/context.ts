@@ -1,5 +1,5 @@
 // The per-request values middleware hands to routes.
-import type { Principal } from '../services/keys.ts';
+import type { Principal } from '../services/admission/keys.ts';
 
 export type AppEnv = {
   Variables: {

@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../middleware/context.ts';
-import type { Alerts } from '../services/alerts.ts';
+import type { Alerts } from '../services/alerts/alerts.ts';
 import { parseWith } from './validation.ts';
 
 const STATES = ['pending', 'delivered', 'failed'] as const;

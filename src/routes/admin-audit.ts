@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../middleware/context.ts';
-import type { Audit } from '../services/audit.ts';
+import type { Audit } from '../services/admin/audit.ts';
 import { parseWith } from './validation.ts';
 
 export const auditQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });

@@ -3,8 +3,8 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { isDecimal } from '../billing/money.ts';
 import type { AppEnv } from '../middleware/context.ts';
-import type { Audit } from '../services/audit.ts';
-import type { KeyService, KeySettings, KeyView } from '../services/keys.ts';
+import type { Audit } from '../services/admin/audit.ts';
+import type { KeyService, KeySettings, KeyView } from '../services/admission/keys.ts';
 import { parseJsonBody, parseWith } from './validation.ts';
 
 const usd = z

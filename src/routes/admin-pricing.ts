@@ -3,8 +3,8 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { isDecimal } from '../billing/money.ts';
 import type { AppEnv } from '../middleware/context.ts';
-import type { Audit } from '../services/audit.ts';
-import type { PricingService } from '../services/pricing.ts';
+import type { Audit } from '../services/admin/audit.ts';
+import type { PricingService } from '../services/pricing/pricing.ts';
 import { parseJsonBody, parseWith } from './validation.ts';
 
 // prices are decimal strings: a JSON number would already have lost exactness

@@ -5,8 +5,8 @@ import { z } from 'zod';
 import type { Database } from '../db/client.ts';
 import { badRequest } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
-import type { PricingService } from '../services/pricing.ts';
-import { createRepricer } from '../services/reprice.ts';
+import type { PricingService } from '../services/pricing/pricing.ts';
+import { createRepricer } from '../services/pricing/reprice.ts';
 import { parseJsonBody, parseWith } from './validation.ts';
 
 const instant = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' });

@@ -13,11 +13,15 @@ import { bucketStarts, type PeriodName, resolvePeriod } from '../dashboard/perio
 import type { Database } from '../db/client.ts';
 import { forbidden } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
-import type { Alerts } from '../services/alerts.ts';
-import { createDashboardSessions, SESSION_COOKIE, SESSION_TTL_S } from '../services/dashboard-sessions.ts';
-import type { KeyService } from '../services/keys.ts';
-import type { PricingService } from '../services/pricing.ts';
-import type { SummaryGroup, UsageFilters, UsageReport } from '../services/usage-report.ts';
+import {
+  createDashboardSessions,
+  SESSION_COOKIE,
+  SESSION_TTL_S,
+} from '../services/admin/dashboard-sessions.ts';
+import type { KeyService } from '../services/admission/keys.ts';
+import type { Alerts } from '../services/alerts/alerts.ts';
+import type { PricingService } from '../services/pricing/pricing.ts';
+import type { SummaryGroup, UsageFilters, UsageReport } from '../services/reports/usage-report.ts';
 import { csvResponse } from './csv-stream.ts';
 import { parseWith } from './validation.ts';
 

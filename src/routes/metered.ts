@@ -4,8 +4,8 @@
 import { Hono } from 'hono';
 import type { EndpointAdapter } from '../endpoints/adapter.ts';
 import type { AppEnv } from '../middleware/context.ts';
-import type { Principal } from '../services/keys.ts';
-import type { Limits } from '../services/limits.ts';
+import type { Principal } from '../services/admission/keys.ts';
+import type { Limits } from '../services/admission/limits.ts';
 import type { MeteredCall, Ticket } from '../services/pipeline/call.ts';
 import type { Pipeline } from '../services/pipeline/pipeline.ts';
 import { endUserOf, tagsOf } from './attribution.ts';

@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import { modelId } from '../billing/pricing.ts';
 import { GatewayError } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
-import type { PricingService } from '../services/pricing.ts';
+import type { PricingService } from '../services/pricing/pricing.ts';
 
 export function modelsRoutes({ defaultModel, pricing }: { defaultModel: string; pricing: PricingService }) {
   /** The listed ids: the default, then each model whose own price is in effect now. */

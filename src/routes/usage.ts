@@ -9,7 +9,7 @@ import {
   MAX_PAGE_ROWS,
   type UsageFilters,
   type UsageReport,
-} from '../services/usage-report.ts';
+} from '../services/reports/usage-report.ts';
 import { csvResponse } from './csv-stream.ts';
 import { parseWith } from './validation.ts';
 

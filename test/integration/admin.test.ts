@@ -1,7 +1,7 @@
 // Admin keys and auth, models, health, and bad input to chat completions (pricing: pricing.test.ts).
 import { HttpResponse, http } from 'msw';
 import { describe, expect, it } from 'vitest';
-import { sha256 } from '../../src/services/keys.ts';
+import { sha256 } from '../../src/services/admission/keys.ts';
 import { BACKENDS } from '../helpers/databases.ts';
 import { fixtureText } from '../helpers/fixtures.ts';
 import { ADMIN_KEY, gatewaySuite, HF_TOKEN, type TestGateway } from '../helpers/gateway.ts';

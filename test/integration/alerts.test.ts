@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { add, formatDecimal, parseDecimal, times } from '../../src/billing/money.ts';
 import { createLogger } from '../../src/logger.ts';
 import { estimatePromptTokens } from '../../src/metering/tokens.ts';
-import { budgetPeriod } from '../../src/services/limits.ts';
+import { budgetPeriod } from '../../src/services/admission/limits.ts';
 import { BACKENDS } from '../helpers/databases.ts';
 import { gatewaySuite, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';

@@ -5,7 +5,7 @@ import { HttpResponse, http } from 'msw';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { add, formatDecimal, parseDecimal, times } from '../../src/billing/money.ts';
 import { estimatePromptTokens } from '../../src/metering/tokens.ts';
-import { type BudgetPeriod, budgetPeriod } from '../../src/services/limits.ts';
+import { type BudgetPeriod, budgetPeriod } from '../../src/services/admission/limits.ts';
 import { BACKENDS } from '../helpers/databases.ts';
 import { gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
 import type { MockUpstream } from '../helpers/mock-upstream.ts';

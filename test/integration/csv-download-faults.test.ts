@@ -10,8 +10,8 @@ import type { AppEnv } from '../../src/middleware/context.ts';
 import { renderError } from '../../src/middleware/error-handler.ts';
 import { dashboardRoutes } from '../../src/routes/dashboard.ts';
 import { usageRoutes } from '../../src/routes/usage.ts';
-import { createDashboardSessions, SESSION_COOKIE } from '../../src/services/dashboard-sessions.ts';
-import type { UsageReport } from '../../src/services/usage-report.ts';
+import { createDashboardSessions, SESSION_COOKIE } from '../../src/services/admin/dashboard-sessions.ts';
+import type { UsageReport } from '../../src/services/reports/usage-report.ts';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 

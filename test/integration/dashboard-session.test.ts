@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppEnv } from '../../src/middleware/context.ts';
 import { renderError } from '../../src/middleware/error-handler.ts';
 import { dashboardRoutes } from '../../src/routes/dashboard.ts';
-import { LOGIN_ATTEMPTS_PER_MINUTE } from '../../src/services/dashboard-sessions.ts';
+import { LOGIN_ATTEMPTS_PER_MINUTE } from '../../src/services/admin/dashboard-sessions.ts';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
 import { expectError } from '../helpers/requests.ts';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { createGateway } from '../../src/gateway.ts';
 import { createLogger } from '../../src/logger.ts';
-import type { PriceView } from '../../src/services/pricing.ts';
+import type { PriceView } from '../../src/services/pricing/pricing.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { fixtureText } from '../helpers/fixtures.ts';
 import { ADMIN_KEY, gatewaySuite, startTestGateway, type TestGateway } from '../helpers/gateway.ts';

@@ -5,7 +5,7 @@ import { HttpResponse, http } from 'msw';
 import { describe, expect, it } from 'vitest';
 import { add, formatDecimal, parseDecimal, subtract, times } from '../../src/billing/money.ts';
 import { estimatePromptTokens } from '../../src/metering/tokens.ts';
-import type { Principal } from '../../src/services/keys.ts';
+import type { Principal } from '../../src/services/admission/keys.ts';
 import { BACKENDS } from '../helpers/databases.ts';
 import { gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
 import type { MockUpstream } from '../helpers/mock-upstream.ts';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { AppEnv } from '../../src/middleware/context.ts';
 import { renderError } from '../../src/middleware/error-handler.ts';
 import { usageRoutes } from '../../src/routes/usage.ts';
-import type { UsageReport } from '../../src/services/usage-report.ts';
+import type { UsageReport } from '../../src/services/reports/usage-report.ts';
 
 type ErrorReply = { error: { type: string } };
 

@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { AlertRecord } from '../../src/db/alerts-repo.ts';
-import { backoffMs, signature } from '../../src/services/alert-deliverer.ts';
-import { alertPayload } from '../../src/services/alerts.ts';
+import { backoffMs, signature } from '../../src/services/alerts/alert-deliverer.ts';
+import { alertPayload } from '../../src/services/alerts/alerts.ts';
 
 const alert: AlertRecord = {
   id: 'alr_0123456789abcdef0123456789abcdef',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { csvCell } from '../../src/services/usage-report.ts';
+import { csvCell } from '../../src/services/reports/usage-report.ts';
 
 describe('a CSV cell of the usage export', () => {
   it('quotes commas, quotes and line breaks (RFC 4180)', () => {

@@ -1,6 +1,6 @@
 // The registry shutdown uses to cut the requests still in flight and wait for their rows.
 import { describe, expect, it } from 'vitest';
-import { createInflight } from '../../src/services/inflight.ts';
+import { createInflight } from '../../src/services/pipeline/inflight.ts';
 
 /** A request whose row settles when the test says so; abort() meters it at once, as the proxy does. */
 function request() {

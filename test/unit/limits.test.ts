@@ -3,7 +3,12 @@ import { parseDecimal } from '../../src/billing/money.ts';
 import { createPriceBook } from '../../src/billing/pricing.ts';
 import type { Database } from '../../src/db/client.ts';
 import { GatewayError } from '../../src/errors.ts';
-import { type AdmissionInput, budgetPeriod, createLimits, type FailMode } from '../../src/services/limits.ts';
+import {
+  type AdmissionInput,
+  budgetPeriod,
+  createLimits,
+  type FailMode,
+} from '../../src/services/admission/limits.ts';
 
 const request = {
   model: 'openai/gpt-oss-120b:groq',

@@ -19,7 +19,7 @@ import { createRecorder, type DeadLetter, RowRefusedError } from '../../src/ledg
 import { createSpool } from '../../src/ledger/spool.ts';
 import { createLogger } from '../../src/logger.ts';
 import { healthRoutes } from '../../src/routes/health.ts';
-import { budgetPeriod } from '../../src/services/limits.ts';
+import { budgetPeriod } from '../../src/services/admission/limits.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { poisonRow, rows, spoolFile, spools, switchboard, until, usageRow } from '../helpers/ledger.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.ts';
 import { estimatePromptTokens } from '../../src/metering/tokens.ts';
-import { outputTokenBound, promptTokenBound } from '../../src/services/request-bounds.ts';
+import { outputTokenBound, promptTokenBound } from '../../src/services/admission/request-bounds.ts';
 
 const messages = [{ role: 'user', content: 'hi' }];
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.ts';
-import { decodeCursor, encodeCursor } from '../../src/services/usage-report.ts';
+import { decodeCursor, encodeCursor } from '../../src/services/reports/usage-report.ts';
 
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
 

@@ -5,9 +5,9 @@ import type { UsageLogInsert } from '../../db/schema.ts';
 import { GatewayError } from '../../errors.ts';
 import type { Recorder } from '../../ledger/recorder.ts';
 import { estimateCompletionTokens, estimatePromptTokens } from '../../metering/tokens.ts';
-import { promptOf } from '../request-bounds.ts';
-import { buildUsageRow, type MeteredTokens, type UsageStatus } from '../usage-row.ts';
+import { promptOf } from '../admission/request-bounds.ts';
 import { elapsedMs, type MeteredCall } from './call.ts';
+import { buildUsageRow, type MeteredTokens, type UsageStatus } from './usage-row.ts';
 
 export type MeterInput = {
   call: MeteredCall;

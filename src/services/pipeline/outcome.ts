@@ -1,7 +1,7 @@
 // How a failed call is recorded: whose fault it was (the row's status) and what the client is told.
 import { GatewayError, toGatewayError } from '../../errors.ts';
 import { ClientAbortedError } from '../../upstream/client.ts';
-import type { UsageStatus } from '../usage-row.ts';
+import type { UsageStatus } from './usage-row.ts';
 
 export type Failure = { status: UsageStatus; httpStatus: number; error: GatewayError | ClientAbortedError };
 

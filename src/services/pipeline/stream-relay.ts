@@ -6,12 +6,12 @@ import { badGateway, GatewayError, gatewayTimeout } from '../../errors.ts';
 import { createSseSplitter, type SseEvent } from '../../metering/sse.ts';
 import type { TokenUsage } from '../../metering/usage.ts';
 import type { UpstreamResponse } from '../../upstream/client.ts';
-import type { MeteredTokens, UsageStatus } from '../usage-row.ts';
 import { elapsedMs } from './call.ts';
 import type { CallRecord } from './call-record.ts';
 import { estimateTokens, type MeterInput } from './meter.ts';
 import { upstreamFailure } from './outcome.ts';
 import { errorEvent, type StreamFailure, upstreamErrorEvent } from './stream-errors.ts';
+import type { MeteredTokens, UsageStatus } from './usage-row.ts';
 
 /** Generated text kept for an estimate; beyond it, characters are counted (4 to a token). */
 const MAX_TEXT_CHARS = 1 << 20;

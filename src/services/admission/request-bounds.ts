@@ -2,8 +2,8 @@
 // output it may generate. Admission reserves budget and counts TPM from these, so an undercount here is
 // money spent past a budget. Chat bodies (`messages`, `n`) and Responses bodies (`input`,
 // `instructions`) are plain objects; nothing here changes them.
-import { badRequest } from '../errors.ts';
-import { estimatePromptTokens } from '../metering/tokens.ts';
+import { badRequest } from '../../errors.ts';
+import { estimatePromptTokens } from '../../metering/tokens.ts';
 
 /** The output bounds a client may give; the largest one counts (the upstream may honour any of them). */
 const OUTPUT_FIELDS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const;

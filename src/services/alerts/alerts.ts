@@ -1,11 +1,11 @@
 // Budget alerts as admins and receivers see them: the /admin/alerts listing and the webhook payload
 // (JSON with a `text` a Slack or Teams incoming webhook shows as is). Raising them is the database's
 // job (the trigger on key_spend, drizzle/0008); delivering them is alert-deliverer.ts's.
-import { canonical, formatDecimal, parseDecimal, times } from '../billing/money.ts';
-import { type AlertFilters, type AlertRecord, type AlertState, selectAlerts } from '../db/alerts-repo.ts';
-import type { Database } from '../db/client.ts';
-import { badRequest } from '../errors.ts';
-import { periodAdjective } from './limits.ts';
+import { canonical, formatDecimal, parseDecimal, times } from '../../billing/money.ts';
+import { type AlertFilters, type AlertRecord, type AlertState, selectAlerts } from '../../db/alerts-repo.ts';
+import type { Database } from '../../db/client.ts';
+import { badRequest } from '../../errors.ts';
+import { periodAdjective } from '../admission/limits.ts';
 
 export type AlertView = {
   id: string;

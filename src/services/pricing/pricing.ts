@@ -1,7 +1,7 @@
 // Prices: loaded from the database into the in-memory PriceBook, kept current across replicas with
 // LISTEN/NOTIFY, initialized from the env at start, changed by admins (and the catalog sync) as new
 // versions.
-import { canonical, formatDecimal, parseDecimal } from '../billing/money.ts';
+import { canonical, formatDecimal, parseDecimal } from '../../billing/money.ts';
 import {
   canonicalProvider,
   createPriceBook,
@@ -10,16 +10,16 @@ import {
   type PriceBook,
   type PriceVersion,
   type VersionSource,
-} from '../billing/pricing.ts';
-import type { Database } from '../db/client.ts';
+} from '../../billing/pricing.ts';
+import type { Database } from '../../db/client.ts';
 import {
   findPriceVersion,
   insertPriceVersion,
   listPriceVersions,
   priceVersionsOf,
-} from '../db/pricing-repo.ts';
-import type { PricingRow } from '../db/schema.ts';
-import { notFound } from '../errors.ts';
+} from '../../db/pricing-repo.ts';
+import type { PricingRow } from '../../db/schema.ts';
+import { notFound } from '../../errors.ts';
 
 export const PRICING_CHANNEL = 'tollgate_pricing';
 const SOURCES: readonly VersionSource[] = ['admin', 'catalog', 'env'];

@@ -5,13 +5,13 @@
 // nothing changed.
 import { sql } from 'drizzle-orm';
 import { request } from 'undici';
-import { type Catalog, CatalogError, parseCatalog } from '../billing/catalog.ts';
-import { canonical, formatDecimal } from '../billing/money.ts';
-import { PROVIDER } from '../billing/pricing.ts';
-import type { Database, Db } from '../db/client.ts';
-import { insertPriceVersion, priceVersionsBySource } from '../db/pricing-repo.ts';
-import type { PricingRow } from '../db/schema.ts';
-import type { Logger } from '../logger.ts';
+import { type Catalog, CatalogError, parseCatalog } from '../../billing/catalog.ts';
+import { canonical, formatDecimal } from '../../billing/money.ts';
+import { PROVIDER } from '../../billing/pricing.ts';
+import type { Database, Db } from '../../db/client.ts';
+import { insertPriceVersion, priceVersionsBySource } from '../../db/pricing-repo.ts';
+import type { PricingRow } from '../../db/schema.ts';
+import type { Logger } from '../../logger.ts';
 import type { PricingService } from './pricing.ts';
 
 const SYNC_LOCK = 7_301_115; // arbitrary, constant across replicas

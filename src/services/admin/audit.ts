@@ -1,7 +1,7 @@
 // The admin audit trail: who (the admin key: `master`) did what to which key or price, and when.
 import { desc } from 'drizzle-orm';
-import type { Database } from '../db/client.ts';
-import { adminAudit } from '../db/schema.ts';
+import type { Database } from '../../db/client.ts';
+import { adminAudit } from '../../db/schema.ts';
 
 export type AuditEntry = {
   id: number;

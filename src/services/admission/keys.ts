@@ -3,9 +3,9 @@
 // lost notification delays a revocation by seconds, not forever. The master key is compared in
 // constant time.
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { canonical, formatDecimal, parseDecimal, subtract } from '../billing/money.ts';
-import type { Database } from '../db/client.ts';
-import { databaseUnavailable, withDeadline } from '../db/deadline.ts';
+import { canonical, formatDecimal, parseDecimal, subtract } from '../../billing/money.ts';
+import type { Database } from '../../db/client.ts';
+import { databaseUnavailable, withDeadline } from '../../db/deadline.ts';
 import {
   currentSpend,
   findKey,
@@ -14,9 +14,9 @@ import {
   listKeys,
   revokeKey,
   updateKey,
-} from '../db/keys-repo.ts';
-import type { ApiKeyRow } from '../db/schema.ts';
-import { notFound } from '../errors.ts';
+} from '../../db/keys-repo.ts';
+import type { ApiKeyRow } from '../../db/schema.ts';
+import { notFound } from '../../errors.ts';
 import { type BudgetPeriod, budgetPeriod, type FailMode, type KeyLimits } from './limits.ts';
 
 const CHANNEL = 'tollgate_keys';

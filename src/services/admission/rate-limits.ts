@@ -1,8 +1,8 @@
 // Per-minute request and token limits of a key, counted in the database (fixed one-minute windows) so
 // they hold across replicas, answered with OpenAI's x-ratelimit-* headers.
-import type { Database } from '../db/client.ts';
-import { pruneRateWindows, rateWindowOf, takeRateSlot } from '../db/limits-repo.ts';
-import { GatewayError } from '../errors.ts';
+import type { Database } from '../../db/client.ts';
+import { pruneRateWindows, rateWindowOf, takeRateSlot } from '../../db/limits-repo.ts';
+import { GatewayError } from '../../errors.ts';
 import type { KeyLimits } from './key-limits.ts';
 
 const WINDOW_MS = 60_000;

@@ -6,8 +6,8 @@
 // signs everyone out.
 import { createHmac, randomBytes } from 'node:crypto';
 import { and, eq, gt, lt, sql } from 'drizzle-orm';
-import type { Database } from '../db/client.ts';
-import { dashboardLoginAttempts, dashboardSessions } from '../db/schema.ts';
+import type { Database } from '../../db/client.ts';
+import { dashboardLoginAttempts, dashboardSessions } from '../../db/schema.ts';
 
 export const SESSION_COOKIE = 'tollgate_session';
 export const SESSION_TTL_S = 12 * 60 * 60;

@@ -5,9 +5,9 @@
 // receiver dedupes on `idempotency-key`, the alert's id).
 import { createHmac } from 'node:crypto';
 import { Agent, request } from 'undici';
-import type { AlertRecord, TryOutcome } from '../db/alerts-repo.ts';
-import { tryNextDue } from '../db/alerts-repo.ts';
-import type { Database } from '../db/client.ts';
+import type { AlertRecord, TryOutcome } from '../../db/alerts-repo.ts';
+import { tryNextDue } from '../../db/alerts-repo.ts';
+import type { Database } from '../../db/client.ts';
 import { alertPayload } from './alerts.ts';
 
 export type AlertDeliveryOptions = {

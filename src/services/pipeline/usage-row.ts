@@ -1,10 +1,10 @@
 // Builds one usage_logs row: tokens (reported or estimated), the price applied (cached input price
 // included), the exact cost.
-import { costOf } from '../billing/cost.ts';
-import { formatDecimal } from '../billing/money.ts';
-import type { AppliedPrice } from '../billing/pricing.ts';
-import type { UsageLogInsert } from '../db/schema.ts';
-import type { TokenUsage } from '../metering/usage.ts';
+import { costOf } from '../../billing/cost.ts';
+import { formatDecimal } from '../../billing/money.ts';
+import type { AppliedPrice } from '../../billing/pricing.ts';
+import type { UsageLogInsert } from '../../db/schema.ts';
+import type { TokenUsage } from '../../metering/usage.ts';
 
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
 

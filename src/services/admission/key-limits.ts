@@ -1,5 +1,5 @@
 // The limits a client key carries, as admission reads them (from api_keys, through the key service).
-import type { Decimal } from '../billing/money.ts';
+import type { Decimal } from '../../billing/money.ts';
 
 export type BudgetPeriod = 'day' | 'week' | 'month';
 

@@ -1,11 +1,11 @@
 // Admission for client keys: the budget of the key's period (worst case reserved atomically, settled by
 // the usage row) and per-minute request and token limits, all counted in the database so they hold across replicas.
-import { add, canonical, compare, type Decimal, formatDecimal, times } from '../billing/money.ts';
-import { PROVIDER, type PriceBook } from '../billing/pricing.ts';
-import type { Database } from '../db/client.ts';
-import { withDeadline } from '../db/deadline.ts';
-import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../db/limits-repo.ts';
-import { GatewayError } from '../errors.ts';
+import { add, canonical, compare, type Decimal, formatDecimal, times } from '../../billing/money.ts';
+import { PROVIDER, type PriceBook } from '../../billing/pricing.ts';
+import type { Database } from '../../db/client.ts';
+import { withDeadline } from '../../db/deadline.ts';
+import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../../db/limits-repo.ts';
+import { GatewayError } from '../../errors.ts';
 import { createConcurrency } from './concurrency.ts';
 import type { BudgetPeriod, KeyLimits } from './key-limits.ts';
 import { createRateLimits } from './rate-limits.ts';

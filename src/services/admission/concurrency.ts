@@ -1,7 +1,7 @@
 // Requests in flight per key, counted in this process's memory: `max_concurrent` holds per gateway
 // replica (N replicas admit up to N × max_concurrent), which is what bounds one key's share of this
 // process's connections and sockets. A slot is taken at admission and freed by Admission.finish().
-import { GatewayError } from '../errors.ts';
+import { GatewayError } from '../../errors.ts';
 
 export function createConcurrency() {
   const inFlight = new Map<string, number>();

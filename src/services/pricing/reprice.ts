@@ -4,7 +4,7 @@
 // The whole run is one transaction; on PostgreSQL an advisory lock makes concurrent runs take turns.
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { costOf } from '../billing/cost.ts';
+import { costOf } from '../../billing/cost.ts';
 import {
   add,
   canonical,
@@ -13,9 +13,9 @@ import {
   parseDecimal,
   subtract,
   ZERO,
-} from '../billing/money.ts';
-import type { Database, Db } from '../db/client.ts';
-import { adminAudit, usageCorrections } from '../db/schema.ts';
+} from '../../billing/money.ts';
+import type { Database, Db } from '../../db/client.ts';
+import { adminAudit, usageCorrections } from '../../db/schema.ts';
 import type { PricingService } from './pricing.ts';
 
 const REPRICE_LOCK = 7_301_116; // arbitrary, constant across replicas

@@ -1,8 +1,8 @@
 // Reads the ledger for admins: filtered rows by keyset page, exact totals, sums by time, model, key,
 // status, endpoint, served_by, end user or tag, and CSV. /usage, /usage/summary and the dashboard all answer from here; nothing here speaks HTTP.
-import { add, canonical, type Decimal, formatDecimal, parseDecimal, ZERO } from '../billing/money.ts';
-import type { Database } from '../db/client.ts';
-import { selectCorrections } from '../db/corrections-repo.ts';
+import { add, canonical, type Decimal, formatDecimal, parseDecimal, ZERO } from '../../billing/money.ts';
+import type { Database } from '../../db/client.ts';
+import { selectCorrections } from '../../db/corrections-repo.ts';
 import {
   type GroupBy,
   type KeysetPosition,
@@ -11,12 +11,12 @@ import {
   selectUsageTotals,
   type UsageAggregate,
   type UsageFilters,
-} from '../db/usage-repo.ts';
-import { badRequest } from '../errors.ts';
+} from '../../db/usage-repo.ts';
+import { badRequest } from '../../errors.ts';
 import { csvValues, toRow, USAGE_COLUMNS, type UsageRow } from './usage-columns.ts';
 import { csvLine } from './usage-csv.ts';
 
-export type { GroupBy, UsageEndpoint, UsageFilters, UsageStatus } from '../db/usage-repo.ts';
+export type { GroupBy, UsageEndpoint, UsageFilters, UsageStatus } from '../../db/usage-repo.ts';
 export { USAGE_COLUMNS, type UsageRow } from './usage-columns.ts';
 export { csvCell } from './usage-csv.ts';
 

@@ -1,8 +1,8 @@
 // A usage_logs row as /usage, its CSV and the dashboard show it: the columns, in table order, under
 // their snake_case names, money as canonical decimal strings.
-import { add, canonical, formatDecimal, parseDecimal } from '../billing/money.ts';
-import type { CorrectionView } from '../db/corrections-repo.ts';
-import type { UsagePageRow } from '../db/usage-repo.ts';
+import { add, canonical, formatDecimal, parseDecimal } from '../../billing/money.ts';
+import type { CorrectionView } from '../../db/corrections-repo.ts';
+import type { UsagePageRow } from '../../db/usage-repo.ts';
 
 /** The usage_logs columns a report row carries, in table order: JSON keys and the CSV header. */
 export const USAGE_COLUMNS = [
