@@ -4,13 +4,13 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { badRequest } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import { MAX_SUMMARY_CURSOR_CHARS } from '../services/reports/summary-cursor.ts';
 import {
   decodeCursor,
   MAX_PAGE_ROWS,
   type UsageFilters,
   type UsageReport,
 } from '../services/reports/usage-report.ts';
-import { MAX_SUMMARY_CURSOR_CHARS } from '../services/reports/summary-cursor.ts';
 import { csvResponse } from './csv-stream.ts';
 import { parseWith } from './validation.ts';
 

@@ -35,7 +35,13 @@ export function encodeSummaryCursor(
   position: GroupPosition,
 ): string {
   // the key order is part of the format: decoding re-encodes and compares
-  const payload = { v: 1, g: groupBy, f: fingerprint(filters, groupBy), k: position.group, c: position.costUsd };
+  const payload = {
+    v: 1,
+    g: groupBy,
+    f: fingerprint(filters, groupBy),
+    k: position.group,
+    c: position.costUsd,
+  };
   return Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
 }
 
@@ -43,11 +49,7 @@ const invalid = (why: string) =>
   badRequest(`Invalid query parameter 'cursor': ${why}`, 'cursor', 'invalid_parameter');
 
 /** The position a cursor names; a 400 naming `cursor` for anything this API did not write for this selection. */
-export function decodeSummaryCursor(
-  cursor: string,
-  filters: UsageFilters,
-  groupBy: GroupBy,
-): GroupPosition {
+export function decodeSummaryCursor(cursor: string, filters: UsageFilters, groupBy: GroupBy): GroupPosition {
   let payload: unknown;
   try {
     payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));

@@ -1,6 +1,15 @@
 // Reads the ledger for admins: filtered rows by keyset page, exact totals, pages of sums by time, model,
-// key, status, endpoint, served_by, end user or tag (the rest as one `other` entry), and CSV. /usage, /usage/summary and the dashboard all answer from here; nothing here speaks HTTP.
-import { add, canonical, type Decimal, formatDecimal, parseDecimal, subtract, ZERO } from '../../billing/money.ts';
+// key, status, endpoint, served_by, end user or tag (the rest as one `other` entry), and CSV. /usage,
+// /usage/summary and the dashboard all answer from here; nothing here speaks HTTP.
+import {
+  add,
+  canonical,
+  type Decimal,
+  formatDecimal,
+  parseDecimal,
+  subtract,
+  ZERO,
+} from '../../billing/money.ts';
 import type { Database } from '../../db/client.ts';
 import { selectCorrections } from '../../db/corrections-repo.ts';
 import {
