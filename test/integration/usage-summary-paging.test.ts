@@ -174,7 +174,7 @@ describe.each(BACKENDS)('/usage/summary paged on %s', (backend) => {
       [`group_by=model&cursor=${cursor}`, 'cursor'],
       [`group_by=tag&model=m1&cursor=${cursor}`, 'cursor'],
       [`group_by=day&cursor=${cursor}`, 'cursor'],
-      [`group_by=tag&cursor=${'a'.repeat(3000)}`, 'cursor'],
+      [`group_by=tag&cursor=${'a'.repeat(9000)}`, 'cursor'],
     ];
     for (const [query, param] of cases) {
       const res = await gw.call(`/usage/summary?${WINDOW}&${query}`);

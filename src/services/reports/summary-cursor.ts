@@ -5,8 +5,11 @@ import { createHash } from 'node:crypto';
 import type { GroupBy, GroupPosition, UsageFilters } from '../../db/usage-repo.ts';
 import { badRequest } from '../../errors.ts';
 
-/** The longest cursor accepted: a 512-character model name, its cost and the fingerprint, in base64url. */
-export const MAX_SUMMARY_CURSOR_CHARS = 2048;
+/**
+ * The longest cursor accepted: a group name of up to 512 characters (a model), each up to 6 bytes as
+ * JSON escapes it, with its cost and the fingerprint, in base64url (4 characters per 3 bytes).
+ */
+export const MAX_SUMMARY_CURSOR_CHARS = 8192;
 
 const DECIMAL = /^-?\d{1,40}(\.\d{1,40})?$/;
 const BUCKET = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
