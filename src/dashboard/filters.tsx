@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 // The filters form: period, model, key, status, endpoint, served_by, end user and tag. A GET form, so
-// a selection is a URL that can be bookmarked and shared.
-import type { KeyWithSpend } from '../services/admission/keys.ts';
+// a selection is a URL that can be bookmarked and shared. Model, key, end user and tag can have any
+// number of values: they are text inputs suggesting the top few, never a list of every value.
 import type { Period, PeriodName } from './period.ts';
 
 export type FilterValues = Partial<
@@ -45,18 +45,60 @@ function Choice({
   );
 }
 
+/** A value the filter can take and how the suggestion reads ('' for the value itself). */
+export type Suggestion = [value: string, label: string];
+
+/** The top values of each high-cardinality filter, by cost in the selected period. */
+export type Suggestions = Record<'model' | 'key_id' | 'user' | 'tag', Suggestion[]>;
+
+/**
+ * A free-text filter with a `<datalist>` of the top values: any value can be typed, and the page
+ * stays the same size however many distinct values the ledger holds.
+ */
+function Search({
+  label,
+  name,
+  placeholder,
+  maxlength,
+  suggestions,
+  value,
+}: {
+  label: string;
+  name: string;
+  placeholder: string;
+  maxlength: number;
+  suggestions: Suggestion[];
+  value: string | undefined;
+}) {
+  const list = `${name}-values`;
+  return (
+    <label>
+      {label}
+      <input
+        name={name}
+        value={value ?? ''}
+        placeholder={placeholder}
+        maxlength={maxlength}
+        list={list}
+        autocomplete="off"
+      />
+      <datalist id={list}>
+        {suggestions.map(([option, text]) => (
+          <option value={option}>{text || null}</option>
+        ))}
+      </datalist>
+    </label>
+  );
+}
+
 export function FiltersForm({
   period,
   filters,
-  models,
-  tags,
-  keys,
+  suggestions,
 }: {
   period: Period;
   filters: FilterValues;
-  models: string[];
-  tags: string[];
-  keys: KeyWithSpend[];
+  suggestions: Suggestions;
 }) {
   const pairs = (values: string[]): Array<[string, string]> => values.map((v) => [v, v]);
   return (
@@ -69,16 +111,21 @@ export function FiltersForm({
         To{' '}
         <input type="date" name="to" value={new Date(period.to.getTime() - 1).toISOString().slice(0, 10)} />
       </label>
-      <Choice label="Model" name="model" all="All models" options={pairs(models)} selected={filters.model} />
-      <Choice
+      <Search
+        label="Model"
+        name="model"
+        placeholder="all models"
+        maxlength={512}
+        suggestions={suggestions.model}
+        value={filters.model}
+      />
+      <Search
         label="Key"
         name="key_id"
-        all="All keys"
-        options={[
-          ['master', 'master (admin key)'],
-          ...keys.map((k): [string, string] => [k.id, `${k.name} (${k.key_prefix}…)`]),
-        ]}
-        selected={filters.key_id}
+        placeholder="all keys (id or master)"
+        maxlength={512}
+        suggestions={suggestions.key_id}
+        value={filters.key_id}
       />
       <Choice
         label="Status"
@@ -98,11 +145,22 @@ export function FiltersForm({
         Served by
         <input name="served_by" value={filters.served_by ?? ''} placeholder="any provider" maxlength={512} />
       </label>
-      <label>
-        End user
-        <input name="user" value={filters.user ?? ''} placeholder="any end user" maxlength={256} />
-      </label>
-      <Choice label="Tag" name="tag" all="Any tag" options={pairs(tags)} selected={filters.tag} />
+      <Search
+        label="End user"
+        name="user"
+        placeholder="any end user"
+        maxlength={256}
+        suggestions={suggestions.user}
+        value={filters.user}
+      />
+      <Search
+        label="Tag"
+        name="tag"
+        placeholder="any tag"
+        maxlength={64}
+        suggestions={suggestions.tag}
+        value={filters.tag}
+      />
       <button type="submit">Apply</button>
     </form>
   );

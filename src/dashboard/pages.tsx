@@ -7,7 +7,7 @@ import type { AlertView } from '../services/alerts/alerts.ts';
 import type { CurrentPriceView, PriceView } from '../services/pricing/pricing.ts';
 import type { SummaryGroup, UsageRow, UsageTotals } from '../services/reports/usage-report.ts';
 import { BarChart } from './chart.tsx';
-import { FiltersForm, type FilterValues } from './filters.tsx';
+import { FiltersForm, type FilterValues, type Suggestions } from './filters.tsx';
 import { KeysPanel } from './keys-table.tsx';
 import { Layout } from './layout.tsx';
 import { Breakdown, Card, number, usd } from './parts.tsx';
@@ -22,17 +22,19 @@ export type DashboardData = {
   totals: UsageTotals;
   errors: number;
   series: SummaryGroup[];
+  /** the top models, keys, end users and tags by cost, and how many there are in all */
   byModel: SummaryGroup[];
+  modelsCount: number;
   byKey: SummaryGroup[];
-  /** the top end users and tags by cost, and how many there are in all */
+  keysCount: number;
   byUser: SummaryGroup[];
   usersCount: number;
   byTag: SummaryGroup[];
   tagsCount: number;
   rows: UsageRow[];
   nextCursor: string | null;
-  models: string[];
-  tags: string[];
+  /** what the filters' inputs suggest */
+  suggestions: Suggestions;
   keys: KeyWithSpend[];
   prices: CurrentPriceView[];
   priceHistory: PriceView[];
@@ -54,13 +56,7 @@ export function DashboardPage({ data }: { data: DashboardData }) {
         </form>
       </header>
       <main>
-        <FiltersForm
-          period={period}
-          filters={filters}
-          models={data.models}
-          tags={data.tags}
-          keys={data.keys}
-        />
+        <FiltersForm period={period} filters={filters} suggestions={data.suggestions} />
         <p class="muted period">{period.label}</p>
         <UnpricedWarning count={totals.unpriced_requests} />
 
@@ -83,11 +79,17 @@ export function DashboardPage({ data }: { data: DashboardData }) {
         </section>
 
         <div class="two">
-          <Breakdown title="By model" groups={data.byModel} name={(g) => g} />
+          <Breakdown
+            title="By model"
+            groups={data.byModel}
+            name={(g) => g}
+            note={topOf(data.byModel.length, data.modelsCount)}
+          />
           <Breakdown
             title="By key"
             groups={data.byKey}
             name={(g) => (g === 'master' ? 'master (admin key)' : (keyName.get(g) ?? g))}
+            note={topOf(data.byKey.length, data.keysCount)}
           />
         </div>
         <div class="two">

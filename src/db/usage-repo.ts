@@ -117,7 +117,10 @@ export async function selectUsageTotals(database: Database, filters: UsageFilter
  * formatted once per group; text groups sort bytewise (collate "C"), so both backends agree whatever
  * their default collation.
  */
-const GROUPS: Record<GroupBy, { bucket: SQL; label: SQL; order: SQL }> = {
+const GROUPS: Record<
+  GroupBy,
+  { bucket: SQL; label: SQL; order: SQL; after: (position: GroupPosition) => SQL }
+> = {
   day: timeBuckets(sql`date_trunc('day', hour_utc)`),
   hour: timeBuckets(sql`hour_utc`),
   model: textBuckets(sql`model`),
@@ -130,26 +133,82 @@ const GROUPS: Record<GroupBy, { bucket: SQL; label: SQL; order: SQL }> = {
 };
 
 function timeBuckets(bucket: SQL) {
-  return { bucket, label: sql`to_char(bucket, ${BUCKET_FORMAT})`, order: sql`bucket asc` };
+  return {
+    bucket,
+    label: sql`to_char(bucket, ${BUCKET_FORMAT})`,
+    order: sql`bucket asc`,
+    after: ({ group }: GroupPosition) => sql`bucket > (${group}::timestamptz at time zone 'UTC')`,
+  };
 }
 
+// A spend-ordered page goes on after (cost, name): a cheaper group, or as dear and later by name.
 function textBuckets(bucket: SQL) {
-  return { bucket, label: sql`bucket`, order: sql`cost_usd::numeric desc, bucket collate "C" asc` };
+  return {
+    bucket,
+    label: sql`bucket`,
+    order: sql`cost_usd desc, bucket collate "C" asc`,
+    after: ({ group, costUsd }: GroupPosition) =>
+      sql`(cost_usd < ${costUsd}::numeric or (cost_usd = ${costUsd}::numeric and bucket collate "C" > ${group} collate "C"))`,
+  };
 }
 
-/** Sums per group over the selection, in the group's order: time ascending, else spend first. */
+// The groups' sums stay numeric inside the query (ordered and compared as numbers), text when they leave.
+const SUMS = sql`
+  sum(requests) as requests, sum(prompt_tokens) as prompt_tokens,
+  sum(completion_tokens) as completion_tokens, sum(total_tokens) as total_tokens,
+  sum(cost_usd) as cost_usd, sum(unpriced_requests) as unpriced_requests`;
+const AS_TEXT = sql`requests::text as requests, prompt_tokens::text as prompt_tokens,
+  completion_tokens::text as completion_tokens, total_tokens::text as total_tokens,
+  cost_usd::text as cost_usd, unpriced_requests::text as unpriced_requests`;
+
+/** Where a page of groups starts: strictly after this group in the group_by's order. */
+export type GroupPosition = {
+  /** the group's label as served (a time bucket's ISO start, else the text) */
+  group: string;
+  /** the group's cost, numeric text; unused for time buckets */
+  costUsd: string;
+};
+
+/** A page of groups, and the sums and count of every group of the selection (the page's too). */
+export type UsageGroupPage = {
+  groups: UsageGroupAggregate[];
+  all: UsageAggregate & { groups: bigint };
+};
+
+/**
+ * Up to `limit` groups of the selection after `after`, in the group_by's order (time ascending, else
+ * spend first, ties bytewise), and the sums over every group, from one scan: PostgreSQL groups, orders
+ * and cuts the page; only the page's rows and one line of sums leave the database.
+ */
 export async function selectUsageGroups(
   database: Database,
-  { filters, groupBy }: { filters: UsageFilters; groupBy: GroupBy },
-): Promise<UsageGroupAggregate[]> {
-  const { bucket, label, order } = GROUPS[groupBy];
-  const rows = await database.rows<AggregateText & { grp: string }>(sql`
-    select ${label} as grp, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests
-    from (
-      select ${bucket} as bucket, ${AGGREGATES}
+  {
+    filters,
+    groupBy,
+    limit,
+    after,
+  }: { filters: UsageFilters; groupBy: GroupBy; limit: number; after?: GroupPosition | undefined },
+): Promise<UsageGroupPage> {
+  const { bucket, label, order, after: afterOf } = GROUPS[groupBy];
+  const rows = await database.rows<AggregateText & { part: number; grp: string | null; groups: string }>(sql`
+    with groups as (
+      select ${bucket} as bucket, ${SUMS}
       from (${hourlySums(filters, groupBy)}) as sums
       group by 1
-    ) as groups
-    order by ${order}`);
-  return rows.map((row) => ({ group: row.grp, ...fromText(row) }));
+    ), page as (
+      select *, row_number() over (order by ${order}) as rank
+      from (select * from groups ${after ? sql`where ${afterOf(after)}` : sql``} order by ${order} limit ${limit}) as cut
+    )
+    select 0 as part, rank, ${label} as grp, '1' as groups, ${AS_TEXT} from page
+    union all
+    select 1 as part, 0 as rank, null as grp, count(*)::text as groups, ${AGGREGATES} from groups
+    order by part, rank`);
+  const groups: UsageGroupAggregate[] = [];
+  let all: UsageGroupPage['all'] | undefined;
+  for (const row of rows) {
+    if (row.part === 1) all = { ...fromText(row), groups: BigInt(row.groups) };
+    else groups.push({ group: row.grp ?? '', ...fromText(row) });
+  }
+  if (!all) throw new Error('the groups query returned no line of sums');
+  return { groups, all };
 }

@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { badRequest } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import { MAX_SUMMARY_CURSOR_CHARS } from '../services/reports/summary-cursor.ts';
 import {
   decodeCursor,
   MAX_PAGE_ROWS,
@@ -18,7 +19,19 @@ const INSTANT =
 const LIMIT = `must be a whole number from 1 to ${MAX_PAGE_ROWS}`;
 const STATUSES = ['ok', 'upstream_error', 'client_aborted', 'gateway_error'] as const;
 const ENDPOINTS = ['chat.completions', 'responses'] as const;
-const GROUPS = ['day', 'hour', 'model', 'key', 'status', 'user', 'tag', 'endpoint', 'served_by'] as const;
+// end_user is the column's own name: accepted for user, in group_by and as a filter
+const GROUPS = [
+  'day',
+  'hour',
+  'model',
+  'key',
+  'status',
+  'user',
+  'end_user',
+  'tag',
+  'endpoint',
+  'served_by',
+] as const;
 const TAG = /^[A-Za-z0-9._:-]{1,64}$/;
 
 const instant = z
@@ -48,6 +61,7 @@ const filters = {
   endpoint: z.enum(ENDPOINTS, { error: `must be one of ${ENDPOINTS.join(', ')}` }).optional(),
   served_by: nonEmpty.optional().describe('the serving provider (x-inference-provider), e.g. groq'),
   user: text(256).optional().describe('the end user (the OpenAI `user` field or x-tollgate-user)'),
+  end_user: text(256).optional().describe('the same as `user` (the column’s name); give one of the two'),
   tag: z
     .string()
     .regex(TAG, { error: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ : -' })
@@ -55,24 +69,35 @@ const filters = {
     .describe('rows whose tags contain it'),
 };
 
-type Range = { from?: Date | undefined; to?: Date | undefined };
+type Range = {
+  from?: Date | undefined;
+  to?: Date | undefined;
+  user?: string | undefined;
+  end_user?: string | undefined;
+};
 
-function fromBeforeTo({ from, to }: Range, ctx: z.RefinementCtx) {
+function fromBeforeTo({ from, to, user, end_user }: Range, ctx: z.RefinementCtx) {
   if (from && to && from.getTime() >= to.getTime()) {
     ctx.addIssue({ code: 'custom', path: ['to'], message: "must be later than 'from'" });
   }
+  if (user !== undefined && end_user !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['end_user'], message: "is the same filter as 'user': give one" });
+  }
 }
+
+const limit = (unit: string) =>
+  z
+    .string()
+    .regex(/^\d{1,9}$/, { error: LIMIT })
+    .transform(Number)
+    .pipe(z.number().min(1, { error: LIMIT }).max(MAX_PAGE_ROWS, { error: LIMIT }))
+    .default(100)
+    .describe(`${unit} per page, 1 to ${MAX_PAGE_ROWS}; default 100`);
 
 export const usageQuery = z
   .strictObject({
     ...filters,
-    limit: z
-      .string()
-      .regex(/^\d{1,9}$/, { error: LIMIT })
-      .transform(Number)
-      .pipe(z.number().min(1, { error: LIMIT }).max(MAX_PAGE_ROWS, { error: LIMIT }))
-      .default(100)
-      .describe(`rows per page, 1 to ${MAX_PAGE_ROWS}; default 100`),
+    limit: limit('rows'),
     cursor: z
       .string()
       .max(200, { error: 'is too long' })
@@ -94,6 +119,12 @@ export const summaryQuery = z
           ? `is required: one of ${GROUPS.join(', ')}`
           : `must be one of ${GROUPS.join(', ')}`,
     }),
+    limit: limit('groups'),
+    cursor: z
+      .string()
+      .max(MAX_SUMMARY_CURSOR_CHARS, { error: 'is too long' })
+      .optional()
+      .describe('next_cursor of the previous page (for the same group_by and filters)'),
   })
   .superRefine(fromBeforeTo);
 
@@ -132,7 +163,7 @@ const toFilters = (q: z.output<typeof usageQuery> | z.output<typeof summaryQuery
   status: q.status,
   endpoint: q.endpoint,
   servedBy: q.served_by,
-  user: q.user,
+  user: q.user ?? q.end_user,
   tag: q.tag,
 });
 
@@ -182,7 +213,13 @@ export function usageRoutes({ usageReport }: { usageReport: UsageReport }) {
     })
     .get('/summary', async function usageSummary(c) {
       const query = parseWith(summaryQuery, strictQuery(c.req.queries(), summaryQuery), 'query');
-      const { data, totals } = await usageReport.summaryWithTotals(toFilters(query), query.group_by);
-      return c.json({ object: 'list', group_by: query.group_by, data, totals });
+      const groupBy = query.group_by === 'end_user' ? 'user' : query.group_by;
+      const { data, other, totals, next_cursor } = await usageReport.summaryWithTotals(
+        toFilters(query),
+        groupBy,
+        { limit: query.limit, cursor: query.cursor },
+      );
+      // group_by answers as asked (end_user stays end_user); `other` holds every group not in data
+      return c.json({ object: 'list', group_by: query.group_by, data, other, totals, next_cursor });
     });
 }

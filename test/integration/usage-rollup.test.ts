@@ -234,7 +234,8 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
       const { group: _, ...sums } = all ?? { group: '', ...exact(zeroSums()) };
       expect(exact(totals)).toEqual({ ...sums, costUsd: canonical(sums.costUsd) });
       for (const groupBy of GROUP_BYS) {
-        const groups = await selectUsageGroups(db.database, { filters, groupBy });
+        // every group on one page (the query is paged since issue 23)
+        const { groups } = await selectUsageGroups(db.database, { filters, groupBy, limit: 100_000 });
         expect(groups.map(exact)).toEqual(expected(rows, filters, groupBy).map(exact));
       }
     }

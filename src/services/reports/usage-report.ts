@@ -1,6 +1,15 @@
-// Reads the ledger for admins: filtered rows by keyset page, exact totals, sums by time, model, key,
-// status, endpoint, served_by, end user or tag, and CSV. /usage, /usage/summary and the dashboard all answer from here; nothing here speaks HTTP.
-import { add, canonical, type Decimal, formatDecimal, parseDecimal, ZERO } from '../../billing/money.ts';
+// Reads the ledger for admins: filtered rows by keyset page, exact totals, pages of sums by time, model,
+// key, status, endpoint, served_by, end user or tag (the rest as one `other` entry), and CSV. /usage,
+// /usage/summary and the dashboard all answer from here; nothing here speaks HTTP.
+import {
+  add,
+  canonical,
+  type Decimal,
+  formatDecimal,
+  parseDecimal,
+  subtract,
+  ZERO,
+} from '../../billing/money.ts';
 import type { Database } from '../../db/client.ts';
 import { selectCorrections } from '../../db/corrections-repo.ts';
 import {
@@ -13,6 +22,7 @@ import {
   type UsageFilters,
 } from '../../db/usage-repo.ts';
 import { badRequest } from '../../errors.ts';
+import { decodeSummaryCursor, encodeSummaryCursor } from './summary-cursor.ts';
 import { csvValues, toRow, USAGE_COLUMNS, type UsageRow } from './usage-columns.ts';
 import { csvLine } from './usage-csv.ts';
 
@@ -39,7 +49,21 @@ export type SummaryGroup = { group: string } & Omit<UsageTotals, 'unpriced_reque
 
 export type UsagePage = { data: UsageRow[]; next_cursor: string | null };
 
+/**
+ * Every group of the selection that is not in `data` (before this page or after it), as one entry:
+ * how many groups, and their sums. Σ data + other is the sum of every group, which is the totals
+ * (for group_by=tag, a row with several tags counts under each of them, so it can be more).
+ */
+export type SummaryOther = { groups: number } & Omit<UsageTotals, 'unpriced_requests'>;
+
+/** A page of groups in the group_by's order, the rest as `other`, and where the next page starts. */
+export type SummaryPage = { data: SummaryGroup[]; other: SummaryOther; next_cursor: string | null };
+
+export type SummaryPaging = { limit?: number | undefined; cursor?: string | undefined };
+
 export const MAX_PAGE_ROWS = 1000;
+/** groups per summary page unless asked otherwise */
+export const DEFAULT_SUMMARY_GROUPS = 100;
 const CSV_BATCH_ROWS = 1000;
 
 export type UsageReport = {
@@ -47,12 +71,14 @@ export type UsageReport = {
   list(filters: UsageFilters, page: { limit: number; cursor?: string | undefined }): Promise<UsagePage>;
   /** sums over the whole selection */
   totals(filters: UsageFilters): Promise<UsageTotals>;
-  summary(filters: UsageFilters, groupBy: GroupBy): Promise<SummaryGroup[]>;
-  /** the groups and the totals of the selection, from one scan */
+  /** one page of groups (default 100), ordered by time for day/hour, else by cost then name */
+  summary(filters: UsageFilters, groupBy: GroupBy, paging?: SummaryPaging): Promise<SummaryPage>;
+  /** a page of groups and the totals of the selection, from one scan (two for tags) */
   summaryWithTotals(
     filters: UsageFilters,
     groupBy: GroupBy,
-  ): Promise<{ data: SummaryGroup[]; totals: UsageTotals }>;
+    paging?: SummaryPaging,
+  ): Promise<SummaryPage & { totals: UsageTotals }>;
   /**
    * Every row of the selection as RFC 4180 CSV, header first, read in keyset batches so memory stays
    * flat. The first chunk comes only after the first batch is read: a caller that awaits it before
@@ -62,13 +88,36 @@ export type UsageReport = {
 };
 
 export function createUsageReport({ database }: { database: Database }): UsageReport {
-  async function summaryWithTotals(filters: UsageFilters, groupBy: GroupBy) {
-    const groups = await selectUsageGroups(database, { filters, groupBy });
+  async function summaryPage(filters: UsageFilters, groupBy: GroupBy, paging: SummaryPaging = {}) {
+    const { limit = DEFAULT_SUMMARY_GROUPS, cursor } = paging;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_ROWS) {
+      throw new RangeError(`a page holds 1 to ${MAX_PAGE_ROWS} groups, not ${limit}`);
+    }
+    const after = cursor === undefined ? undefined : decodeSummaryCursor(cursor, filters, groupBy);
+    // one group more than asked says whether another page follows
+    const { groups, all } = await selectUsageGroups(database, { filters, groupBy, limit: limit + 1, after });
+    const page = groups.slice(0, limit);
+    const last = page.at(-1);
+    const { unpriced_requests: _, ...rest } = toTotals(minus(all, sumOf(page)));
+    const other: SummaryOther = { groups: jsonInteger(all.groups - BigInt(page.length), 'groups'), ...rest };
     return {
-      data: groupsOf(groups),
-      // a row with two tags is in two tag groups: the selection's totals count it once
-      totals: toTotals(groupBy === 'tag' ? await selectUsageTotals(database, filters) : sumOf(groups)),
+      all,
+      page: {
+        data: groupsOf(page),
+        other,
+        next_cursor:
+          groups.length > limit && last
+            ? encodeSummaryCursor(filters, groupBy, { group: last.group, costUsd: last.costUsd })
+            : null,
+      },
     };
+  }
+
+  async function summaryWithTotals(filters: UsageFilters, groupBy: GroupBy, paging?: SummaryPaging) {
+    const { all, page } = await summaryPage(filters, groupBy, paging);
+    // a row with two tags is in two tag groups: the selection's totals count it once
+    const totals = toTotals(groupBy === 'tag' ? await selectUsageTotals(database, filters) : all);
+    return { ...page, totals };
   }
 
   return {
@@ -95,8 +144,8 @@ export function createUsageReport({ database }: { database: Database }): UsageRe
       return toTotals(await selectUsageTotals(database, filters));
     },
 
-    async summary(filters, groupBy) {
-      return groupsOf(await selectUsageGroups(database, { filters, groupBy }));
+    async summary(filters, groupBy, paging) {
+      return (await summaryPage(filters, groupBy, paging)).page;
     },
 
     summaryWithTotals,
@@ -165,7 +214,7 @@ function toTotals(sums: UsageAggregate): UsageTotals {
   };
 }
 
-/** The groups' sums added up exactly (bigint counts, 10^-18 USD), so a summary needs no second scan. */
+/** The groups' sums added up exactly (bigint counts, 10^-18 USD). */
 function sumOf(groups: UsageAggregate[]): UsageAggregate {
   let cost: Decimal = ZERO;
   const sums = {
@@ -184,6 +233,18 @@ function sumOf(groups: UsageAggregate[]): UsageAggregate {
     cost = add(cost, parseDecimal(g.costUsd));
   }
   return { ...sums, costUsd: formatDecimal(cost) };
+}
+
+/** What the whole selection's groups add up to beyond the page's: exact, as both sides are. */
+function minus(all: UsageAggregate, part: UsageAggregate): UsageAggregate {
+  return {
+    requests: all.requests - part.requests,
+    promptTokens: all.promptTokens - part.promptTokens,
+    completionTokens: all.completionTokens - part.completionTokens,
+    totalTokens: all.totalTokens - part.totalTokens,
+    costUsd: formatDecimal(subtract(parseDecimal(all.costUsd), parseDecimal(part.costUsd))),
+    unpricedRequests: all.unpricedRequests - part.unpricedRequests,
+  };
 }
 
 /** A count past 2^53 cannot be a JSON number exactly: better a 500 than a silently wrong figure. */
