@@ -15,8 +15,9 @@ Environment variables, or a \`.env\` file in the working directory (a variable a
 environment wins; an empty value, or one of only spaces, counts as unset). A bad value stops the start
 with one line per bad variable, naming it (a secret's value is never echoed). \`.env.example\` lists every
 variable below; a test fails when the two disagree. Nothing outside \`src/config.ts\` reads the
-environment, except the OpenTelemetry SDK, which reads the other standard \`OTEL_*\` variables itself
-(\`OTEL_TRACES_SAMPLER\`, \`OTEL_TRACES_SAMPLER_ARG\`, \`OTEL_RESOURCE_ATTRIBUTES\`) when telemetry is on.
+environment, except the OpenTelemetry exporters, which also read the other standard
+\`OTEL_EXPORTER_OTLP_*\` variables (\`…_TIMEOUT\`, \`…_COMPRESSION\`, the per-signal \`…_TRACES_*\` and
+\`…_METRICS_*\`) themselves when telemetry is on. What is exported: [operations.md](operations.md#opentelemetry).
 
 `;
 

@@ -197,9 +197,10 @@ export const configSchema = z.object({
   ALERT_POLL_MS: positiveInt
     .default(1000)
     .describe('ms; how often due alerts are looked for (a new alert wakes the deliverer at once)'),
-  // Telemetry: config reads these five (also from .env) and hands them to src/telemetry explicitly. The
-  // OpenTelemetry SDK itself may read other standard OTEL_* variables from the process environment
-  // (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, OTEL_RESOURCE_ATTRIBUTES, …): that is its contract.
+  // Telemetry: config reads these (also from .env) and hands them to src/telemetry explicitly. The
+  // OpenTelemetry exporters themselves also read the other standard OTEL_EXPORTER_OTLP_* variables
+  // (…_TIMEOUT, …_COMPRESSION, the per-signal …_TRACES_* / …_METRICS_*) from the process environment:
+  // that is the SDK's own contract, not a second reader of ours.
   OTEL_EXPORTER_OTLP_ENDPOINT: url
     .optional()
     .describe(
@@ -226,6 +227,23 @@ export const configSchema = z.object({
     .min(1)
     .default('tollgate')
     .describe('service.name of the exported spans and metrics'),
+  OTEL_TRACES_SAMPLER: z
+    .enum([
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+    ])
+    .default('parentbased_always_on')
+    .describe("which calls are traced (parentbased_*: a caller's sampled traceparent decides)"),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce
+    .number()
+    .min(0, 'must be between 0 and 1')
+    .max(1, 'must be between 0 and 1')
+    .default(1)
+    .describe('the fraction of traces kept by the *traceidratio samplers, 0 to 1'),
   OTEL_METRIC_EXPORT_INTERVAL: positiveInt
     .default(60_000)
     .describe('ms between two exports of the OpenTelemetry metrics'),
@@ -303,7 +321,18 @@ export type TelemetryConfig = {
   headers: Record<string, string>;
   serviceName: string;
   metricExportIntervalMs: number;
+  sampler: TraceSampler;
+  /** the ratio of the *traceidratio samplers */
+  samplerArg: number;
 };
+
+export type TraceSampler =
+  | 'always_on'
+  | 'always_off'
+  | 'traceidratio'
+  | 'parentbased_always_on'
+  | 'parentbased_always_off'
+  | 'parentbased_traceidratio';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -390,6 +419,8 @@ export function loadConfig(env: Env = readEnvironment()): Config {
             headers: parseHeaders(e.OTEL_EXPORTER_OTLP_HEADERS),
             serviceName: e.OTEL_SERVICE_NAME,
             metricExportIntervalMs: e.OTEL_METRIC_EXPORT_INTERVAL,
+            sampler: e.OTEL_TRACES_SAMPLER,
+            samplerArg: e.OTEL_TRACES_SAMPLER_ARG,
           },
   };
 }
