@@ -89,9 +89,13 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
+    const raw = Buffer.concat(chunks);
+    const body = raw.toString('utf8');
     posts.push({ path: req.url ?? '', contentType: req.headers['content-type'], body });
-    if (req.url === '/v1/traces') {
+    const isJson = req.headers['content-type']?.startsWith('application/json') === true;
+    if (!isJson) {
+      // http/protobuf: kept as received (posts), not decoded
+    } else if (req.url === '/v1/traces') {
       for (const rs of (JSON.parse(body) as TracesBody).resourceSpans ?? [])
         for (const ss of rs.scopeSpans ?? [])
           for (const span of ss.spans ?? [])
