@@ -214,7 +214,7 @@ export const configSchema = z.object({
     .string()
     .trim()
     .refine(
-      (value) => value.split(',').every((pair) => /^[^=\s]+=.+$/.test(pair.trim())) && decodable(value),
+      (value) => value.split(',').every((pair) => /^[^=\s]+\s*=\s*\S/.test(pair.trim())) && decodable(value),
       'must be a comma-separated list of name=value (values percent-encoded)',
     )
     .optional()
