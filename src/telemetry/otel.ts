@@ -11,6 +11,8 @@ import type { Telemetry } from './types.ts';
 const SCOPE = 'tollgate';
 /** longest a span attribute's string may be: a model name is client text */
 const MAX_ATTRIBUTE_CHARS = 1024;
+/** how long closing waits for the last export */
+const SHUTDOWN_EXPORT_MS = 5000;
 
 export async function createOtelTelemetry(
   config: TelemetryConfig,
@@ -90,7 +92,16 @@ export async function createOtelTelemetry(
     },
     async shutdown() {
       calls.endAll('shutdown');
-      await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]);
+      // an unreachable collector must not hold the process past its shutdown: export what it can, then go
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, SHUTDOWN_EXPORT_MS).unref();
+      });
+      await Promise.race([
+        Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]),
+        deadline,
+      ]);
+      clearTimeout(timer);
     },
   };
 }
