@@ -1,7 +1,7 @@
 // `npm run bench` (DESIGN §9): in one run, the mock upstream directly and the gateway in front of it on
 // PGlite and on PostgreSQL (when reachable): requests/s, p50/p99, ratio to direct, gateway CPU µs per
 // request, peak RSS, usage rows vs answers; streaming time to first byte added; the recorder's rows/s.
-// Prints a table and writes bench/results.json. Settings: see the README's Benchmark section.
+// Prints a table and writes bench/results.json. Settings: see docs/benchmark.md.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';

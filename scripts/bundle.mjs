@@ -13,7 +13,19 @@ const common = {
   platform: 'node',
   format: 'esm',
   target: 'node22',
-  external: ['@electric-sql/pglite', 'gpt-tokenizer'],
+  // The OpenTelemetry SDK too: src/telemetry imports it dynamically, only when OTEL_EXPORTER_OTLP_ENDPOINT
+  // is set, so a gateway without telemetry never reads a byte of it. (@opentelemetry/api stays in the
+  // bundle: prom-client requires it at load.)
+  external: [
+    '@electric-sql/pglite',
+    'gpt-tokenizer',
+    '@opentelemetry/core',
+    '@opentelemetry/resources',
+    '@opentelemetry/semantic-conventions',
+    '@opentelemetry/sdk-trace',
+    '@opentelemetry/sdk-metrics',
+    '@opentelemetry/exporter-*',
+  ],
   // CommonJS dependencies call require(): give the ES module one
   banner: {
     js: "import { createRequire as __tollgateRequire } from 'node:module'; const require = __tollgateRequire(import.meta.url);",

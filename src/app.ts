@@ -37,6 +37,7 @@ import type { Inflight } from './services/pipeline/inflight.ts';
 import { createPipeline } from './services/pipeline/pipeline.ts';
 import type { PricingService } from './services/pricing/pricing.ts';
 import type { UsageReport } from './services/reports/usage-report.ts';
+import type { Telemetry } from './telemetry/types.ts';
 import type { UpstreamClient } from './upstream/client.ts';
 
 /** The metered endpoints: adding one is its adapter here and its file in src/endpoints. */
@@ -59,6 +60,8 @@ export type AppDeps = {
   adminApiKey: string;
   /** requests that will end in a usage row: shutdown cuts them and waits for their rows */
   inflight: Inflight;
+  /** OpenTelemetry spans and metrics; undefined when OTEL_EXPORTER_OTLP_ENDPOINT is unset */
+  telemetry?: Telemetry | undefined;
 };
 
 export function createApp(deps: AppDeps) {
@@ -74,6 +77,7 @@ export function createApp(deps: AppDeps) {
     track: deps.inflight.track,
     onMetered: (row: UsageLogInsert) => {
       deps.metrics.usage(row);
+      deps.telemetry?.metered(row);
       completionLog.info(usageLogLine(row), 'completion');
     },
   });
@@ -100,7 +104,10 @@ export function createApp(deps: AppDeps) {
     );
   }
   app.use('/v1/*', clientAuth(keys));
-  app.route('/v1', meteredRoutes({ adapters: ENDPOINTS, pipeline, limits: deps.limits }));
+  app.route(
+    '/v1',
+    meteredRoutes({ adapters: ENDPOINTS, pipeline, limits: deps.limits, telemetry: deps.telemetry }),
+  );
   app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));
 
   const adminDeadline = databaseDeadline({ timeoutMs: config.databaseStatementTimeoutMs + 500 });

@@ -31,36 +31,113 @@ const webhookUrl = z
     'must be an http(s) URL',
   );
 
-const schema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
-  HOST: z.string().trim().min(1).default('127.0.0.1'),
+export const configSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8787).describe('TCP port the gateway listens on'),
+  HOST: z
+    .string()
+    .trim()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('address the gateway listens on (the Docker image sets 0.0.0.0)'),
   DATABASE_URL: z
     .string()
     .trim()
     .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgres:// URL')
-    .optional(),
-  DATA_DIR: z.string().trim().min(1).default('./data'),
-  HF_TOKEN: z.string().trim().optional(),
-  UPSTREAM_BASE_URL: url.default('https://router.huggingface.co/v1'),
-  DEFAULT_MODEL: z.string().trim().min(1).default('openai/gpt-oss-120b:groq'),
-  HUGGINGFACE_INPUT_TOKEN_COST: price.default('0.000001'),
-  HUGGINGFACE_OUTPUT_TOKEN_COST: price.default('0.000003'),
-  HUGGINGFACE_CACHED_INPUT_TOKEN_COST: price.optional(),
+    .optional()
+    .describe(
+      'postgres://user:password@host:5432/db selects PostgreSQL; unset: embedded PGlite in DATA_DIR. Secret',
+    ),
+  DATA_DIR: z
+    .string()
+    .trim()
+    .min(1)
+    .default('./data')
+    .describe(
+      "folder of PGlite's files and of the usage spool (rows wait there while the database is down); one process per folder",
+    ),
+  HF_TOKEN: z
+    .string()
+    .trim()
+    .optional()
+    .describe(
+      "the gateway's own upstream credential (https://huggingface.co/settings/tokens); redacted from every reply, never logged",
+    ),
+  UPSTREAM_BASE_URL: url
+    .default('https://router.huggingface.co/v1')
+    .describe(
+      'OpenAI-compatible upstream the metered routes are forwarded to (tests point it at a local mock)',
+    ),
+  DEFAULT_MODEL: z
+    .string()
+    .trim()
+    .min(1)
+    .default('openai/gpt-oss-120b:groq')
+    .describe('model listed by /v1/models and priced from the env prices at every start'),
+  HUGGINGFACE_INPUT_TOKEN_COST: price
+    .default('0.000001')
+    .describe('USD per input token, a decimal (0.000001 = $1 per 1M tokens)'),
+  HUGGINGFACE_OUTPUT_TOKEN_COST: price.default('0.000003').describe('USD per output token, a decimal'),
+  HUGGINGFACE_CACHED_INPUT_TOKEN_COST: price
+    .optional()
+    .describe('USD per cached input token (a prompt-cache hit); unset: the input price'),
   PRICING_SYNC_INTERVAL_S: z.coerce
     .number()
     .int('must be a whole number')
     .min(0, 'must be 0 (off) or positive')
-    .default(0),
-  ADMIN_API_KEY: z.string().trim().min(16, 'must be at least 16 characters').optional(),
-  UPSTREAM_TIMEOUT_MS: positiveInt.default(120_000),
-  MAX_BODY_BYTES: positiveInt.default(4_194_304),
-  SHUTDOWN_GRACE_MS: positiveInt.default(30_000),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  LIMITS_FAIL_MODE: z.enum(['open', 'closed']).default('open'),
-  METRICS_REQUIRE_ADMIN: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
-  BUDGET_DEFAULT_MAX_TOKENS: positiveInt.default(4096),
-  MAX_UPSTREAM_BODY_BYTES: positiveInt.default(33_554_432),
-  UPSTREAM_QUEUE_TIMEOUT_MS: positiveInt.default(10_000),
+    .default(0)
+    .describe(
+      "seconds between reads of the router's price catalog (GET UPSTREAM_BASE_URL/models), one replica at a time; 0: off (npm run pricing:sync reads it once)",
+    ),
+  ADMIN_API_KEY: z
+    .string()
+    .trim()
+    .min(16, 'must be at least 16 characters')
+    .optional()
+    .describe(
+      'master key (16 characters or more): admin routes, the dashboard, and accepted as a client key; unset: generated and printed once at start',
+    ),
+  UPSTREAM_TIMEOUT_MS: positiveInt
+    .default(120_000)
+    .describe(
+      'ms; non-streaming: the whole upstream request; streaming: the longest silence (the wait for the headers, each gap between two events)',
+    ),
+  MAX_BODY_BYTES: positiveInt
+    .default(4_194_304)
+    .describe('bytes; a larger request body, on any route, gets 413'),
+  SHUTDOWN_GRACE_MS: positiveInt
+    .default(30_000)
+    .describe(
+      'ms; on SIGTERM, how long in-flight requests (streams included) may take before open streams are cut and metered',
+    ),
+  LOG_LEVEL: z
+    .enum(['debug', 'info', 'warn', 'error', 'silent'])
+    .default('info')
+    .describe('least level of the JSON log lines written'),
+  LIMITS_FAIL_MODE: z
+    .enum(['open', 'closed'])
+    .default('open')
+    .describe(
+      'budgets and rate limits while the database cannot answer: open admits (may overshoot until it is back), closed refuses with 503',
+    ),
+  METRICS_REQUIRE_ADMIN: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .describe('true puts /metrics behind the admin key; false leaves it open like /healthz'),
+  BUDGET_DEFAULT_MAX_TOKENS: positiveInt
+    .default(4096)
+    .describe(
+      'tokens; completion tokens per choice assumed for a request without max_tokens (budgets, TPM), and the least reserved per choice while other requests of the key are in flight',
+    ),
+  MAX_UPSTREAM_BODY_BYTES: positiveInt
+    .default(33_554_432)
+    .describe(
+      'bytes; the largest upstream reply held in memory: a non-streamed body (larger: 502, metered) or one stream event (larger: an error event, metered)',
+    ),
+  UPSTREAM_QUEUE_TIMEOUT_MS: positiveInt
+    .default(10_000)
+    .describe(
+      'ms; when every upstream connection is busy, how long a request waits for one before a 503 upstream_busy',
+    ),
   CORS_ORIGINS: z
     .string()
     .trim()
@@ -69,18 +146,107 @@ const schema = z.object({
         value === '*' || value.split(',').every((origin) => /^https?:\/\/[^/\s]+$/.test(origin.trim())),
       'must be * or a comma-separated list of origins like https://app.example.com',
     )
-    .optional(),
-  KEY_CACHE_TTL_MS: positiveInt.default(5000),
-  DATABASE_TIMEOUT_MS: positiveInt.default(2000),
-  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(15_000),
-  TRUST_PROXY: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
-  ALERT_WEBHOOK_URL: webhookUrl.optional(),
-  ALERT_WEBHOOK_SECRET: z.string().trim().min(16, 'must be at least 16 characters').optional(),
-  ALERT_MAX_ATTEMPTS: positiveInt.default(10),
-  ALERT_BACKOFF_BASE_MS: positiveInt.default(2000),
-  ALERT_BACKOFF_MAX_MS: positiveInt.default(300_000),
-  ALERT_TIMEOUT_MS: positiveInt.default(10_000),
-  ALERT_POLL_MS: positiveInt.default(1000),
+    .optional()
+    .describe(
+      '* or a comma-separated list of origins (https://app.example.com) allowed to call /v1 from a browser; unset: no CORS headers',
+    ),
+  KEY_CACHE_TTL_MS: positiveInt
+    .default(5000)
+    .describe(
+      'ms; a cached client key is re-read after this long, bounding a revocation whose notification was lost',
+    ),
+  DATABASE_TIMEOUT_MS: positiveInt
+    .default(2000)
+    .describe(
+      'ms; deadline of each database query on the request path (key lookups, limits); past it LIMITS_FAIL_MODE decides',
+    ),
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt
+    .default(15_000)
+    .describe("ms; PostgreSQL statement_timeout of the gateway's queries; admin reads answer 503 past it"),
+  TRUST_PROXY: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .describe(
+      'true when a TLS-terminating proxy in front sets x-forwarded-proto and x-forwarded-for (Secure dashboard cookie, sign-in throttle per client); false when clients connect directly',
+    ),
+  ALERT_WEBHOOK_URL: webhookUrl
+    .optional()
+    .describe(
+      'where budget alerts are POSTed as JSON, used exactly as given (e.g. a Slack incoming webhook); unset: alerts are raised and listed, never sent. Secret',
+    ),
+  ALERT_WEBHOOK_SECRET: z
+    .string()
+    .trim()
+    .min(16, 'must be at least 16 characters')
+    .optional()
+    .describe(
+      'HMAC-SHA256 key (16 characters or more) signing each alert body in x-tollgate-signature; unset: unsigned. Never logged',
+    ),
+  ALERT_MAX_ATTEMPTS: positiveInt.default(10).describe('tries per alert before it is marked failed'),
+  ALERT_BACKOFF_BASE_MS: positiveInt
+    .default(2000)
+    .describe(
+      'ms; wait after the first failed try, doubled after each further one up to ALERT_BACKOFF_MAX_MS',
+    ),
+  ALERT_BACKOFF_MAX_MS: positiveInt
+    .default(300_000)
+    .describe('ms; the longest wait between two tries of an alert'),
+  ALERT_TIMEOUT_MS: positiveInt
+    .default(10_000)
+    .describe("ms; one try of an alert: connecting, the receiver's headers and its body"),
+  ALERT_POLL_MS: positiveInt
+    .default(1000)
+    .describe('ms; how often due alerts are looked for (a new alert wakes the deliverer at once)'),
+  // Telemetry: config reads these (also from .env) and hands them to src/telemetry explicitly. The
+  // OpenTelemetry exporters themselves also read the other standard OTEL_EXPORTER_OTLP_* variables
+  // (…_TIMEOUT, …_COMPRESSION, the per-signal …_TRACES_* / …_METRICS_*) from the process environment:
+  // that is the SDK's own contract, not a second reader of ours.
+  OTEL_EXPORTER_OTLP_ENDPOINT: url
+    .optional()
+    .describe(
+      'OTLP/HTTP base URL (e.g. http://collector:4318): spans and metrics go to /v1/traces and /v1/metrics under it; unset: no telemetry, no OpenTelemetry module loaded',
+    ),
+  OTEL_EXPORTER_OTLP_PROTOCOL: z
+    .enum(['http/protobuf', 'http/json'])
+    .default('http/protobuf')
+    .describe('encoding of the OTLP/HTTP export'),
+  OTEL_EXPORTER_OTLP_HEADERS: z
+    .string()
+    .trim()
+    .refine(
+      (value) => value.split(',').every((pair) => /^[^=\s]+\s*=\s*\S/.test(pair.trim())) && decodable(value),
+      'must be a comma-separated list of name=value (values percent-encoded)',
+    )
+    .optional()
+    .describe(
+      'headers sent with every export, name=value pairs separated by commas (a collector token). Secret',
+    ),
+  OTEL_SERVICE_NAME: z
+    .string()
+    .trim()
+    .min(1)
+    .default('tollgate')
+    .describe('service.name of the exported spans and metrics'),
+  OTEL_TRACES_SAMPLER: z
+    .enum([
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+    ])
+    .default('parentbased_always_on')
+    .describe("which calls are traced (parentbased_*: a caller's sampled traceparent decides)"),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce
+    .number()
+    .min(0, 'must be between 0 and 1')
+    .max(1, 'must be between 0 and 1')
+    .default(1)
+    .describe('the fraction of traces kept by the *traceidratio samplers, 0 to 1'),
+  OTEL_METRIC_EXPORT_INTERVAL: positiveInt
+    .default(60_000)
+    .describe('ms between two exports of the OpenTelemetry metrics'),
 });
 
 export type Config = {
@@ -143,7 +309,30 @@ export type Config = {
     /** how often due alerts are looked for (a NOTIFY from the alert trigger wakes the deliverer sooner) */
     pollMs: number;
   };
+  /** OTLP export of spans and metrics; undefined: off (no OpenTelemetry module is loaded) */
+  telemetry: TelemetryConfig | undefined;
 };
+
+export type TelemetryConfig = {
+  /** base URL; the signal paths (/v1/traces, /v1/metrics) are appended */
+  endpoint: string;
+  protocol: 'http/protobuf' | 'http/json';
+  /** sent with every export; may hold a collector's token: never logged */
+  headers: Record<string, string>;
+  serviceName: string;
+  metricExportIntervalMs: number;
+  sampler: TraceSampler;
+  /** the ratio of the *traceidratio samplers */
+  samplerArg: number;
+};
+
+export type TraceSampler =
+  | 'always_on'
+  | 'always_off'
+  | 'traceidratio'
+  | 'parentbased_always_on'
+  | 'parentbased_always_off'
+  | 'parentbased_traceidratio';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -171,9 +360,9 @@ export function readEnvironment({ dotenvPath = '.env' }: { dotenvPath?: string }
 export function loadConfig(env: Env = readEnvironment()): Config {
   // '' (or only spaces) means unset, as in a .env line `HF_TOKEN=`; z.coerce would read ' ' as 0
   const cleaned = Object.fromEntries(
-    Object.keys(schema.shape).map((key) => [key, env[key]?.trim() === '' ? undefined : env[key]]),
+    Object.keys(configSchema.shape).map((key) => [key, env[key]?.trim() === '' ? undefined : env[key]]),
   );
-  const parsed = schema.safeParse(cleaned);
+  const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map(
@@ -221,6 +410,18 @@ export function loadConfig(env: Env = readEnvironment()): Config {
       timeoutMs: e.ALERT_TIMEOUT_MS,
       pollMs: e.ALERT_POLL_MS,
     },
+    telemetry:
+      e.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+        ? undefined
+        : {
+            endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+            protocol: e.OTEL_EXPORTER_OTLP_PROTOCOL,
+            headers: parseHeaders(e.OTEL_EXPORTER_OTLP_HEADERS),
+            serviceName: e.OTEL_SERVICE_NAME,
+            metricExportIntervalMs: e.OTEL_METRIC_EXPORT_INTERVAL,
+            sampler: e.OTEL_TRACES_SAMPLER,
+            samplerArg: e.OTEL_TRACES_SAMPLER_ARG,
+          },
   };
 }
 
@@ -231,7 +432,28 @@ const SECRET = new Set([
   'DATABASE_URL',
   'ALERT_WEBHOOK_URL',
   'ALERT_WEBHOOK_SECRET',
+  'OTEL_EXPORTER_OTLP_HEADERS',
 ]);
+
+function decodable(value: string): boolean {
+  try {
+    decodeURIComponent(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** OTEL_EXPORTER_OTLP_HEADERS as the spec writes it: name=value pairs, values percent-encoded. */
+function parseHeaders(value: string | undefined): Record<string, string> {
+  if (value === undefined) return {};
+  const headers: Record<string, string> = {};
+  for (const pair of value.split(',')) {
+    const at = pair.indexOf('=');
+    headers[pair.slice(0, at).trim()] = decodeURIComponent(pair.slice(at + 1).trim());
+  }
+  return headers;
+}
 
 /** The offending value for the error line; secrets are never echoed. */
 function show(key: PropertyKey | undefined, env: Record<string, unknown>): string {

@@ -21,6 +21,7 @@ import { createInflight } from './services/pipeline/inflight.ts';
 import { createCatalogSync } from './services/pricing/catalog-sync.ts';
 import { pricingFromConfig } from './services/pricing/pricing.ts';
 import { createUsageReport } from './services/reports/usage-report.ts';
+import { loadTelemetry } from './telemetry/load.ts';
 import { createUpstream } from './upstream/client.ts';
 import { huggingFaceRouter } from './upstream/huggingface.ts';
 
@@ -120,6 +121,13 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   });
   const stopReaper = limits.startReaper();
   const metrics = createMetrics({ recorderStats: () => recorder.stats(), defaultModel: config.defaultModel });
+  // OpenTelemetry only when OTEL_EXPORTER_OTLP_ENDPOINT is set: otherwise not one SDK module is loaded
+  const telemetry = config.telemetry
+    ? await loadTelemetry(config.telemetry, {
+        provider: upstream.provider,
+        defaultModel: config.defaultModel,
+      })
+    : undefined;
   const deps: AppDeps = {
     config,
     database,
@@ -135,6 +143,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     adminApiKey,
     inflight,
     limits,
+    telemetry,
   };
 
   const deliverer = alertDeliverer(database, config, deps);
@@ -154,6 +163,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
       stopReaper();
       await deliverer?.stop();
       await recorder.close();
+      // after the last rows: their spans end with them, then everything pending is exported
+      await telemetry?.shutdown();
       for (const stop of unfollow) await stop().catch(() => {});
       await upstream.close();
       if (!overrides.database) await database.close();

@@ -1,5 +1,6 @@
 // The per-request values middleware hands to routes.
 import type { Principal } from '../services/admission/keys.ts';
+import type { CallSpan } from '../telemetry/types.ts';
 
 export type AppEnv = {
   Variables: {
@@ -10,5 +11,7 @@ export type AppEnv = {
     principal: Principal;
     /** ms the request waited on the upstream, for Server-Timing */
     upstreamMs: number | undefined;
+    /** the metered call's OpenTelemetry span, when telemetry is on (src/telemetry/middleware.ts) */
+    callSpan: CallSpan | undefined;
   };
 };

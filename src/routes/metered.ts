@@ -8,6 +8,8 @@ import type { Principal } from '../services/admission/keys.ts';
 import type { Limits } from '../services/admission/limits.ts';
 import type { MeteredCall, Ticket } from '../services/pipeline/call.ts';
 import type { Pipeline } from '../services/pipeline/pipeline.ts';
+import { traceCalls } from '../telemetry/middleware.ts';
+import type { Telemetry } from '../telemetry/types.ts';
 import { endUserOf, tagsOf } from './attribution.ts';
 import { readBody } from './body.ts';
 import { parseJsonBody, parseWith } from './validation.ts';
@@ -16,16 +18,20 @@ export type MeteredRoutesDeps = {
   adapters: readonly EndpointAdapter[];
   pipeline: Pipeline;
   limits: Limits;
+  /** a span per request when OpenTelemetry is on */
+  telemetry?: Telemetry | undefined;
 };
 
 const NO_TICKET: Ticket = { reservedUsd: null, headers: {}, finish: async () => {} };
 
-export function meteredRoutes({ adapters, pipeline, limits }: MeteredRoutesDeps) {
+export function meteredRoutes({ adapters, pipeline, limits, telemetry }: MeteredRoutesDeps) {
   const app = new Hono<AppEnv>();
   for (const adapter of adapters) {
+    if (telemetry) app.use(adapter.path, traceCalls(telemetry, adapter.name));
     app.post(adapter.path, async function metered(c) {
       const raw = await readBody(c);
       const body = parseWith(adapter.schema, parseJsonBody(raw), 'body');
+      c.get('callSpan')?.model(body.model);
       const principal = c.get('principal');
       const call: MeteredCall = {
         adapter,

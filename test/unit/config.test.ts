@@ -205,4 +205,40 @@ describe('loadConfig', () => {
     ]);
     expect(error.message).not.toMatch(/hunter2/);
   });
+  it('leaves telemetry off unless OTEL_EXPORTER_OTLP_ENDPOINT is set, and reads the OTEL_* settings', () => {
+    expect(loadConfig({}).telemetry).toBeUndefined();
+    expect(
+      loadConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc, x-team = tollgate',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.25',
+      }).telemetry,
+    ).toEqual({
+      endpoint: 'http://collector:4318',
+      protocol: 'http/json',
+      headers: { authorization: 'Bearer abc', 'x-team': 'tollgate' },
+      serviceName: 'tollgate',
+      metricExportIntervalMs: 60_000,
+      sampler: 'parentbased_traceidratio',
+      samplerArg: 0.25,
+    });
+  });
+
+  it('rejects bad OTEL_* values, never echoing the export headers', () => {
+    const error = problemsOf({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization hunter2',
+      OTEL_TRACES_SAMPLER_ARG: '2',
+    });
+    expect(error.problems.map((line) => line.split(':')[0]).sort()).toEqual([
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'OTEL_EXPORTER_OTLP_HEADERS',
+      'OTEL_EXPORTER_OTLP_PROTOCOL',
+      'OTEL_TRACES_SAMPLER_ARG',
+    ]);
+    expect(error.message).not.toMatch(/hunter2/);
+  });
 });
