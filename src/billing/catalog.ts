@@ -25,6 +25,16 @@ export type Catalog = {
   retires(modelName: string): boolean;
 };
 
+/** What a catalog may hold (config: CATALOG_MAX_*). */
+export type CatalogBounds = {
+  maxModels: number;
+  maxProvidersPerModel: number;
+  /** bytes of the document */
+  maxBytes: number;
+  /** USD per million tokens, a decimal string: the highest input or output price accepted */
+  maxPricePerMillion: string;
+};
+
 export class CatalogError extends Error {
   override name = 'CatalogError';
 }
