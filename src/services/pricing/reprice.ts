@@ -121,9 +121,11 @@ export function createRepricer({ database, pricing, batchRows, afterBatch }: Rep
         return await database.db.transaction(async (tx) => {
           const db = tx as unknown as Db;
           if (database.kind === 'postgres') {
-            // waits for at most one batch of another replica's run; lock_timeout would cut a longer wait
+            // waits for at most one batch of another replica's run, which lock_timeout could cut short;
+            // the batch's own row locks keep the pool's lock_timeout
             await db.execute(sql`set local lock_timeout = 0`);
             await db.execute(sql`select pg_advisory_xact_lock(${REPRICE_LOCK})`);
+            await db.execute(sql`reset lock_timeout`);
           }
           const batch = await price(db);
           // the corrections trigger takes the rollups, then key_spend in key order, as the spend trigger does
