@@ -2,6 +2,7 @@
 // targets of issue 17 weighed against the figures, and the Markdown table printed at the end.
 import { cpus, release } from 'node:os';
 import type { RecorderResult } from './recorder.ts';
+import { formatReprice, type RepriceBench } from './reprice.ts';
 
 /** The machine a result was measured on. */
 export function machine() {
@@ -120,6 +121,8 @@ export type Results = {
     beyond_bare_ms: Record<string, Spread>;
   };
   recorder: RecorderResult | { error: string } | null;
+  /** metering latency with and without a large reprice (PostgreSQL only) */
+  reprice?: RepriceBench | { error: string } | null;
   targets: Target[];
   /** path of each CPU profile summary, when BENCH_PROFILE=1 */
   profiles?: Record<string, string>;
@@ -279,6 +282,9 @@ export function formatResults(results: Results): string {
           `${fmt(r.grouped_rows_per_insert, 1)} rows per INSERT; record() p50/p99 ${fmt(r.grouped_p50_ms, 2)}/${fmt(r.grouped_p99_ms, 2)} ms`,
       );
   } else if (recorder) lines.push('', `Recorder benchmark failed: ${recorder.error}`);
+  const reprice = results.reprice;
+  if (reprice && 'rows' in reprice) lines.push('', ...formatReprice(reprice));
+  else if (reprice) lines.push('', `Reprice benchmark failed: ${reprice.error}`);
   lines.push('', 'Targets:');
   for (const t of results.targets)
     lines.push(

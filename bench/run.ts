@@ -49,6 +49,7 @@ import {
   spreads,
   weighTargets,
 } from './report.ts';
+import { benchReprice, type RepriceBench } from './reprice.ts';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.ts';
 
 const env = process.env;
@@ -59,6 +60,8 @@ const REPEATS = Math.max(1, Number(env.BENCH_REPEATS ?? 3));
 const TTFB_REQUESTS = QUICK ? 50 : 100;
 const RECORDER_ROWS = Number(env.BENCH_RECORDER_ROWS ?? (QUICK ? 1000 : 3000));
 const PROFILE = env.BENCH_PROFILE === '1';
+/** usage rows the reprice case corrects while the JSON load runs; 0: no reprice case */
+const REPRICE_ROWS = Number(env.BENCH_REPRICE_ROWS ?? (QUICK ? 20_000 : 100_000));
 const BACKENDS = (env.BENCH_BACKENDS ?? 'pglite,postgres').split(',');
 const GATEWAY_NODE_ARGS = (env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const ROOT = repositoryRoot();
@@ -95,6 +98,8 @@ const CASES: readonly Case[] = [
 /** BENCH_CASES='json c=16,stream c=16' runs only those (for profiling one case). */
 const SELECTED = env.BENCH_CASES?.split(',').map((name) => name.trim());
 const RUN_CASES = CASES.filter((c) => !SELECTED || SELECTED.includes(c.name));
+/** the reprice case runs with every case, or alone with BENCH_CASES=reprice */
+const RUN_REPRICE = REPRICE_ROWS > 0 && (!SELECTED || SELECTED.includes('reprice'));
 const T0 = performance.now();
 /** A progress line on stderr, stamped with the seconds since the start. */
 const progress = (line: string) =>
@@ -328,6 +333,7 @@ async function main(): Promise<void> {
   const profiles: Record<string, string> = {};
   const gateways: Array<{ gateway: GatewayProcess; windows: Array<[number, number]> }> = [];
   let recorder: Results['recorder'] = null;
+  let reprice: RepriceBench | { error: string } | null = null;
   try {
     const targets: Target[] = [
       { name: 'direct', url: directUrl, pid: mock.pid, keys: fakeKeys, probe: () => cpuProbe(mock.pid) },
@@ -406,6 +412,20 @@ async function main(): Promise<void> {
       if (i > 0) ttfb.added_ms[t.name] = spread(added[i] ?? []);
       if (i > 1) ttfb.beyond_bare_ms[t.name] = spread(beyondBare[i] ?? []);
     });
+    // last: it leaves REPRICE_ROWS rows and their corrections in the PostgreSQL gateway's database
+    const onPostgres = gateways.find(({ gateway }) => gateway.backend === 'postgres')?.gateway;
+    if (RUN_REPRICE && onPostgres && pg) {
+      reprice = await benchReprice({
+        base: onPostgres.base,
+        databaseUrl: pg.url,
+        tool: TOOL,
+        rows: REPRICE_ROWS,
+        connections: 16,
+        durationS: Math.max(DURATION_S, 10),
+        body: bodyOf({ name: 'reprice', stream: false, connections: 16 }),
+        progress,
+      }).catch((err: unknown) => ({ error: String(err) }));
+    }
   } finally {
     for (const { gateway } of gateways) await gateway.stop();
     await stop(bare.child);
@@ -459,6 +479,7 @@ async function main(): Promise<void> {
     cases,
     ttfb,
     recorder,
+    reprice,
     targets: [],
     ...(PROFILE ? { profiles } : {}),
   };

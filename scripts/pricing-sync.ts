@@ -1,5 +1,6 @@
 // `npm run pricing:sync`: applies migrations, reads the router's price catalog once
 // (GET {UPSTREAM_BASE_URL}/models) and writes the `catalog` prices that changed, then exits.
+// `-- --allow-retire`: retire what the catalog no longer prices even past CATALOG_MAX_RETIRE_SHARE.
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
@@ -21,8 +22,10 @@ async function main(): Promise<void> {
       baseUrl: config.upstreamBaseUrl,
       token: config.hfToken,
       logger,
+      bounds: config.catalogBounds,
+      maxRetireShare: config.catalogMaxRetireShare,
     });
-    const result = await sync.syncOnce();
+    const result = await sync.syncOnce({ allowRetire: process.argv.includes('--allow-retire') });
     console.log(
       `pricing:sync (${database.kind}): ${result.ok ? 'read' : 'could not read'} ${config.upstreamBaseUrl}/models: ` +
         `${result.written.length} written, ${result.retired.length} retired, ${result.unchanged} unchanged, ` +
@@ -31,6 +34,11 @@ async function main(): Promise<void> {
     for (const name of result.written) console.log(`  wrote   ${name}`);
     for (const name of result.retired) console.log(`  retired ${name}`);
     for (const problem of result.problems) console.log(`  skipped ${problem}`);
+    if (result.retireHeld?.length)
+      console.log(
+        `  held back ${result.retireHeld.length} retirements (more than CATALOG_MAX_RETIRE_SHARE): ` +
+          'run `npm run pricing:sync -- --allow-retire` if the catalog is right',
+      );
     if (!result.ok) process.exitCode = 1;
   } finally {
     await database.close();

@@ -1,7 +1,8 @@
 // createApp(deps): routes, middleware, error rendering. No I/O at import; everything arrives in deps.
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
 import type { Config } from './config.ts';
+import { clientAddress } from './dashboard/guard.ts';
 import type { Database } from './db/client.ts';
 import type { UsageLogInsert } from './db/schema.ts';
 import { chatCompletions } from './endpoints/chat-completions.ts';
@@ -30,6 +31,7 @@ import { modelsRoutes } from './routes/models.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { usageRoutes } from './routes/usage.ts';
 import type { Audit } from './services/admin/audit.ts';
+import { createSignInThrottle } from './services/admin/sign-in-throttle.ts';
 import type { KeyService } from './services/admission/keys.ts';
 import type { Limits } from './services/admission/limits.ts';
 import type { Alerts } from './services/alerts/alerts.ts';
@@ -111,7 +113,15 @@ export function createApp(deps: AppDeps) {
   app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));
 
   const adminDeadline = databaseDeadline({ timeoutMs: config.databaseStatementTimeoutMs + 500 });
-  for (const prefix of ['/usage', '/usage/*', '/admin/*']) app.use(prefix, adminAuth(keys), adminDeadline);
+  // wrong admin keys are throttled per client address, in the dashboard sign-in's counter
+  const adminGuard = {
+    throttle: createSignInThrottle({ database: deps.database }),
+    limit: config.adminAuthFailuresPerMinute,
+    clientOf: (c: Context) => clientAddress(c, { trustProxy: config.trustProxy }),
+    timeoutMs: config.databaseTimeoutMs,
+  };
+  const guardedAdmin = adminAuth(keys, adminGuard);
+  for (const prefix of ['/usage', '/usage/*', '/admin/*']) app.use(prefix, guardedAdmin, adminDeadline);
   app.route('/usage', usageRoutes({ usageReport: deps.usageReport }));
   app.route('/admin', adminPricingRoutes(deps));
   app.route('/admin', adminRepriceRoutes(deps));

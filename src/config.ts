@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
+import type { CatalogBounds } from './billing/catalog.ts';
 
 const DECIMAL = /^\d+(\.\d{1,18})?$/;
 
@@ -247,6 +248,38 @@ export const configSchema = z.object({
   OTEL_METRIC_EXPORT_INTERVAL: positiveInt
     .default(60_000)
     .describe('ms between two exports of the OpenTelemetry metrics'),
+  REPRICE_BATCH_ROWS: positiveInt
+    .max(10_000, 'must be at most 10000')
+    .default(1000)
+    .describe('usage rows per /admin/reprice batch: one short transaction each (rows)'),
+  CATALOG_MAX_MODELS: positiveInt
+    .default(5000)
+    .describe('models a price catalog may list; a longer one changes nothing (models)'),
+  CATALOG_MAX_PROVIDERS_PER_MODEL: positiveInt
+    .default(64)
+    .describe('providers read per catalog model; a model listing more is left unchanged (providers)'),
+  CATALOG_MAX_BYTES: positiveInt
+    .default(8 * 1024 * 1024)
+    .describe('largest price catalog read; a larger one changes nothing (bytes)'),
+  CATALOG_MAX_PRICE_PER_MILLION: z
+    .string()
+    .trim()
+    .regex(/^\d{1,12}(\.\d{1,12})?$/, 'must be a non-negative decimal number')
+    .default('1000')
+    .describe(
+      'highest catalog price accepted, input or output; a higher one skips its entry (USD per million tokens)',
+    ),
+  CATALOG_MAX_RETIRE_SHARE: z.coerce
+    .number()
+    .min(0, 'must be between 0 and 1')
+    .max(1, 'must be between 0 and 1')
+    .default(0.5)
+    .describe('largest share of the stored catalog prices one sync may retire without --allow-retire (0-1)'),
+  ADMIN_AUTH_FAILURES_PER_MINUTE: positiveInt
+    .default(5)
+    .describe(
+      'wrong admin keys a client address may send per minute before /admin and /usage answer 429 (attempts)',
+    ),
 });
 
 export type Config = {
@@ -311,6 +344,14 @@ export type Config = {
   };
   /** OTLP export of spans and metrics; undefined: off (no OpenTelemetry module is loaded) */
   telemetry: TelemetryConfig | undefined;
+  /** rows per /admin/reprice batch */
+  repriceBatchRows: number;
+  /** what a price catalog may hold (see docs/pricing-safety.md) */
+  catalogBounds: CatalogBounds;
+  /** largest share of stored catalog prices one sync may retire unless an admin allows it */
+  catalogMaxRetireShare: number;
+  /** wrong admin keys per client address per minute, shared with the dashboard's sign-in */
+  adminAuthFailuresPerMinute: number;
 };
 
 export type TelemetryConfig = {
@@ -422,6 +463,15 @@ export function loadConfig(env: Env = readEnvironment()): Config {
             sampler: e.OTEL_TRACES_SAMPLER,
             samplerArg: e.OTEL_TRACES_SAMPLER_ARG,
           },
+    repriceBatchRows: e.REPRICE_BATCH_ROWS,
+    catalogBounds: {
+      maxModels: e.CATALOG_MAX_MODELS,
+      maxProvidersPerModel: e.CATALOG_MAX_PROVIDERS_PER_MODEL,
+      maxBytes: e.CATALOG_MAX_BYTES,
+      maxPricePerMillion: e.CATALOG_MAX_PRICE_PER_MILLION,
+    },
+    catalogMaxRetireShare: e.CATALOG_MAX_RETIRE_SHARE,
+    adminAuthFailuresPerMinute: e.ADMIN_AUTH_FAILURES_PER_MINUTE,
   };
 }
 

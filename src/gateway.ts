@@ -100,6 +100,8 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
       baseUrl: config.upstreamBaseUrl,
       token: config.hfToken,
       logger,
+      bounds: config.catalogBounds,
+      maxRetireShare: config.catalogMaxRetireShare,
     });
     unfollow.push(sync.every(config.pricingSyncIntervalS));
   }

@@ -49,7 +49,11 @@ const settings = {
   /** requests in flight at once, per gateway replica */
   max_concurrent: atOnce.nullish(),
 };
-const name = z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty').max(200);
+const name = z
+  .string({ error: 'must be a string' })
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters');
 export const createKeyBody = z.strictObject({ name, ...settings });
 export const patchKeyBody = z.strictObject({ name: name.optional(), ...settings });
 

@@ -11,14 +11,25 @@ import { parseJsonBody, parseWith } from './validation.ts';
 const usdPerToken = z
   .string({ error: 'must be a decimal string, e.g. "0.000001"' })
   .trim()
+  // PostgreSQL's numeric takes 131,072 digits and then fails the insert: no price needs 40
+  .max(40, 'must be at most 40 characters')
   .refine(
     (v) => /^\d+(\.\d+)?$/.test(v) && isDecimal(v),
     'must be a non-negative decimal string with at most 18 decimal places',
   );
 
+/** A name that becomes a database key: no control characters (PostgreSQL text refuses NUL). */
+const nameOf = (max: number) =>
+  z
+    .string({ error: 'must be a string' })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .refine((v) => !/\p{Cc}/u.test(v), 'must not contain control characters');
+
 export const putPriceBody = z.strictObject({
-  provider: z.string().trim().min(1).default('huggingface'),
-  model_name: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
+  provider: nameOf(64).default('huggingface'),
+  model_name: nameOf(256),
   input_token_cost: usdPerToken,
   output_token_cost: usdPerToken,
   /** omitted or null: the input price applies to cached prompt tokens */

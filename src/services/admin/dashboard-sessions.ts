@@ -1,21 +1,21 @@
 // The dashboard's sign-in sessions and sign-in throttle, kept in PostgreSQL so that every replica
 // agrees: a sign-out anywhere ends the session everywhere (a signed cookie alone would stay valid until
 // it expired, and an in-memory revocation list would be one replica's), and a client's attempts are
-// counted once whichever replica it reaches. The cookie holds a random token; only its HMAC under a key
+// counted once whichever replica it reaches (sign-in-throttle.ts, shared with the admin routes). The
+// cookie holds a random token; only its HMAC under a key
 // derived from ADMIN_API_KEY is stored, so the table leaks no usable token and changing the admin key
 // signs everyone out.
 import { createHmac, randomBytes } from 'node:crypto';
 import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.ts';
-import { dashboardLoginAttempts, dashboardSessions } from '../../db/schema.ts';
+import { dashboardSessions } from '../../db/schema.ts';
+import { createSignInThrottle, type LoginAdmission } from './sign-in-throttle.ts';
 
 export const SESSION_COOKIE = 'tollgate_session';
 export const SESSION_TTL_S = 12 * 60 * 60;
 /** sign-in attempts a client may make per one-minute window, right or wrong */
 export const LOGIN_ATTEMPTS_PER_MINUTE = 5;
-const WINDOW_MS = 60_000;
-
-export type LoginAdmission = { allowed: true } | { allowed: false; retryAfterS: number };
+export type { LoginAdmission } from './sign-in-throttle.ts';
 
 export type DashboardSessions = {
   /** a new session; the token goes in the cookie */
@@ -38,6 +38,7 @@ export function createDashboardSessions({
   now?: () => number;
 }): DashboardSessions {
   const { db } = database;
+  const throttle = createSignInThrottle({ database, now });
   const hashOf = (token: string) =>
     createHmac('sha256', `tollgate-dashboard:${adminApiKey}`).update(token).digest('base64url');
   // a token is 43 base64url characters; anything else is not worth a query
@@ -76,25 +77,6 @@ export function createDashboardSessions({
       await db.delete(dashboardSessions).where(eq(dashboardSessions.tokenHash, hashOf(token)));
     },
 
-    async admitLogin(client) {
-      const at = now();
-      const windowStart = new Date(Math.floor(at / WINDOW_MS) * WINDOW_MS);
-      await db
-        .delete(dashboardLoginAttempts)
-        .where(lt(dashboardLoginAttempts.windowStart, new Date(windowStart.getTime() - WINDOW_MS)));
-      const [row] = await db
-        .insert(dashboardLoginAttempts)
-        .values({ client, windowStart, attempts: 1 })
-        .onConflictDoUpdate({
-          target: [dashboardLoginAttempts.client, dashboardLoginAttempts.windowStart],
-          set: { attempts: sql`${dashboardLoginAttempts.attempts} + 1` },
-        })
-        .returning({ attempts: dashboardLoginAttempts.attempts });
-      if ((row?.attempts ?? 0) <= LOGIN_ATTEMPTS_PER_MINUTE) return { allowed: true };
-      return {
-        allowed: false,
-        retryAfterS: Math.max(1, Math.ceil((windowStart.getTime() + WINDOW_MS - at) / 1000)),
-      };
-    },
+    admitLogin: (client) => throttle.count(client, LOGIN_ATTEMPTS_PER_MINUTE),
   };
 }

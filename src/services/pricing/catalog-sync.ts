@@ -1,11 +1,19 @@
 // Keeps `catalog` prices in step with the router's catalog: reads GET {UPSTREAM_BASE_URL}/models
 // (off the request path, through undici), writes a version for each `<model id>:<provider>` whose
-// price changed and retires those the catalog no longer prices. On PostgreSQL the writes hold a
+// price changed and retires those the catalog no longer prices. The catalog is bounded (CATALOG_MAX_*,
+// billing/catalog.ts), and one sync retires at most CATALOG_MAX_RETIRE_SHARE of the stored catalog
+// prices unless an admin allows more (a router glitch answering `{"data":[]}` retires nothing). On PostgreSQL the writes hold a
 // transaction-scoped advisory lock: replicas syncing at once take turns, and the later one finds
 // nothing changed.
 import { sql } from 'drizzle-orm';
 import { request } from 'undici';
-import { type Catalog, CatalogError, parseCatalog } from '../../billing/catalog.ts';
+import {
+  type Catalog,
+  type CatalogBounds,
+  CatalogError,
+  DEFAULT_CATALOG_BOUNDS,
+  parseCatalog,
+} from '../../billing/catalog.ts';
 import { canonical, formatDecimal } from '../../billing/money.ts';
 import { PROVIDER } from '../../billing/pricing.ts';
 import type { Database, Db } from '../../db/client.ts';
@@ -28,10 +36,17 @@ export type SyncResult = {
   problems: string[];
   /** another replica held the lock: this run wrote nothing */
   skipped?: boolean;
+  /** retirements the catalog asked for and the guard held back (run with allowRetire to apply them) */
+  retireHeld?: string[];
+};
+
+export type SyncOptions = {
+  /** an admin's say: retire whatever the catalog no longer prices, past CATALOG_MAX_RETIRE_SHARE */
+  allowRetire?: boolean;
 };
 
 export type CatalogSync = {
-  syncOnce(): Promise<SyncResult>;
+  syncOnce(options?: SyncOptions): Promise<SyncResult>;
   /** syncs now and every `intervalS` seconds until the returned stop() */
   every(intervalS: number): () => Promise<void>;
 };
@@ -43,6 +58,8 @@ export function createCatalogSync({
   token,
   timeoutMs = 30_000,
   logger,
+  bounds = DEFAULT_CATALOG_BOUNDS,
+  maxRetireShare = 0.5,
 }: {
   database: Database;
   pricing: PricingService;
@@ -51,6 +68,10 @@ export function createCatalogSync({
   token?: string | undefined;
   timeoutMs?: number;
   logger: Logger;
+  /** CATALOG_MAX_*: what a catalog may hold */
+  bounds?: CatalogBounds;
+  /** CATALOG_MAX_RETIRE_SHARE: the share of stored catalog prices one sync may retire on its own */
+  maxRetireShare?: number;
 }): CatalogSync {
   async function fetchCatalog(): Promise<string> {
     const { statusCode, body } = await request(`${baseUrl}/models`, {
@@ -74,7 +95,10 @@ export function createCatalogSync({
     return Buffer.concat(chunks).toString('utf8');
   }
 
-  async function write(catalog: Catalog): Promise<Omit<SyncResult, 'ok' | 'problems'> | undefined> {
+  async function write(
+    catalog: Catalog,
+    { allowRetire = false }: SyncOptions,
+  ): Promise<Omit<SyncResult, 'ok' | 'problems'> | undefined> {
     return database.db.transaction(async (tx) => {
       if (database.kind === 'postgres') {
         const [row] = (await tx.execute(
@@ -88,7 +112,12 @@ export function createCatalogSync({
       for (const row of await priceVersionsBySource(db, 'catalog')) {
         if (row.provider === PROVIDER && !latest.has(row.modelName)) latest.set(row.modelName, row);
       }
-      const result = { written: [] as string[], retired: [] as string[], unchanged: 0 };
+      const result = {
+        written: [] as string[],
+        retired: [] as string[],
+        unchanged: 0,
+        retireHeld: [] as string[],
+      };
       const priced = new Set<string>();
       for (const price of catalog.prices) {
         priced.add(price.modelName);
@@ -114,8 +143,16 @@ export function createCatalogSync({
         latest.set(price.modelName, row);
         result.written.push(price.modelName);
       }
-      for (const [modelName, seen] of latest) {
-        if (seen.retired || priced.has(modelName) || !catalog.retires(modelName)) continue;
+      const retiring = [...latest].filter(
+        ([modelName, seen]) => !seen.retired && !priced.has(modelName) && catalog.retires(modelName),
+      );
+      const live = [...latest.values()].filter((seen) => !seen.retired).length;
+      if (!allowRetire && retiring.length > 0 && retiring.length > live * maxRetireShare) {
+        // more than the share at once looks like a router glitch, not a price list: an admin decides
+        result.retireHeld = retiring.map(([modelName]) => modelName);
+        return result;
+      }
+      for (const [modelName, seen] of retiring) {
         await insertPriceVersion(db, {
           provider: PROVIDER,
           modelName,
@@ -130,21 +167,29 @@ export function createCatalogSync({
     });
   }
 
-  async function syncOnce(): Promise<SyncResult> {
+  async function syncOnce(options: SyncOptions = {}): Promise<SyncResult> {
     let catalog: Catalog;
     try {
-      catalog = parseCatalog(await fetchCatalog());
+      catalog = parseCatalog(await fetchCatalog(), bounds);
     } catch (err) {
       const reason = err instanceof CatalogError ? err.message : `reading it failed: ${describe(err)}`;
       logger.warn({ url: `${baseUrl}/models`, reason }, 'pricing sync: catalog unusable, nothing changed');
       return { ok: false, written: [], retired: [], unchanged: 0, problems: [reason] };
     }
-    const outcome = await write(catalog);
+    const outcome = await write(catalog, options);
     if (!outcome) {
       logger.info('pricing sync: another replica is syncing; skipped');
       return { ok: true, written: [], retired: [], unchanged: 0, problems: catalog.problems, skipped: true };
     }
     if (outcome.written.length > 0 || outcome.retired.length > 0) await pricing.changed();
+    const held = outcome.retireHeld ?? [];
+    if (held.length > 0) {
+      logger.warn(
+        { held: held.length, share: maxRetireShare, examples: held.slice(0, 10) },
+        'pricing sync: the catalog no longer prices more than CATALOG_MAX_RETIRE_SHARE of the stored prices; ' +
+          'none retired (run `npm run pricing:sync -- --allow-retire` to retire them)',
+      );
+    }
     const fields = {
       written: outcome.written.length,
       retired: outcome.retired.length,

@@ -1,7 +1,9 @@
 // POST /admin/reprice: re-prices the usage rows of a window with the prices in effect now for each
 // row's time, as appended correction entries (a usage row is never changed). A row's current cost is
-// its cost_total plus its corrections' deltas, so a second run over the same window appends nothing.
-// The whole run is one transaction; on PostgreSQL an advisory lock makes concurrent runs take turns.
+// its cost_total plus its corrections' deltas, so a row already corrected is skipped: a run that
+// stopped half-way is finished by running it again, and a second run appends nothing.
+// Runs go in bounded batches, each its own short transaction, yielding to the event loop between them,
+// so metering never waits on a reprice for longer than one batch (see docs/pricing-safety.md).
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { costOf } from '../../billing/cost.ts';
@@ -15,20 +17,21 @@ import {
   ZERO,
 } from '../../billing/money.ts';
 import type { Database, Db } from '../../db/client.ts';
+import {
+  type RepriceCursor,
+  type RepriceRow,
+  type RepriceWindow,
+  selectRepriceBatch,
+} from '../../db/corrections-repo.ts';
 import { adminAudit, usageCorrections } from '../../db/schema.ts';
 import type { PricingService } from './pricing.ts';
 
 const REPRICE_LOCK = 7_301_116; // arbitrary, constant across replicas
-const BATCH_ROWS = 2000;
+/** SQLSTATEs after which a batch (rolled back whole) is simply run again: deadlock, serialization */
+const RETRYABLE = new Set(['40P01', '40001']);
+const BATCH_ATTEMPTS = 3;
 
-export type RepriceRequest = {
-  /** inclusive */
-  from: Date;
-  /** exclusive */
-  to: Date;
-  model?: string | undefined;
-  /** a key id, or `master` for rows made with the admin key */
-  keyId?: string | undefined;
+export type RepriceRequest = RepriceWindow & {
   dryRun: boolean;
   /** who asked, for the corrections and the audit log */
   actor: string;
@@ -50,125 +53,130 @@ export type RepriceResult = {
   delta_usd: string;
 };
 
-/** A usage row with what its corrections have made of it, all money as text. */
-type LedgerRow = {
-  id: string;
-  request_id: string;
-  created_at: Date | string;
-  provider: string;
-  model: string;
-  served_by: string | null;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cached_tokens: number;
-  pricing_id: string | number | null;
-  pricing_source: string;
-  input_token_cost: string;
-  cached_input_token_cost: string | null;
-  output_token_cost: string;
-  cost_input: string;
-  cost_output: string;
-  cost_total: string;
-  /** the sum of its corrections' deltas (0 when none) */
-  corrected_by: string;
+type NewCorrection = typeof usageCorrections.$inferInsert;
+type Batch = { rows: RepriceRow[]; corrections: NewCorrection[] };
+
+export type RepricerOptions = {
+  database: Database;
+  pricing: PricingService;
+  /** usage rows per batch (one transaction each) */
+  batchRows: number;
+  /** called after each committed batch but the last (tests stop a run there, as a crash would) */
+  afterBatch?: ((batch: number) => Promise<void> | void) | undefined;
 };
 
-type NewCorrection = typeof usageCorrections.$inferInsert;
+export function createRepricer({ database, pricing, batchRows, afterBatch }: RepricerOptions) {
+  // runs of this process take turns (the second waits, never fails); across replicas each batch takes
+  // an advisory lock, and reads what the other run committed before it, so no row is corrected twice
+  let queue: Promise<unknown> = Promise.resolve();
 
-export function createRepricer({ database, pricing }: { database: Database; pricing: PricingService }) {
-  return async function reprice(input: RepriceRequest): Promise<RepriceResult> {
+  async function run(input: RepriceRequest): Promise<RepriceResult> {
     // the prices "in effect now": whatever any replica wrote up to this instant
     await pricing.reload();
     const runId = randomUUID();
-    return database.db.transaction(async (tx) => {
-      const db = tx as unknown as Db;
-      if (database.kind === 'postgres') await db.execute(sql`select pg_advisory_xact_lock(${REPRICE_LOCK})`);
-      let examined = 0;
-      let corrected = 0;
-      let delta: Decimal = ZERO;
-      let after = '0';
-      for (;;) {
-        const rows = await rowsAfter(database, db, input, after);
-        const corrections: NewCorrection[] = [];
-        for (const row of rows) {
-          examined += 1;
-          const correction = correctionOf(row, pricing, { actor: input.actor, repriceId: runId });
-          if (!correction) continue;
-          corrected += 1;
-          delta = add(delta, parseDecimal(correction.deltaUsd));
-          corrections.push(correction);
-        }
-        if (!input.dryRun && corrections.length > 0) await db.insert(usageCorrections).values(corrections);
-        const last = rows.at(-1);
-        if (!last || rows.length < BATCH_ROWS) break;
-        after = last.id;
+    let examined = 0;
+    let corrected = 0;
+    let delta: Decimal = ZERO;
+    let cursor: RepriceCursor | undefined;
+    for (let n = 1; ; n++) {
+      const batch = await oneBatch(input, cursor, runId);
+      examined += batch.rows.length;
+      corrected += batch.corrections.length;
+      for (const c of batch.corrections) delta = add(delta, parseDecimal(c.deltaUsd));
+      const last = batch.rows.at(-1);
+      if (!last || batch.rows.length < batchRows) break;
+      cursor = { at: last.cursor_at, id: last.id };
+      await afterBatch?.(n);
+      // requests queued behind this batch run before the next one starts
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const result: RepriceResult = {
+      object: 'reprice',
+      id: input.dryRun ? null : runId,
+      dry_run: input.dryRun,
+      from: input.from.toISOString(),
+      to: input.to.toISOString(),
+      model: input.model ?? null,
+      key_id: input.keyId ?? null,
+      rows_examined: examined,
+      rows_corrected: corrected,
+      delta_usd: formatDecimal(delta),
+    };
+    if (!input.dryRun) {
+      await database.db
+        .insert(adminAudit)
+        .values({ actor: input.actor, action: 'usage.reprice', target: runId, details: result });
+    }
+    return result;
+  }
+
+  /** One batch: read (and unless dry, correct) the next rows; a rolled-back batch is run again. */
+  async function oneBatch(input: RepriceRequest, cursor: RepriceCursor | undefined, runId: string) {
+    const by = { actor: input.actor, repriceId: runId };
+    const price = (db: Db) => selectBatch(db, input, cursor).then((rows) => priced(rows, pricing, by));
+    // a dry run writes nothing: plain reads, no transaction, no lock
+    if (input.dryRun) return price(database.db);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await database.db.transaction(async (tx) => {
+          const db = tx as unknown as Db;
+          if (database.kind === 'postgres') {
+            // waits for at most one batch of another replica's run, which lock_timeout could cut short;
+            // the batch's own row locks keep the pool's lock_timeout
+            await db.execute(sql`set local lock_timeout = 0`);
+            await db.execute(sql`select pg_advisory_xact_lock(${REPRICE_LOCK})`);
+            await db.execute(sql`reset lock_timeout`);
+          }
+          const batch = await price(db);
+          // the corrections trigger takes the rollups, then key_spend in key order, as the spend trigger does
+          if (batch.corrections.length > 0) await db.insert(usageCorrections).values(batch.corrections);
+          return batch;
+        });
+      } catch (err) {
+        if (attempt >= BATCH_ATTEMPTS || !RETRYABLE.has(sqlState(err) ?? '')) throw err;
       }
-      const result: RepriceResult = {
-        object: 'reprice',
-        id: input.dryRun ? null : runId,
-        dry_run: input.dryRun,
-        from: input.from.toISOString(),
-        to: input.to.toISOString(),
-        model: input.model ?? null,
-        key_id: input.keyId ?? null,
-        rows_examined: examined,
-        rows_corrected: corrected,
-        delta_usd: formatDecimal(delta),
-      };
-      if (!input.dryRun) {
-        await db
-          .insert(adminAudit)
-          .values({ actor: input.actor, action: 'usage.reprice', target: runId, details: result });
-      }
-      return result;
-    });
+    }
+  }
+
+  function selectBatch(db: Db, input: RepriceRequest, cursor: RepriceCursor | undefined) {
+    return selectRepriceBatch(database.kind, db, input, cursor, batchRows);
+  }
+
+  return function reprice(input: RepriceRequest): Promise<RepriceResult> {
+    const turn = queue.then(() => run(input));
+    queue = turn.catch(() => {});
+    return turn;
   };
 }
 
 export type Repricer = ReturnType<typeof createRepricer>;
 
-/** The next batch of the window's rows by id, each with the sum of its corrections so far. */
-async function rowsAfter(database: Database, db: Db, input: RepriceRequest, afterId: string) {
-  const key =
-    input.keyId === undefined
-      ? sql`true`
-      : input.keyId === 'master'
-        ? sql`u.api_key_id is null`
-        : sql`u.api_key_id = ${input.keyId}`;
-  // the prices and costs in force: the latest correction's, else the row's own
-  const query = sql`
-    select u.id::text as id, u.request_id, u.created_at, u.provider, u.model, u.served_by,
-           u.prompt_tokens, u.completion_tokens, u.cached_tokens,
-           case when l.id is null then u.pricing_id else l.new_pricing_id end as pricing_id,
-           case when l.id is null then u.pricing_source else l.new_pricing_source end as pricing_source,
-           (case when l.id is null then u.input_token_cost else l.new_input_token_cost end)::text as input_token_cost,
-           (case when l.id is null then u.cached_input_token_cost else l.new_cached_input_token_cost end)::text
-             as cached_input_token_cost,
-           (case when l.id is null then u.output_token_cost else l.new_output_token_cost end)::text as output_token_cost,
-           (case when l.id is null then u.cost_input else l.new_cost_input end)::text as cost_input,
-           (case when l.id is null then u.cost_output else l.new_cost_output end)::text as cost_output,
-           u.cost_total::text as cost_total,
-           coalesce((select sum(c.delta_usd) from usage_corrections c where c.request_id = u.request_id), 0)::text
-             as corrected_by
-    from usage_logs u
-    left join lateral (
-      select c.* from usage_corrections c where c.request_id = u.request_id order by c.id desc limit 1
-    ) l on true
-    where u.created_at >= ${input.from.toISOString()}::timestamptz and u.created_at < ${input.to.toISOString()}::timestamptz
-      and (${input.model === undefined ? sql`true` : sql`u.model = ${input.model}`}) and (${key})
-      and u.id > ${afterId}::bigint
-    order by u.id
-    limit ${BATCH_ROWS}`;
-  const result = (await db.execute(query)) as unknown;
-  // postgres.js answers an array of rows, PGlite an object holding them
-  const rows =
-    database.kind === 'postgres' ? (result as LedgerRow[]) : (result as { rows: LedgerRow[] }).rows;
-  return [...rows];
+/** The SQLSTATE of a driver error, or of the error drizzle wrapped around it. */
+function sqlState(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 5; depth++, e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+function priced(
+  rows: RepriceRow[],
+  pricing: PricingService,
+  by: { actor: string; repriceId: string },
+): Batch {
+  const corrections: NewCorrection[] = [];
+  for (const row of rows) {
+    const correction = correctionOf(row, pricing, by);
+    if (correction) corrections.push(correction);
+  }
+  return { rows, corrections };
 }
 
 /** The correction that brings `row` to the price in effect now for its time; undefined if none is due. */
 function correctionOf(
-  row: LedgerRow,
+  row: RepriceRow,
   pricing: PricingService,
   by: { actor: string; repriceId: string },
 ): NewCorrection | undefined {
