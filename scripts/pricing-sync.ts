@@ -1,38 +1,37 @@
-// `npm run pricing:sync`: applies migrations, reads the router's price catalog once
-// (GET {UPSTREAM_BASE_URL}/models) and writes the `catalog` prices that changed, then exits.
+// `npm run pricing:sync`: applies migrations, reads the price catalog of the router (GET
+// {UPSTREAM_BASE_URL}/models) and of each `catalog: true` upstream once, writes the `catalog` prices
+// that changed, then exits.
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { upstreamsFromConfig } from '../src/gateway.ts';
 import { createLogger } from '../src/logger.ts';
-import { createCatalogSync } from '../src/services/pricing/catalog-sync.ts';
+import { createCatalogSyncs } from '../src/services/pricing/catalog-syncs.ts';
 import { pricingFromConfig } from '../src/services/pricing/pricing.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel });
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const upstreams = upstreamsFromConfig(config);
   try {
     await migrate(database);
     const pricing = pricingFromConfig(database, config);
     await pricing.reload();
-    const sync = createCatalogSync({
-      database,
-      pricing,
-      baseUrl: config.upstreamBaseUrl,
-      token: config.hfToken,
-      logger,
-    });
-    const result = await sync.syncOnce();
-    console.log(
-      `pricing:sync (${database.kind}): ${result.ok ? 'read' : 'could not read'} ${config.upstreamBaseUrl}/models: ` +
-        `${result.written.length} written, ${result.retired.length} retired, ${result.unchanged} unchanged, ` +
-        `${result.problems.length} left alone${result.skipped ? ' (another replica was syncing)' : ''}`,
-    );
-    for (const name of result.written) console.log(`  wrote   ${name}`);
-    for (const name of result.retired) console.log(`  retired ${name}`);
-    for (const problem of result.problems) console.log(`  skipped ${problem}`);
-    if (!result.ok) process.exitCode = 1;
+    const sync = createCatalogSyncs({ database, pricing, upstreams, logger });
+    for (const { name, result } of await sync.syncOnce()) {
+      console.log(
+        `pricing:sync (${database.kind}): ${result.ok ? 'read' : 'could not read'} the catalog of ${name}: ` +
+          `${result.written.length} written, ${result.retired.length} retired, ${result.unchanged} unchanged, ` +
+          `${result.problems.length} left alone${result.skipped ? ' (another replica was syncing)' : ''}`,
+      );
+      for (const written of result.written) console.log(`  wrote   ${written}`);
+      for (const retired of result.retired) console.log(`  retired ${retired}`);
+      for (const problem of result.problems) console.log(`  skipped ${problem}`);
+      if (!result.ok) process.exitCode = 1;
+    }
   } finally {
+    await upstreams.close();
     await database.close();
   }
 }

@@ -81,7 +81,127 @@ const schema = z.object({
   ALERT_BACKOFF_MAX_MS: positiveInt.default(300_000),
   ALERT_TIMEOUT_MS: positiveInt.default(10_000),
   ALERT_POLL_MS: positiveInt.default(1000),
+  // issue 24: more upstreams (DESIGN §12); parsed by upstreamsOf() below
+  UPSTREAMS: z
+    .string()
+    .optional()
+    .describe('more upstreams than the HuggingFace router: a JSON array of descriptors (docs/upstreams.md)'),
+  UPSTREAMS_FILE: z
+    .string()
+    .trim()
+    .optional()
+    .describe('a path to a file holding the same JSON array as UPSTREAMS (one of the two, not both)'),
 });
+
+/** An upstream's name or pricing provider: what api_provider_pricing.provider and log fields accept. */
+const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const NAME_RULE = 'must be 1-64 characters: a-z, 0-9, ".", "_" or "-", starting with a letter or digit';
+
+/** One UPSTREAMS descriptor (DESIGN §12); unknown keys are refused, so a typo cannot pass silently. */
+const upstreamDescriptor = z
+  .object({
+    name: z.string().regex(NAME, NAME_RULE),
+    base_url: url,
+    token_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be the name of an environment variable')
+      .optional(),
+    provider: z.string().regex(NAME, NAME_RULE),
+    prefix: z
+      .string()
+      .min(1, 'must not be empty (the HuggingFace router takes every model no prefix claims)')
+      .max(128, 'must be at most 128 characters')
+      .regex(/^[A-Za-z0-9._:/@+-]+$/, 'may hold only letters, digits and . _ : / @ + -'),
+    strip_prefix: z.boolean().default(true),
+    endpoints: z
+      .array(z.string().regex(/^\/[a-z0-9/._-]{1,64}$/, 'must be OpenAI paths like "/chat/completions"'))
+      .min(1, 'must list at least one endpoint (omit it for all)')
+      .optional(),
+    catalog: z.boolean().default(false),
+  })
+  .strict();
+
+/** A configured upstream, validated, its token read from the variable token_env names. */
+export type UpstreamConfig = {
+  name: string;
+  baseUrl: string;
+  token: string | undefined;
+  provider: string;
+  prefix: string;
+  stripPrefix: boolean;
+  /** OpenAI paths it serves; undefined: every endpoint */
+  endpoints: readonly string[] | undefined;
+  catalog: boolean;
+};
+
+/** At most this many upstreams: routing tries each prefix in turn. */
+const MAX_UPSTREAMS = 64;
+
+/**
+ * UPSTREAMS (or the file UPSTREAMS_FILE names) → validated upstreams; pushes one line per problem
+ * (`UPSTREAMS[1].base_url: must be an http(s) URL`). Tokens are read here and never shown.
+ */
+function upstreamsOf(env: Env, inline: string | undefined, file: string | undefined, problems: string[]) {
+  if (inline !== undefined && file !== undefined) {
+    problems.push('UPSTREAMS_FILE: set UPSTREAMS or UPSTREAMS_FILE, not both');
+    return [];
+  }
+  const label = file === undefined ? 'UPSTREAMS' : 'UPSTREAMS_FILE';
+  let text = inline;
+  if (file !== undefined) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      problems.push(
+        `UPSTREAMS_FILE: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}: ${file})`,
+      );
+      return [];
+    }
+  }
+  if (text === undefined) return [];
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch (err) {
+    problems.push(`${label}: is not valid JSON (${(err as Error).message})`);
+    return [];
+  }
+  if (!Array.isArray(list) || list.length > MAX_UPSTREAMS) {
+    problems.push(`${label}: must be a JSON array of at most ${MAX_UPSTREAMS} upstream descriptors`);
+    return [];
+  }
+  const out: UpstreamConfig[] = [];
+  list.forEach((item: unknown, i) => {
+    const parsed = upstreamDescriptor.safeParse(item);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+        problems.push(`${label}[${i}]${field}: ${issue.message}`);
+      }
+      return;
+    }
+    const d = parsed.data;
+    const token = d.token_env === undefined ? undefined : env[d.token_env]?.trim() || undefined;
+    const clash = (what: string) => problems.push(`${label}[${i}].${what}`);
+    if (d.token_env !== undefined && token === undefined) clash(`token_env: ${d.token_env} is not set`);
+    if (d.name === 'huggingface' || out.some((u) => u.name === d.name))
+      clash(`name: "${d.name}" is already taken (the router is "huggingface")`);
+    const shadow = out.find((u) => d.prefix.startsWith(u.prefix));
+    if (shadow)
+      clash(`prefix: "${d.prefix}" is never reached: "${shadow.prefix}" (${shadow.name}) comes first`);
+    out.push({
+      name: d.name,
+      baseUrl: d.base_url,
+      token,
+      provider: d.provider,
+      prefix: d.prefix,
+      stripPrefix: d.strip_prefix,
+      endpoints: d.endpoints,
+      catalog: d.catalog,
+    });
+  });
+  return out;
+}
 
 export type Config = {
   port: number;
@@ -128,6 +248,8 @@ export type Config = {
    * Secure) and x-forwarded-for (sign-in attempts are counted per client, not per proxy)
    */
   trustProxy: boolean;
+  /** upstreams besides the HuggingFace router, in routing order (UPSTREAMS / UPSTREAMS_FILE) */
+  upstreams: UpstreamConfig[];
   /** budget alerts: where they are POSTed (unset: raised and listed, never sent) and how */
   alerts: {
     webhookUrl: string | undefined;
@@ -174,13 +296,18 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     Object.keys(schema.shape).map((key) => [key, env[key]?.trim() === '' ? undefined : env[key]]),
   );
   const parsed = schema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map(
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map(
         (issue) => `${String(issue.path[0])}: ${issue.message} (got ${show(issue.path[0], cleaned)})`,
-      ),
-    );
-  }
+      );
+  const upstreams = upstreamsOf(
+    env,
+    cleaned.UPSTREAMS,
+    cleaned.UPSTREAMS_FILE === undefined ? undefined : String(cleaned.UPSTREAMS_FILE).trim(),
+    problems,
+  );
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   return {
     port: e.PORT,
@@ -212,6 +339,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
     databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     trustProxy: e.TRUST_PROXY === 'true',
+    upstreams,
     alerts: {
       webhookUrl: e.ALERT_WEBHOOK_URL,
       webhookSecret: e.ALERT_WEBHOOK_SECRET,

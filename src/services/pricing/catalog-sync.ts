@@ -1,17 +1,17 @@
-// Keeps `catalog` prices in step with the router's catalog: reads GET {UPSTREAM_BASE_URL}/models
-// (off the request path, through undici), writes a version for each `<model id>:<provider>` whose
+// Keeps `catalog` prices in step with an upstream's catalog: reads GET {base URL}/models through that
+// upstream's own client (its pool and token; off the request path), writes a version for each `<model id>:<provider>` whose
 // price changed and retires those the catalog no longer prices. On PostgreSQL the writes hold a
 // transaction-scoped advisory lock: replicas syncing at once take turns, and the later one finds
 // nothing changed.
 import { sql } from 'drizzle-orm';
-import { request } from 'undici';
 import { type Catalog, CatalogError, parseCatalog } from '../../billing/catalog.ts';
 import { canonical, formatDecimal } from '../../billing/money.ts';
-import { PROVIDER } from '../../billing/pricing.ts';
 import type { Database, Db } from '../../db/client.ts';
 import { insertPriceVersion, priceVersionsBySource } from '../../db/pricing-repo.ts';
 import type { PricingRow } from '../../db/schema.ts';
 import type { Logger } from '../../logger.ts';
+import { createUpstream, type UpstreamClient } from '../../upstream/client.ts';
+import { huggingFaceRouter } from '../../upstream/huggingface.ts';
 import type { PricingService } from './pricing.ts';
 
 const SYNC_LOCK = 7_301_115; // arbitrary, constant across replicas
@@ -39,39 +39,44 @@ export type CatalogSync = {
 export function createCatalogSync({
   database,
   pricing,
-  baseUrl,
+  upstream: given,
+  baseUrl = '',
   token,
   timeoutMs = 30_000,
   logger,
 }: {
   database: Database;
   pricing: PricingService;
-  /** UPSTREAM_BASE_URL, without a trailing slash */
-  baseUrl: string;
+  /** the upstream whose catalog is read, through its own client; its provider owns the prices */
+  upstream?: UpstreamClient;
+  /** where the catalog is, for log lines; without `upstream`: the HuggingFace router there, with `token` */
+  baseUrl?: string;
   token?: string | undefined;
   timeoutMs?: number;
   logger: Logger;
 }): CatalogSync {
-  async function fetchCatalog(): Promise<string> {
-    const { statusCode, body } = await request(`${baseUrl}/models`, {
-      method: 'GET',
-      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
+  const upstream =
+    given ??
+    createUpstream({
+      descriptor: huggingFaceRouter({ baseUrl, token }),
+      timeoutMs,
+      maxReplyBytes: MAX_CATALOG_BYTES,
+      queueTimeoutMs: timeoutMs,
+      connections: 1,
     });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of body) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_CATALOG_BYTES) {
-        body.destroy();
+  // the apply logic below writes under PROVIDER: the provider of the upstream it reads
+  const PROVIDER = upstream.provider;
+
+  async function fetchCatalog(): Promise<string> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const reply = await upstream.get('/models', { signal, maxBytes: MAX_CATALOG_BYTES }).catch((err) => {
+      if (signal.aborted) throw new CatalogError(`GET /models timed out after ${timeoutMs} ms`);
+      if ((err as { code?: string }).code === 'upstream_reply_too_large')
         throw new CatalogError(`the catalog is larger than ${MAX_CATALOG_BYTES} bytes`);
-      }
-      chunks.push(chunk as Buffer);
-    }
-    if (statusCode !== 200) throw new CatalogError(`GET ${baseUrl}/models answered ${statusCode}`);
-    return Buffer.concat(chunks).toString('utf8');
+      throw err;
+    });
+    if (reply.status !== 200) throw new CatalogError(`GET ${baseUrl}/models answered ${reply.status}`);
+    return Buffer.from(reply.body).toString('utf8');
   }
 
   async function write(catalog: Catalog): Promise<Omit<SyncResult, 'ok' | 'problems'> | undefined> {
