@@ -97,10 +97,11 @@ export function createUpstream({
     async send({ path: openAiPath, model, body, signal, stream }) {
       const path = `${base}${descriptor.path(openAiPath)}`;
       const where = `POST ${url.origin}${path}`;
-      // a JSON call's whole deadline: undici's bodyTimeout bounds only the silences (issue 23.5)
+      const free = await slots.take(queueTimeoutMs, signal);
+      // a JSON call's whole deadline, from the moment it has a connection (the wait for one has its own
+      // bound): undici's bodyTimeout bounds only the silences, which a dripping upstream never reaches
       const deadline = stream ? undefined : wholeDeadline(timeoutMs, signal);
       const mapped = (err: unknown, what: string) => transportError(err, signal, what, deadline);
-      const free = await slots.take(queueTimeoutMs, signal);
       try {
         const response = await pool.request({
           method: 'POST',

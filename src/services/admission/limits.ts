@@ -58,8 +58,8 @@ type ReserveFor = {
 /** How often each replica looks for stale reservations (the statement is idempotent). */
 const REAP_INTERVAL_MS = 60_000;
 /**
- * The longest a request may hold its reservation. A JSON request is bounded by the upstream timeouts
- * (headers, then body), but a stream only by UPSTREAM_TIMEOUT_MS between events, so this assumes no
+ * The longest a request may hold its reservation. A JSON request is bounded by UPSTREAM_TIMEOUT_MS as
+ * a whole, but a stream only by UPSTREAM_TIMEOUT_MS between events, so this assumes no
  * request lives past an hour (~100k tokens at typical speeds). A stream that does outlives its
  * reservation: its budget is freed early, and its row still adds its real cost when it lands.
  */
