@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
+import { parseUpstreams, type UpstreamConfig } from './config-upstreams.ts';
 
 const DECIMAL = /^\d+(\.\d{1,18})?$/;
 
@@ -81,7 +82,7 @@ const schema = z.object({
   ALERT_BACKOFF_MAX_MS: positiveInt.default(300_000),
   ALERT_TIMEOUT_MS: positiveInt.default(10_000),
   ALERT_POLL_MS: positiveInt.default(1000),
-  // issue 24: more upstreams (DESIGN §12); parsed by upstreamsOf() below
+  // issue 24: more upstreams (DESIGN §12); parsed by upstreamsOf() and config-upstreams.ts
   UPSTREAMS: z
     .string()
     .optional()
@@ -93,114 +94,32 @@ const schema = z.object({
     .describe('a path to a file holding the same JSON array as UPSTREAMS (one of the two, not both)'),
 });
 
-/** An upstream's name or pricing provider: what api_provider_pricing.provider and log fields accept. */
-const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const NAME_RULE = 'must be 1-64 characters: a-z, 0-9, ".", "_" or "-", starting with a letter or digit';
-
-/** One UPSTREAMS descriptor (DESIGN §12); unknown keys are refused, so a typo cannot pass silently. */
-const upstreamDescriptor = z
-  .object({
-    name: z.string().regex(NAME, NAME_RULE),
-    base_url: url,
-    token_env: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be the name of an environment variable')
-      .optional(),
-    provider: z.string().regex(NAME, NAME_RULE),
-    prefix: z
-      .string()
-      .min(1, 'must not be empty (the HuggingFace router takes every model no prefix claims)')
-      .max(128, 'must be at most 128 characters')
-      .regex(/^[A-Za-z0-9._:/@+-]+$/, 'may hold only letters, digits and . _ : / @ + -'),
-    strip_prefix: z.boolean().default(true),
-    endpoints: z
-      .array(z.string().regex(/^\/[a-z0-9/._-]{1,64}$/, 'must be OpenAI paths like "/chat/completions"'))
-      .min(1, 'must list at least one endpoint (omit it for all)')
-      .optional(),
-    catalog: z.boolean().default(false),
-  })
-  .strict();
-
-/** A configured upstream, validated, its token read from the variable token_env names. */
-export type UpstreamConfig = {
-  name: string;
-  baseUrl: string;
-  token: string | undefined;
-  provider: string;
-  prefix: string;
-  stripPrefix: boolean;
-  /** OpenAI paths it serves; undefined: every endpoint */
-  endpoints: readonly string[] | undefined;
-  catalog: boolean;
-};
-
-/** At most this many upstreams: routing tries each prefix in turn. */
-const MAX_UPSTREAMS = 64;
-
 /**
- * UPSTREAMS (or the file UPSTREAMS_FILE names) → validated upstreams; pushes one line per problem
- * (`UPSTREAMS[1].base_url: must be an http(s) URL`). Tokens are read here and never shown.
+ * UPSTREAMS (or the file UPSTREAMS_FILE names) → validated upstreams (config-upstreams.ts); pushes one
+ * line per problem. Each token is read here, from the variable its descriptor's token_env names.
  */
 function upstreamsOf(env: Env, inline: string | undefined, file: string | undefined, problems: string[]) {
   if (inline !== undefined && file !== undefined) {
     problems.push('UPSTREAMS_FILE: set UPSTREAMS or UPSTREAMS_FILE, not both');
     return [];
   }
-  const label = file === undefined ? 'UPSTREAMS' : 'UPSTREAMS_FILE';
   let text = inline;
   if (file !== undefined) {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      problems.push(
-        `UPSTREAMS_FILE: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}: ${file})`,
-      );
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      problems.push(`UPSTREAMS_FILE: cannot be read (${code}: ${file})`);
       return [];
     }
   }
   if (text === undefined) return [];
-  let list: unknown;
-  try {
-    list = JSON.parse(text);
-  } catch (err) {
-    problems.push(`${label}: is not valid JSON (${(err as Error).message})`);
-    return [];
-  }
-  if (!Array.isArray(list) || list.length > MAX_UPSTREAMS) {
-    problems.push(`${label}: must be a JSON array of at most ${MAX_UPSTREAMS} upstream descriptors`);
-    return [];
-  }
-  const out: UpstreamConfig[] = [];
-  list.forEach((item: unknown, i) => {
-    const parsed = upstreamDescriptor.safeParse(item);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
-        problems.push(`${label}[${i}]${field}: ${issue.message}`);
-      }
-      return;
-    }
-    const d = parsed.data;
-    const token = d.token_env === undefined ? undefined : env[d.token_env]?.trim() || undefined;
-    const clash = (what: string) => problems.push(`${label}[${i}].${what}`);
-    if (d.token_env !== undefined && token === undefined) clash(`token_env: ${d.token_env} is not set`);
-    if (d.name === 'huggingface' || out.some((u) => u.name === d.name))
-      clash(`name: "${d.name}" is already taken (the router is "huggingface")`);
-    const shadow = out.find((u) => d.prefix.startsWith(u.prefix));
-    if (shadow)
-      clash(`prefix: "${d.prefix}" is never reached: "${shadow.prefix}" (${shadow.name}) comes first`);
-    out.push({
-      name: d.name,
-      baseUrl: d.base_url,
-      token,
-      provider: d.provider,
-      prefix: d.prefix,
-      stripPrefix: d.strip_prefix,
-      endpoints: d.endpoints,
-      catalog: d.catalog,
-    });
+  return parseUpstreams({
+    text,
+    label: file === undefined ? 'UPSTREAMS' : 'UPSTREAMS_FILE',
+    tokenOf: (name) => env[name]?.trim() || undefined,
+    problems,
   });
-  return out;
 }
 
 export type Config = {
