@@ -1,46 +1,51 @@
-// `npm run pricing:sync`: applies migrations, reads the router's price catalog once
-// (GET {UPSTREAM_BASE_URL}/models) and writes the `catalog` prices that changed, then exits.
-// `-- --allow-retire`: retire what the catalog no longer prices even past CATALOG_MAX_RETIRE_SHARE.
+// `npm run pricing:sync`: applies migrations, reads the price catalog of the router (GET
+// {UPSTREAM_BASE_URL}/models) and of each `catalog: true` upstream once, writes the `catalog` prices
+// that changed, then exits. `-- --allow-retire`: retire what a catalog no longer prices even past
+// CATALOG_MAX_RETIRE_SHARE.
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { upstreamsFromConfig } from '../src/gateway.ts';
 import { createLogger } from '../src/logger.ts';
-import { createCatalogSync } from '../src/services/pricing/catalog-sync.ts';
+import { createCatalogSyncs } from '../src/services/pricing/catalog-syncs.ts';
 import { pricingFromConfig } from '../src/services/pricing/pricing.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel });
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const upstreams = upstreamsFromConfig(config);
   try {
     await migrate(database);
     const pricing = pricingFromConfig(database, config);
     await pricing.reload();
-    const sync = createCatalogSync({
+    const sync = createCatalogSyncs({
       database,
       pricing,
-      baseUrl: config.upstreamBaseUrl,
-      token: config.hfToken,
+      upstreams,
       logger,
       bounds: config.catalogBounds,
       maxRetireShare: config.catalogMaxRetireShare,
     });
-    const result = await sync.syncOnce({ allowRetire: process.argv.includes('--allow-retire') });
-    console.log(
-      `pricing:sync (${database.kind}): ${result.ok ? 'read' : 'could not read'} ${config.upstreamBaseUrl}/models: ` +
-        `${result.written.length} written, ${result.retired.length} retired, ${result.unchanged} unchanged, ` +
-        `${result.problems.length} left alone${result.skipped ? ' (another replica was syncing)' : ''}`,
-    );
-    for (const name of result.written) console.log(`  wrote   ${name}`);
-    for (const name of result.retired) console.log(`  retired ${name}`);
-    for (const problem of result.problems) console.log(`  skipped ${problem}`);
-    if (result.retireHeld?.length)
+    const allowRetire = process.argv.includes('--allow-retire');
+    for (const { name, result } of await sync.syncOnce({ allowRetire })) {
       console.log(
-        `  held back ${result.retireHeld.length} retirements (more than CATALOG_MAX_RETIRE_SHARE): ` +
-          'run `npm run pricing:sync -- --allow-retire` if the catalog is right',
+        `pricing:sync (${database.kind}): ${result.ok ? 'read' : 'could not read'} the catalog of ${name}: ` +
+          `${result.written.length} written, ${result.retired.length} retired, ${result.unchanged} unchanged, ` +
+          `${result.problems.length} left alone${result.skipped ? ' (another replica was syncing)' : ''}`,
       );
-    if (!result.ok) process.exitCode = 1;
+      for (const written of result.written) console.log(`  wrote   ${written}`);
+      for (const retired of result.retired) console.log(`  retired ${retired}`);
+      for (const problem of result.problems) console.log(`  skipped ${problem}`);
+      if (result.retireHeld?.length)
+        console.log(
+          `  held back ${result.retireHeld.length} retirements (more than CATALOG_MAX_RETIRE_SHARE): ` +
+            'run `npm run pricing:sync -- --allow-retire` if the catalog is right',
+        );
+      if (!result.ok) process.exitCode = 1;
+    }
   } finally {
+    await upstreams.close();
     await database.close();
   }
 }

@@ -40,7 +40,7 @@ import { createPipeline } from './services/pipeline/pipeline.ts';
 import type { PricingService } from './services/pricing/pricing.ts';
 import type { UsageReport } from './services/reports/usage-report.ts';
 import type { Telemetry } from './telemetry/types.ts';
-import type { UpstreamClient } from './upstream/client.ts';
+import type { Upstreams } from './upstream/upstreams.ts';
 
 /** The metered endpoints: adding one is its adapter here and its file in src/endpoints. */
 const ENDPOINTS = [chatCompletions, responses] as const;
@@ -49,7 +49,8 @@ export type AppDeps = {
   config: Config;
   database: Database;
   recorder: Recorder;
-  upstream: UpstreamClient;
+  /** the HuggingFace router and the configured upstreams, routed by model prefix */
+  upstreams: Upstreams;
   pricing: PricingService;
   keys: KeyService;
   usageReport: UsageReport;
@@ -72,7 +73,7 @@ export function createApp(deps: AppDeps) {
   // redaction pass, which cost ~13 µs a line (three times the rest of pino's work)
   const completionLog = deps.logger.child({}, { redact: { paths: [] } });
   const pipeline = createPipeline({
-    upstream: deps.upstream,
+    upstreams: deps.upstreams,
     priceBook: deps.pricing.priceBook,
     recorder: deps.recorder,
     maxEventBytes: config.maxUpstreamBodyBytes,
@@ -110,7 +111,10 @@ export function createApp(deps: AppDeps) {
     '/v1',
     meteredRoutes({ adapters: ENDPOINTS, pipeline, limits: deps.limits, telemetry: deps.telemetry }),
   );
-  app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));
+  app.route(
+    '/v1',
+    modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing, upstreams: deps.upstreams }),
+  );
 
   const adminDeadline = databaseDeadline({ timeoutMs: config.databaseStatementTimeoutMs + 500 });
   // wrong admin keys are throttled per client address, in the dashboard sign-in's counter

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
 import type { CatalogBounds } from './billing/catalog.ts';
+import { parseUpstreams, type UpstreamConfig } from './config-upstreams.ts';
 
 const DECIMAL = /^\d+(\.\d{1,18})?$/;
 
@@ -280,7 +281,45 @@ export const configSchema = z.object({
     .describe(
       'wrong admin keys a client address may send per minute before /admin and /usage answer 429 (attempts)',
     ),
+  // issue 24: more upstreams (DESIGN §12); parsed by upstreamsOf() and config-upstreams.ts
+  UPSTREAMS: z
+    .string()
+    .optional()
+    .describe('more upstreams than the HuggingFace router: a JSON array of descriptors (docs/upstreams.md)'),
+  UPSTREAMS_FILE: z
+    .string()
+    .trim()
+    .optional()
+    .describe('a path to a file holding the same JSON array as UPSTREAMS (one of the two, not both)'),
 });
+
+/**
+ * UPSTREAMS (or the file UPSTREAMS_FILE names) → validated upstreams (config-upstreams.ts); pushes one
+ * line per problem. Each token is read here, from the variable its descriptor's token_env names.
+ */
+function upstreamsOf(env: Env, inline: string | undefined, file: string | undefined, problems: string[]) {
+  if (inline !== undefined && file !== undefined) {
+    problems.push('UPSTREAMS_FILE: set UPSTREAMS or UPSTREAMS_FILE, not both');
+    return [];
+  }
+  let text = inline;
+  if (file !== undefined) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      problems.push(`UPSTREAMS_FILE: cannot be read (${code}: ${file})`);
+      return [];
+    }
+  }
+  if (text === undefined) return [];
+  return parseUpstreams({
+    text,
+    label: file === undefined ? 'UPSTREAMS' : 'UPSTREAMS_FILE',
+    tokenOf: (name) => env[name]?.trim() || undefined,
+    problems,
+  });
+}
 
 export type Config = {
   port: number;
@@ -327,6 +366,8 @@ export type Config = {
    * Secure) and x-forwarded-for (sign-in attempts are counted per client, not per proxy)
    */
   trustProxy: boolean;
+  /** upstreams besides the HuggingFace router, in routing order (UPSTREAMS / UPSTREAMS_FILE) */
+  upstreams: UpstreamConfig[];
   /** budget alerts: where they are POSTed (unset: raised and listed, never sent) and how */
   alerts: {
     webhookUrl: string | undefined;
@@ -404,13 +445,18 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     Object.keys(configSchema.shape).map((key) => [key, env[key]?.trim() === '' ? undefined : env[key]]),
   );
   const parsed = configSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map(
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map(
         (issue) => `${String(issue.path[0])}: ${issue.message} (got ${show(issue.path[0], cleaned)})`,
-      ),
-    );
-  }
+      );
+  const upstreams = upstreamsOf(
+    env,
+    cleaned.UPSTREAMS,
+    cleaned.UPSTREAMS_FILE === undefined ? undefined : String(cleaned.UPSTREAMS_FILE).trim(),
+    problems,
+  );
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   return {
     port: e.PORT,
@@ -442,6 +488,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
     databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     trustProxy: e.TRUST_PROXY === 'true',
+    upstreams,
     alerts: {
       webhookUrl: e.ALERT_WEBHOOK_URL,
       webhookSecret: e.ALERT_WEBHOOK_SECRET,

@@ -18,12 +18,13 @@ import { createLimits, reservationTtlMs } from './services/admission/limits.ts';
 import { type AlertDeliverer, createAlertDeliverer } from './services/alerts/alert-deliverer.ts';
 import { createAlerts } from './services/alerts/alerts.ts';
 import { createInflight } from './services/pipeline/inflight.ts';
-import { createCatalogSync } from './services/pricing/catalog-sync.ts';
+import { createCatalogSyncs } from './services/pricing/catalog-syncs.ts';
 import { pricingFromConfig } from './services/pricing/pricing.ts';
 import { createUsageReport } from './services/reports/usage-report.ts';
 import { loadTelemetry } from './telemetry/load.ts';
-import { createUpstream } from './upstream/client.ts';
+import { openAiCompatible } from './upstream/descriptor.ts';
 import { huggingFaceRouter } from './upstream/huggingface.ts';
+import { createUpstreams, priceTarget } from './upstream/upstreams.ts';
 
 /**
  * How long closing waits for the rows of cut requests. A row settles within one INSERT deadline (3 s)
@@ -92,29 +93,25 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   await recorder.start();
 
   const unfollow = await Promise.all([pricing.follow(), keys.follow()]);
-  // the router's price catalog, read every PRICING_SYNC_INTERVAL_S (one replica at a time: see catalog-sync.ts)
+  const upstreams = upstreamsFromConfig(config);
+  // the price catalogs (the router's, and each `catalog: true` upstream's), read every
+  // PRICING_SYNC_INTERVAL_S, one upstream after the other (one replica at a time: see catalog-sync.ts)
   if (config.pricingSyncIntervalS > 0) {
-    const sync = createCatalogSync({
+    const sync = createCatalogSyncs({
       database,
       pricing,
-      baseUrl: config.upstreamBaseUrl,
-      token: config.hfToken,
+      upstreams,
       logger,
       bounds: config.catalogBounds,
       maxRetireShare: config.catalogMaxRetireShare,
     });
     unfollow.push(sync.every(config.pricingSyncIntervalS));
   }
-  const upstream = createUpstream({
-    descriptor: huggingFaceRouter({ baseUrl: config.upstreamBaseUrl, token: config.hfToken }),
-    timeoutMs: config.upstreamTimeoutMs,
-    maxReplyBytes: config.maxUpstreamBodyBytes,
-    queueTimeoutMs: config.upstreamQueueTimeoutMs,
-  });
   const inflight = createInflight();
   const limits = createLimits({
     database,
     priceBook: pricing.priceBook,
+    priceTarget: (model) => priceTarget(upstreams.route(model)),
     failMode: config.limitsFailMode,
     defaultMaxTokens: config.budgetDefaultMaxTokens,
     timeoutMs: config.databaseTimeoutMs,
@@ -126,7 +123,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   // OpenTelemetry only when OTEL_EXPORTER_OTLP_ENDPOINT is set: otherwise not one SDK module is loaded
   const telemetry = config.telemetry
     ? await loadTelemetry(config.telemetry, {
-        provider: upstream.provider,
+        providerOf: (model) => upstreams.route(model).upstream.provider,
         defaultModel: config.defaultModel,
       })
     : undefined;
@@ -134,7 +131,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     config,
     database,
     recorder,
-    upstream,
+    upstreams,
     pricing,
     keys,
     usageReport: createUsageReport({ database }),
@@ -168,10 +165,21 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
       // after the last rows: their spans end with them, then everything pending is exported
       await telemetry?.shutdown();
       for (const stop of unfollow) await stop().catch(() => {});
-      await upstream.close();
+      await upstreams.close();
       if (!overrides.database) await database.close();
     },
   };
+}
+
+/** The router (the default) and the configured upstreams, each with its own pool, timeouts and token. */
+export function upstreamsFromConfig(config: Config) {
+  return createUpstreams({
+    configured: config.upstreams.map(openAiCompatible),
+    fallback: huggingFaceRouter({ baseUrl: config.upstreamBaseUrl, token: config.hfToken }),
+    timeoutMs: config.upstreamTimeoutMs,
+    maxReplyBytes: config.maxUpstreamBodyBytes,
+    queueTimeoutMs: config.upstreamQueueTimeoutMs,
+  });
 }
 
 /**

@@ -32,6 +32,7 @@ async function main(): Promise<void> {
         host: config.host,
         database: gateway.deps.database.kind,
         upstream: config.upstreamBaseUrl,
+        upstreams: config.upstreams.map((u) => `${u.prefix} → ${u.name} (${u.baseUrl})`),
       },
       'tollgate listening',
     );

@@ -3,9 +3,11 @@
 // swapped in whole.
 import { type Decimal, parseDecimal } from './money.ts';
 
-export const PROVIDER = 'huggingface';
-/** Provider names that mean the HuggingFace router (the seed stored some prices as `mistral`). */
-const PROVIDER_ALIASES: Readonly<Record<string, string>> = { huggingface: PROVIDER, mistral: PROVIDER };
+/**
+ * Stored provider names that mean another: the seed stored some of the HuggingFace router's prices as
+ * `mistral`. A fact about old rows, not a routing rule: which provider serves comes from the upstreams.
+ */
+const PROVIDER_ALIASES: Readonly<Record<string, string>> = { mistral: 'huggingface' };
 
 /** A serving provider's name as the router sends it; anything else is ignored (the header is the upstream's). */
 const SERVED_BY = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -96,15 +98,19 @@ export type PriceBook = {
 };
 
 export function createPriceBook({
+  envProvider,
   envInputTokenCost,
   envOutputTokenCost,
   envCachedInputTokenCost = null,
 }: {
+  /** the provider the env prices belong to (the default upstream's, DESIGN §5 step 4); others skip step 4 */
+  envProvider: string;
   envInputTokenCost: Decimal;
   envOutputTokenCost: Decimal;
   /** HUGGINGFACE_CACHED_INPUT_TOKEN_COST; null: the input price */
   envCachedInputTokenCost?: Decimal | null;
 }): PriceBook {
+  const envOwner = canonicalProvider(envProvider);
   // (provider, model_name) → its versions
   let byKey = new Map<string, PriceVersion[]>();
   let all: readonly PriceVersion[] = [];
@@ -135,7 +141,7 @@ export function createPriceBook({
           };
         }
       }
-      if (provider === PROVIDER) {
+      if (provider === envOwner) {
         return {
           pricingId: null,
           inputTokenCost: envInputTokenCost,

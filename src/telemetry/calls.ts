@@ -39,6 +39,8 @@ type OpenCall = {
   startedAtMs: number;
   row?: UsageLogInsert;
   streaming: boolean;
+  /** gen_ai.provider.name before any row: the provider of the upstream the model routes to */
+  provider: string;
 };
 
 export type Calls = Pick<Telemetry, 'startCall' | 'metered'> & {
@@ -50,13 +52,13 @@ export function createCalls({
   tracer,
   propagator,
   instruments,
-  provider,
+  providerOf,
   defaultModel,
 }: {
   tracer: Tracer;
   propagator: TextMapPropagator;
   instruments: Instruments;
-  provider: string;
+  providerOf: (model: string) => string;
   defaultModel: string;
 }): Calls {
   const open = new Map<string, OpenCall>();
@@ -77,7 +79,7 @@ export function createCalls({
     // metric attributes stay bounded: the model as /metrics labels it (the price book's names or other)
     const attributes: Attributes = {
       [GEN_AI.operation]: call.operation,
-      [GEN_AI.provider]: row?.provider ?? provider,
+      [GEN_AI.provider]: row?.provider ?? call.provider,
     };
     if (row) attributes[GEN_AI.requestModel] = modelLabel(row, defaultModel);
     if (errorType !== undefined) attributes[ERROR_TYPE] = errorType;
@@ -96,6 +98,7 @@ export function createCalls({
       if (start.traceparent) carrier.traceparent = start.traceparent;
       if (start.tracestate) carrier.tracestate = start.tracestate;
       const parent = propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+      const provider = providerOf(defaultModel);
       const span = tracer.startSpan(
         operation,
         {
@@ -110,7 +113,7 @@ export function createCalls({
         },
         parent,
       );
-      const call: OpenCall = { span, operation, startedAtMs: start.startedAtMs, streaming: false };
+      const call: OpenCall = { span, operation, startedAtMs: start.startedAtMs, streaming: false, provider };
       for (const [id, oldest] of open) {
         if (open.size < MAX_OPEN) break;
         finish(id, oldest, { httpStatus: 0, errorType: 'unsettled' });
@@ -119,6 +122,8 @@ export function createCalls({
       const { requestId } = start;
       return {
         model(name) {
+          call.provider = providerOf(name);
+          span.setAttribute(GEN_AI.provider, call.provider);
           span.setAttribute(GEN_AI.requestModel, name);
           span.updateName(`${operation} ${name.slice(0, MAX_NAME_MODEL)}`);
         },

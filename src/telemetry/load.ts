@@ -4,8 +4,8 @@ import type { TelemetryConfig } from '../config.ts';
 import type { Telemetry } from './types.ts';
 
 export type TelemetryOptions = {
-  /** the upstream's provider, gen_ai.provider.name of a call refused before any row */
-  provider: string;
+  /** the provider of the upstream a model routes to: gen_ai.provider.name of a call refused before any row */
+  providerOf: (model: string) => string;
   /** DEFAULT_MODEL: a metric's model attribute names it even when priced from the env */
   defaultModel: string;
 };

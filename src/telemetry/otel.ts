@@ -16,7 +16,7 @@ const SHUTDOWN_EXPORT_MS = 5000;
 
 export async function createOtelTelemetry(
   config: TelemetryConfig,
-  { provider, defaultModel }: TelemetryOptions,
+  { providerOf, defaultModel }: TelemetryOptions,
 ): Promise<Telemetry> {
   const json = config.protocol === 'http/json';
   const [api, core, resources, semconv, sdkTrace, sdkMetrics, traceExporter, metricExporter] =
@@ -80,7 +80,7 @@ export async function createOtelTelemetry(
         unit: 'USD',
       }),
     },
-    provider,
+    providerOf,
     defaultModel,
   });
 

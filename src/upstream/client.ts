@@ -1,10 +1,10 @@
-// The upstream HTTP client: one kept-alive undici Pool per origin (the global fetch costs ~5× the CPU
-// per call), the gateway's token, timeouts, a bounded wait for a connection, and transport failures
-// mapped to GatewayError. Redaction happens here, once, on every header and byte that comes back.
+// The upstream HTTP client: one kept-alive undici Pool per upstream (the global fetch costs ~5× the CPU
+// per call), its token, timeouts, a bounded wait for a connection, and transport failures mapped to
+// GatewayError. Redaction happens here, once, on every header and byte that comes back.
 import { errors, Pool } from 'undici';
 import { badGateway, GatewayError, gatewayTimeout } from '../errors.ts';
-import type { UpstreamDescriptor } from './huggingface.ts';
-import { createRedactor } from './redact.ts';
+import type { UpstreamDescriptor } from './descriptor.ts';
+import { createRedactor, type Redactor } from './redact.ts';
 
 export type UpstreamResponse = {
   status: number;
@@ -31,11 +31,17 @@ export type UpstreamClient = {
   /** the pricing provider of every row this upstream serves */
   readonly provider: string;
   /**
-   * POSTs to the endpoint; resolves when the response headers arrive. Headers later than `timeoutMs`
-   * → 504, and so does a body that stalls that long. Waits at most `queueTimeoutMs` for a connection
-   * when all are busy (then 503).
+   * POSTs to the endpoint; resolves when the response headers arrive. Non-streamed: the whole request
+   * (headers and the body read by readAll) must end within `timeoutMs`, else 504. Streamed: headers later
+   * than `timeoutMs` → 504, and so does a silence that long between two chunks. Waits at most
+   * `queueTimeoutMs` for a connection when all are busy (then 503).
    */
   send(request: UpstreamRequest): Promise<UpstreamResponse>;
+  /** GETs a path under the base URL with the upstream's token (its catalog): status and body, at most `maxBytes` */
+  get(
+    path: string,
+    options: { signal: AbortSignal; maxBytes: number },
+  ): Promise<{ status: number; body: Uint8Array }>;
   /** the whole (non-streamed) reply, at most `maxReplyBytes` (then 502) */
   readAll(response: UpstreamResponse, signal: AbortSignal): Promise<Uint8Array>;
   /** text with the gateway's token blanked out (messages built from upstream data) */
@@ -52,12 +58,16 @@ export class ClientAbortedError extends Error {
 
 export function createUpstream({
   descriptor,
+  redactor,
   timeoutMs,
   maxReplyBytes,
   queueTimeoutMs,
   connections = 256,
 }: {
   descriptor: UpstreamDescriptor;
+  /** blanks the tokens of every upstream (default: this one's) */
+  redactor?: Redactor;
+  /** non-streamed: the whole request; streamed: headers, then the longest silence between chunks */
   timeoutMs: number;
   /** largest non-streamed reply read into memory */
   maxReplyBytes: number;
@@ -75,7 +85,7 @@ export function createUpstream({
     bodyTimeout: timeoutMs,
   });
   const slots = createSlots(connections);
-  const redact = createRedactor(descriptor.token);
+  const redact = redactor ?? createRedactor(descriptor.token);
   const baseHeaders: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': 'tollgate/0.2',
@@ -88,15 +98,22 @@ export function createUpstream({
       const path = `${base}${descriptor.path(openAiPath)}`;
       const where = `POST ${url.origin}${path}`;
       const free = await slots.take(queueTimeoutMs, signal);
+      // a JSON call's whole deadline, from the moment it has a connection (the wait for one has its own
+      // bound): undici's bodyTimeout bounds only the silences, which a dripping upstream never reaches
+      const deadline = stream ? undefined : wholeDeadline(timeoutMs, signal);
+      const mapped = (err: unknown, what: string) => transportError(err, signal, what, deadline);
       try {
         const response = await pool.request({
           method: 'POST',
           path,
           headers: { ...baseHeaders, accept: stream ? 'text/event-stream' : 'application/json' },
           body,
-          signal,
+          signal: deadline?.signal ?? signal,
         });
-        response.body.once('close', free);
+        response.body.once('close', () => {
+          deadline?.clear();
+          free();
+        });
         const headers: Record<string, string> = {};
         const passed = descriptor.passThroughHeaders(response.headers);
         for (const name in passed) headers[name] = redact.text(passed[name] as string);
@@ -104,11 +121,43 @@ export function createUpstream({
           status: response.statusCode,
           headers,
           servedBy: descriptor.servedBy(response.headers, model),
-          body: mapErrors(redact.stream(response.body), signal, where),
+          body: mapErrors(redact.stream(response.body), (err) => mapped(err, `reading ${where}`)),
         };
       } catch (err) {
+        deadline?.clear();
         free();
+        throw mapped(err, where);
+      }
+    },
+    async get(openAiPath, { signal, maxBytes }) {
+      const path = `${base}${descriptor.path(openAiPath)}`;
+      const where = `GET ${url.origin}${path}`;
+      const free = await slots.take(queueTimeoutMs, signal);
+      try {
+        const response = await pool.request({
+          method: 'GET',
+          path,
+          headers: { ...baseHeaders, accept: 'application/json' },
+          signal,
+        });
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of response.body) {
+          size += (chunk as Buffer).length;
+          if (size > maxBytes) {
+            response.body.destroy();
+            throw new GatewayError(502, `${where} answered more than ${maxBytes} bytes.`, {
+              type: 'upstream_error',
+              code: 'upstream_reply_too_large',
+            });
+          }
+          chunks.push(chunk as Buffer);
+        }
+        return { status: response.statusCode, body: redact.bytes(Buffer.concat(chunks, size)) };
+      } catch (err) {
         throw transportError(err, signal, where);
+      } finally {
+        free();
       }
     },
     async readAll(response, signal) {
@@ -136,14 +185,38 @@ export function createUpstream({
 /** Transport errors while reading the body, mapped like those of the request itself. */
 async function* mapErrors(
   source: AsyncGenerator<Uint8Array>,
-  signal: AbortSignal,
-  where: string,
+  map: (err: unknown) => Error,
 ): AsyncGenerator<Uint8Array> {
   try {
     yield* source;
   } catch (err) {
-    throw transportError(err, signal, `reading ${where}`);
+    throw map(err);
   }
+}
+
+type Deadline = { signal: AbortSignal; expired(): boolean; clear(): void; timeoutMs: number };
+
+/** Aborts the request `timeoutMs` from now, or when `signal` (the client) aborts first. */
+function wholeDeadline(timeoutMs: number, signal: AbortSignal): Deadline {
+  const controller = new AbortController();
+  let expired = false;
+  const onAbort = () => controller.abort(signal.reason);
+  const timer = setTimeout(() => {
+    expired = true;
+    controller.abort(new Error(`deadline of ${timeoutMs} ms`));
+  }, timeoutMs);
+  timer.unref();
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    expired: () => expired,
+    clear() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    },
+    timeoutMs,
+  };
 }
 
 /**
@@ -207,8 +280,11 @@ function createSlots(size: number) {
 }
 
 /** Maps a transport failure: client gone, timeout (504), anything else (502). Never leaks the token. */
-export function transportError(err: unknown, signal: AbortSignal, where: string): Error {
+export function transportError(err: unknown, signal: AbortSignal, where: string, deadline?: Deadline): Error {
   if (err instanceof GatewayError || err instanceof ClientAbortedError) return err;
+  if (deadline?.expired() && !signal.aborted) {
+    return gatewayTimeout(`Request timed out: ${where} took longer than ${deadline.timeoutMs} ms`, err);
+  }
   if (signal.aborted) return new ClientAbortedError();
   if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError) {
     return gatewayTimeout(`Request timed out: ${where}`, err);

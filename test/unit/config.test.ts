@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 
@@ -240,5 +243,102 @@ describe('loadConfig', () => {
       'OTEL_TRACES_SAMPLER_ARG',
     ]);
     expect(error.message).not.toMatch(/hunter2/);
+  });
+});
+
+describe('UPSTREAMS', () => {
+  const local = {
+    name: 'local',
+    base_url: 'http://127.0.0.1:8000/v1/',
+    token_env: 'LOCAL_TOKEN',
+    provider: 'local',
+    prefix: 'local/',
+  };
+
+  it('reads descriptors with their defaults and each token from the variable token_env names', () => {
+    const config = loadConfig({
+      UPSTREAMS: JSON.stringify([
+        local,
+        {
+          ...local,
+          name: 'ollama',
+          prefix: 'ollama/',
+          token_env: undefined,
+          strip_prefix: false,
+          endpoints: ['/chat/completions'],
+          catalog: true,
+        },
+      ]),
+      LOCAL_TOKEN: 'sk-local-1',
+    });
+    expect(config.upstreams).toEqual([
+      {
+        name: 'local',
+        baseUrl: 'http://127.0.0.1:8000/v1',
+        token: 'sk-local-1',
+        provider: 'local',
+        prefix: 'local/',
+        stripPrefix: true,
+        endpoints: undefined,
+        catalog: false,
+      },
+      {
+        name: 'ollama',
+        baseUrl: 'http://127.0.0.1:8000/v1',
+        token: undefined,
+        provider: 'local',
+        prefix: 'ollama/',
+        stripPrefix: false,
+        endpoints: ['/chat/completions'],
+        catalog: true,
+      },
+    ]);
+    expect(loadConfig({}).upstreams).toEqual([]);
+  });
+
+  it('reads the same JSON from UPSTREAMS_FILE', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-config-'));
+    const file = join(dir, 'upstreams.json');
+    writeFileSync(file, JSON.stringify([local]));
+    expect(loadConfig({ UPSTREAMS_FILE: file, LOCAL_TOKEN: 't' }).upstreams[0]?.name).toBe('local');
+    expect(problemsOf({ UPSTREAMS_FILE: join(dir, 'missing.json') }).problems).toEqual([
+      `UPSTREAMS_FILE: cannot be read (ENOENT: ${join(dir, 'missing.json')})`,
+    ]);
+  });
+
+  it('stops the start with one line naming each bad descriptor field, never showing a token', () => {
+    const bad = { ...local, name: 'bad', base_url: 'ftp://example.com', prefix: 'bad/' };
+    const { problems } = problemsOf({
+      UPSTREAMS: JSON.stringify([
+        local,
+        bad,
+        { ...local, name: 'typo', prefix: 'typo/', stripprefix: false },
+      ]),
+      LOCAL_TOKEN: 'sk-local-SECRET',
+    });
+    expect(problems).toEqual([
+      'UPSTREAMS[1].base_url: must be an http(s) URL',
+      expect.stringMatching(/^UPSTREAMS\[2\]: Unrecognized key: "stripprefix"/),
+    ]);
+    expect(problemsOf({ UPSTREAMS: JSON.stringify([local]) }).problems).toEqual([
+      'UPSTREAMS[0].token_env: LOCAL_TOKEN is not set',
+    ]);
+    expect(problemsOf({ UPSTREAMS: '[{"name":' }).problems).toEqual([
+      expect.stringMatching(/^UPSTREAMS: is not valid JSON/),
+    ]);
+    expect(problemsOf({ UPSTREAMS: JSON.stringify({ local }) }).problems).toEqual([
+      'UPSTREAMS: must be a JSON array of at most 64 upstream descriptors',
+    ]);
+    // a prefix the one before already claims would never be reached; names are unique
+    expect(
+      problemsOf({
+        UPSTREAMS: JSON.stringify([local, { ...local, prefix: 'local/big/' }]),
+        LOCAL_TOKEN: 't',
+      }).problems,
+    ).toEqual([
+      'UPSTREAMS[1].name: "local" is already taken (the router is "huggingface")',
+      'UPSTREAMS[1].prefix: "local/big/" is never reached: "local/" (local) comes first',
+    ]);
+    for (const line of problems) expect(line).not.toContain('SECRET');
   });
 });

@@ -42,7 +42,9 @@ const unreachable = {
 const limitsWith = (failMode: FailMode) =>
   createLimits({
     database: unreachable,
+    priceTarget: (model) => ({ provider: 'huggingface', model }),
     priceBook: createPriceBook({
+      envProvider: 'huggingface',
       envInputTokenCost: parseDecimal('0.000001'),
       envOutputTokenCost: parseDecimal('0.000003'),
     }),

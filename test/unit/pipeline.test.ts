@@ -11,6 +11,7 @@ import type { Recorder } from '../../src/ledger/recorder.ts';
 import type { MeteredCall, Ticket } from '../../src/services/pipeline/call.ts';
 import { createPipeline } from '../../src/services/pipeline/pipeline.ts';
 import type { UpstreamClient, UpstreamResponse } from '../../src/upstream/client.ts';
+import { singleUpstream } from '../../src/upstream/upstreams.ts';
 import { fixtureText } from '../helpers/fixtures.ts';
 
 const encoder = new TextEncoder();
@@ -36,6 +37,7 @@ function fakeUpstream(chunks: string[], { hold = false } = {}): UpstreamClient {
       for await (const part of response.body) parts.push(part);
       return Buffer.concat(parts);
     },
+    get: async () => ({ status: 404, body: new Uint8Array() }),
     redactText: (text) => text,
     close: async () => {},
   };
@@ -50,10 +52,16 @@ function setup(upstream: UpstreamClient, { failRecord = false } = {}) {
     },
   } as unknown as Recorder;
   const priceBook = createPriceBook({
+    envProvider: 'huggingface',
     envInputTokenCost: parseDecimal('0.000001'),
     envOutputTokenCost: parseDecimal('0.000003'),
   });
-  const pipeline = createPipeline({ upstream, priceBook, recorder, maxEventBytes: 1 << 20 });
+  const pipeline = createPipeline({
+    upstreams: singleUpstream(upstream),
+    priceBook,
+    recorder,
+    maxEventBytes: 1 << 20,
+  });
   const settled: boolean[] = [];
   const ticket: Ticket = {
     reservedUsd: '0.01',
@@ -168,8 +176,9 @@ describe('the metered pipeline', () => {
     const opened: Array<{ abort(reason: string): void; metered: Promise<unknown> }> = [];
     const { rows, settled, admit } = setup(fakeUpstream(events.slice(0, 3), { hold: true }));
     const pipeline = createPipeline({
-      upstream: fakeUpstream(events.slice(0, 3), { hold: true }),
+      upstreams: singleUpstream(fakeUpstream(events.slice(0, 3), { hold: true })),
       priceBook: createPriceBook({
+        envProvider: 'huggingface',
         envInputTokenCost: parseDecimal('0.000001'),
         envOutputTokenCost: parseDecimal('0.000003'),
       }),

@@ -38,6 +38,7 @@ function version(
 
 function book(versions: PriceVersion[]) {
   const priceBook = createPriceBook({
+    envProvider: 'huggingface',
     envInputTokenCost: parseDecimal('0.000001'),
     envOutputTokenCost: parseDecimal('0.000003'),
   });
@@ -249,6 +250,7 @@ describe('the price resolver', () => {
     });
     const plain = version('gpt-oss-20b', '0.0000002', '0.0000008');
     const priceBook = createPriceBook({
+      envProvider: 'huggingface',
       envInputTokenCost: parseDecimal('0.000001'),
       envOutputTokenCost: parseDecimal('0.000003'),
       envCachedInputTokenCost: parseDecimal('0.0000004'),

@@ -7,7 +7,7 @@ const SECRET = 'hf_SECRET_token_0123';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-async function collect(chunks: Uint8Array[], secret = SECRET): Promise<Uint8Array[]> {
+async function collect(chunks: Uint8Array[], secret: string | string[] = SECRET): Promise<Uint8Array[]> {
   async function* source() {
     yield* chunks;
   }
@@ -60,5 +60,16 @@ describe('the token redactor', () => {
   it('passes everything through when there is no token', async () => {
     const chunk = encoder.encode('anything');
     expect(await collect([chunk], '')).toEqual([chunk]);
+  });
+
+  it('blanks every upstream’s token, each split across chunks at every offset', async () => {
+    const other = 'sk-local-OTHER-9876';
+    const whole = encoder.encode(`data: {"echo":"${other} and ${SECRET}"}\n\n`);
+    for (let at = 1; at < whole.length; at++) {
+      const out = await collect([whole.subarray(0, at), whole.subarray(at)], [SECRET, other]);
+      expect(text(out)).toBe('data: {"echo":"[redacted] and [redacted]"}\n\n');
+    }
+    const redactor = createRedactor([SECRET, undefined, other]);
+    expect(redactor.text(`${SECRET}/${other}`)).toBe('[redacted]/[redacted]');
   });
 });

@@ -1,7 +1,7 @@
 // Admission for client keys: the budget of the key's period (worst case reserved atomically, settled by
 // the usage row) and per-minute request and token limits, all counted in the database so they hold across replicas.
 import { add, canonical, compare, type Decimal, formatDecimal, times } from '../../billing/money.ts';
-import { PROVIDER, type PriceBook } from '../../billing/pricing.ts';
+import type { PriceBook } from '../../billing/pricing.ts';
 import type { Database } from '../../db/client.ts';
 import { withDeadline } from '../../db/deadline.ts';
 import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../../db/limits-repo.ts';
@@ -58,8 +58,8 @@ type ReserveFor = {
 /** How often each replica looks for stale reservations (the statement is idempotent). */
 const REAP_INTERVAL_MS = 60_000;
 /**
- * The longest a request may hold its reservation. A JSON request is bounded by the upstream timeouts
- * (headers, then body), but a stream only by UPSTREAM_TIMEOUT_MS between events, so this assumes no
+ * The longest a request may hold its reservation. A JSON request is bounded by UPSTREAM_TIMEOUT_MS as
+ * a whole, but a stream only by UPSTREAM_TIMEOUT_MS between events, so this assumes no
  * request lives past an hour (~100k tokens at typical speeds). A stream that does outlives its
  * reservation: its budget is freed early, and its row still adds its real cost when it lands.
  */
@@ -101,6 +101,7 @@ export function periodAdjective(period: BudgetPeriod): string {
 export function createLimits({
   database,
   priceBook,
+  priceTarget,
   failMode,
   defaultMaxTokens,
   timeoutMs = 2000,
@@ -109,6 +110,11 @@ export function createLimits({
 }: {
   database: Database;
   priceBook: PriceBook;
+  /**
+   * The provider and model a request for `model` is priced under: those of the upstream that will
+   * serve it (its prefix routes it), so the reservation and the row use the same price.
+   */
+  priceTarget: (model: string) => { provider: string; model: string };
   /** what to do when the database cannot answer: admit (open) or refuse with 503 (closed) */
   failMode: FailMode;
   /** completion tokens per choice assumed when a request sets no bound, and the least reserved per
@@ -186,7 +192,8 @@ export function createLimits({
       floorTokens,
     }: { promptTokens: number; outputTokens: number; floorTokens: number },
   ): Promise<string> {
-    const price = priceBook.resolve(PROVIDER, model, at);
+    const target = priceTarget(model);
+    const price = priceBook.resolve(target.provider, target.model, at);
     const cost = (output: number) =>
       add(times(promptTokens, price.inputTokenCost), times(output, price.outputTokenCost));
     const worst = cost(outputTokens);

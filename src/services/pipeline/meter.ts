@@ -25,13 +25,13 @@ export type MeterInput = {
 export type Meter = (input: MeterInput) => Promise<string>;
 
 export function createMeter({
-  provider,
+  priceTarget,
   priceBook,
   recorder,
   onMetered,
 }: {
-  /** the pricing provider of the upstream */
-  provider: string;
+  /** the pricing provider, and the model as priced, of the upstream that serves `model` */
+  priceTarget: (model: string) => { provider: string; model: string };
   priceBook: PriceBook;
   recorder: Recorder;
   /** told of every committed row (logs, metrics) */
@@ -40,11 +40,13 @@ export function createMeter({
   return async function meter(input) {
     const { call } = input;
     // ISSUE-15 (billing): who served prices the call first, DESIGN §5 step 0 (db:served)
-    const price = priceBook.resolve(provider, call.body.model, call.startedAt, input.servedBy);
+    const target = priceTarget(call.body.model);
+    const price = priceBook.resolve(target.provider, target.model, call.startedAt, input.servedBy);
     const { row, costTotal } = buildUsageRow({
       requestId: call.requestId,
       apiKeyId: call.apiKeyId,
-      provider,
+      provider: target.provider,
+      // the row keeps the model as the client asked for it
       model: call.body.model,
       endpoint: call.adapter.name,
       endUser: call.endUser,

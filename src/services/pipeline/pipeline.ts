@@ -2,8 +2,10 @@
 // metered endpoint runs through it; what differs between endpoints is their adapter (src/endpoints).
 import type { PriceBook } from '../../billing/pricing.ts';
 import type { UsageLogInsert } from '../../db/schema.ts';
+import { setTopLevelMember } from '../../endpoints/json-member.ts';
+import { GatewayError } from '../../errors.ts';
 import type { Recorder } from '../../ledger/recorder.ts';
-import type { UpstreamClient } from '../../upstream/client.ts';
+import { priceTarget, type Route, type Upstreams } from '../../upstream/upstreams.ts';
 import type { MeteredCall, Ticket } from './call.ts';
 import { openCallRecord } from './call-record.ts';
 import { completeJson, type JsonReply } from './json-reply.ts';
@@ -22,7 +24,8 @@ export type StreamReply = {
 export type Reply = ({ kind: 'json' } & JsonReply) | ({ kind: 'stream' } & StreamReply);
 
 export type PipelineDeps = {
-  upstream: UpstreamClient;
+  /** where each call goes, by its model's prefix */
+  upstreams: Upstreams;
   priceBook: PriceBook;
   recorder: Recorder;
   /** largest SSE event held while it arrives */
@@ -46,27 +49,31 @@ export type Pipeline = {
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const meter = createMeter({
-    provider: deps.upstream.provider,
+    priceTarget: (model) => priceTarget(deps.upstreams.route(model)),
     priceBook: deps.priceBook,
     recorder: deps.recorder,
     onMetered: deps.onMetered,
   });
 
   return {
-    async run(call, admit) {
+    async run(asked, admit) {
+      const route = deps.upstreams.route(asked.body.model);
+      // refused before anything is owned, like a malformed body
+      const call = forwarded(asked, route);
       const ticket = await admit();
       const record = openCallRecord(meter, call, ticket);
+      const { upstream } = route;
       let handedOff = false;
       try {
         if (call.body.stream !== true) {
           // a JSON call ends with its client's connection: shutdown only waits for its row
-          const pending = completeJson(deps.upstream, record);
+          const pending = completeJson(upstream, record);
           const untrack = deps.track?.({ abort: () => {}, metered: pending.catch(() => {}) });
           const reply = await pending.finally(() => untrack?.());
           return { kind: 'json', ...reply, headers: { ...reply.headers, ...ticket.headers } };
         }
         const { relay, response, upstreamMs } = await openStream({
-          upstream: deps.upstream,
+          upstream,
           record,
           maxEventBytes: deps.maxEventBytes,
         });
@@ -104,4 +111,22 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
     },
   };
+}
+
+/**
+ * The call as its upstream must receive it: the client's bytes with only `model` changed when the
+ * upstream's prefix is stripped (every other byte as sent; integers beyond 2^53 survive). The body
+ * the gateway reads keeps the model as asked: that is what the row records.
+ */
+function forwarded(call: MeteredCall, route: Route): MeteredCall {
+  const { endpoints, name } = route.descriptor;
+  if (endpoints && !endpoints.includes(call.adapter.path)) {
+    throw new GatewayError(
+      400,
+      `The model '${call.body.model.slice(0, 256)}' is served by the upstream '${name}', which does not serve /v1${call.adapter.path}.`,
+      { type: 'invalid_request_error', param: 'model', code: 'model_not_supported' },
+    );
+  }
+  if (!route.rewritten) return call;
+  return { ...call, raw: setTopLevelMember(call.raw, 'model', JSON.stringify(route.model)) };
 }

@@ -1,12 +1,11 @@
-// Keeps `catalog` prices in step with the router's catalog: reads GET {UPSTREAM_BASE_URL}/models
-// (off the request path, through undici), writes a version for each `<model id>:<provider>` whose
-// price changed and retires those the catalog no longer prices. The catalog is bounded (CATALOG_MAX_*,
-// billing/catalog.ts), and one sync retires at most CATALOG_MAX_RETIRE_SHARE of the stored catalog
-// prices unless an admin allows more (a router glitch answering `{"data":[]}` retires nothing). On PostgreSQL the writes hold a
-// transaction-scoped advisory lock: replicas syncing at once take turns, and the later one finds
-// nothing changed.
+// Keeps `catalog` prices in step with an upstream's catalog: reads GET {base URL}/models through that
+// upstream's own client (its pool and token; off the request path), writes a version for each
+// `<model id>:<provider>` whose price changed and retires those the catalog no longer prices. The catalog
+// is bounded (CATALOG_MAX_*, billing/catalog.ts), and one sync retires at most CATALOG_MAX_RETIRE_SHARE of
+// the stored catalog prices unless an admin allows more (a router glitch answering `{"data":[]}` retires
+// nothing). On PostgreSQL the writes hold a transaction-scoped advisory lock: replicas syncing at once take
+// turns, and the later one finds nothing changed.
 import { sql } from 'drizzle-orm';
-import { request } from 'undici';
 import {
   type Catalog,
   type CatalogBounds,
@@ -15,11 +14,12 @@ import {
   parseCatalog,
 } from '../../billing/catalog.ts';
 import { canonical, formatDecimal } from '../../billing/money.ts';
-import { PROVIDER } from '../../billing/pricing.ts';
 import type { Database, Db } from '../../db/client.ts';
 import { insertPriceVersion, priceVersionsBySource } from '../../db/pricing-repo.ts';
 import type { PricingRow } from '../../db/schema.ts';
 import type { Logger } from '../../logger.ts';
+import { createUpstream, type UpstreamClient } from '../../upstream/client.ts';
+import { huggingFaceRouter } from '../../upstream/huggingface.ts';
 import type { PricingService } from './pricing.ts';
 
 const SYNC_LOCK = 7_301_115; // arbitrary, constant across replicas
@@ -54,7 +54,8 @@ export type CatalogSync = {
 export function createCatalogSync({
   database,
   pricing,
-  baseUrl,
+  upstream: given,
+  baseUrl = '',
   token,
   timeoutMs = 30_000,
   logger,
@@ -63,8 +64,10 @@ export function createCatalogSync({
 }: {
   database: Database;
   pricing: PricingService;
-  /** UPSTREAM_BASE_URL, without a trailing slash */
-  baseUrl: string;
+  /** the upstream whose catalog is read, through its own client; its provider owns the prices */
+  upstream?: UpstreamClient;
+  /** where the catalog is, for log lines; without `upstream`: the HuggingFace router there, with `token` */
+  baseUrl?: string;
   token?: string | undefined;
   timeoutMs?: number;
   logger: Logger;
@@ -73,26 +76,28 @@ export function createCatalogSync({
   /** CATALOG_MAX_RETIRE_SHARE: the share of stored catalog prices one sync may retire on its own */
   maxRetireShare?: number;
 }): CatalogSync {
-  async function fetchCatalog(): Promise<string> {
-    const { statusCode, body } = await request(`${baseUrl}/models`, {
-      method: 'GET',
-      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
+  const upstream =
+    given ??
+    createUpstream({
+      descriptor: huggingFaceRouter({ baseUrl, token }),
+      timeoutMs,
+      maxReplyBytes: MAX_CATALOG_BYTES,
+      queueTimeoutMs: timeoutMs,
+      connections: 1,
     });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of body) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_CATALOG_BYTES) {
-        body.destroy();
+  // the apply logic below writes under PROVIDER: the provider of the upstream it reads
+  const PROVIDER = upstream.provider;
+
+  async function fetchCatalog(): Promise<string> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const reply = await upstream.get('/models', { signal, maxBytes: MAX_CATALOG_BYTES }).catch((err) => {
+      if (signal.aborted) throw new CatalogError(`GET /models timed out after ${timeoutMs} ms`);
+      if ((err as { code?: string }).code === 'upstream_reply_too_large')
         throw new CatalogError(`the catalog is larger than ${MAX_CATALOG_BYTES} bytes`);
-      }
-      chunks.push(chunk as Buffer);
-    }
-    if (statusCode !== 200) throw new CatalogError(`GET ${baseUrl}/models answered ${statusCode}`);
-    return Buffer.concat(chunks).toString('utf8');
+      throw err;
+    });
+    if (reply.status !== 200) throw new CatalogError(`GET ${baseUrl}/models answered ${reply.status}`);
+    return Buffer.from(reply.body).toString('utf8');
   }
 
   async function write(

@@ -6,7 +6,6 @@ import {
   canonicalProvider,
   createPriceBook,
   currentVersion,
-  PROVIDER,
   type PriceBook,
   type PriceVersion,
   type VersionSource,
@@ -20,6 +19,7 @@ import {
 } from '../../db/pricing-repo.ts';
 import type { PricingRow } from '../../db/schema.ts';
 import { notFound } from '../../errors.ts';
+import { HUGGINGFACE_PROVIDER } from '../../upstream/huggingface.ts';
 
 export const PRICING_CHANNEL = 'tollgate_pricing';
 const SOURCES: readonly VersionSource[] = ['admin', 'catalog', 'env'];
@@ -70,12 +70,15 @@ export type PricingService = {
 
 export function createPricingService({
   database,
+  envProvider,
   defaultModel,
   envInputTokenCost,
   envOutputTokenCost,
   envCachedInputTokenCost,
 }: {
   database: Database;
+  /** the default upstream's provider: the env prices are its own (DESIGN §5 step 4) */
+  envProvider: string;
   defaultModel: string;
   envInputTokenCost: string;
   envOutputTokenCost: string;
@@ -83,6 +86,7 @@ export function createPricingService({
   envCachedInputTokenCost?: string | undefined;
 }): PricingService {
   const priceBook = createPriceBook({
+    envProvider,
     envInputTokenCost: parseDecimal(envInputTokenCost),
     envOutputTokenCost: parseDecimal(envOutputTokenCost),
     envCachedInputTokenCost:
@@ -135,7 +139,7 @@ export function createPricingService({
       const input = canonical(envInputTokenCost);
       const output = canonical(envOutputTokenCost);
       const cached = envCachedInputTokenCost === undefined ? null : canonical(envCachedInputTokenCost);
-      const versions = await priceVersionsOf(db, PROVIDER, defaultModel);
+      const versions = await priceVersionsOf(db, envProvider, defaultModel);
       const latestEnv = versions.filter((v) => v.source === 'env').at(-1);
       let result = { written: false, reason: 'the env prices are already current' };
       if (versions.some((v) => v.source === 'admin')) {
@@ -149,7 +153,7 @@ export function createPricingService({
           cached
       ) {
         await insertPriceVersion(db, {
-          provider: PROVIDER,
+          provider: envProvider,
           modelName: defaultModel,
           inputTokenCost: input,
           outputTokenCost: output,
@@ -242,6 +246,8 @@ export function pricingFromConfig(
 ): PricingService {
   return createPricingService({
     database,
+    // the env prices (HUGGINGFACE_*) are the router's, the default upstream
+    envProvider: HUGGINGFACE_PROVIDER,
     defaultModel: config.defaultModel,
     envInputTokenCost: config.inputTokenCost,
     envOutputTokenCost: config.outputTokenCost,
