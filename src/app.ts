@@ -4,8 +4,8 @@ import { cors } from 'hono/cors';
 import type { Config } from './config.ts';
 import type { Database } from './db/client.ts';
 import type { UsageLogInsert } from './db/schema.ts';
-import { chatCompletions } from './endpoints/chat-completions.ts';
-import { responses } from './endpoints/responses.ts';
+import type { EndpointAdapter } from './endpoints/adapter.ts';
+import { ENDPOINTS } from './endpoints/registry.ts';
 import { notFound } from './errors.ts';
 import type { Recorder } from './ledger/recorder.ts';
 import type { Logger } from './logger.ts';
@@ -39,9 +39,6 @@ import type { PricingService } from './services/pricing/pricing.ts';
 import type { UsageReport } from './services/reports/usage-report.ts';
 import type { UpstreamClient } from './upstream/client.ts';
 
-/** The metered endpoints: adding one is its adapter here and its file in src/endpoints. */
-const ENDPOINTS = [chatCompletions, responses] as const;
-
 export type AppDeps = {
   config: Config;
   database: Database;
@@ -59,10 +56,13 @@ export type AppDeps = {
   adminApiKey: string;
   /** requests that will end in a usage row: shutdown cuts them and waits for their rows */
   inflight: Inflight;
+  /** the metered endpoints (default: src/endpoints/registry.ts); every endpoint list derives from it */
+  endpoints?: readonly EndpointAdapter[];
 };
 
 export function createApp(deps: AppDeps) {
   const { config, keys } = deps;
+  const endpoints = deps.endpoints ?? ENDPOINTS;
   // the completion line is built from a fixed set of fields, none a credential: it skips the
   // redaction pass, which cost ~13 µs a line (three times the rest of pino's work)
   const completionLog = deps.logger.child({}, { redact: { paths: [] } });
@@ -86,7 +86,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes(deps));
   if (config.metricsRequireAdmin) app.use('/metrics', adminAuth(keys));
   app.route('/', metricsRoutes(deps));
-  app.route('/', openApiRoutes());
+  app.route('/', openApiRoutes({ endpoints }));
 
   if (config.corsOrigins) {
     // preflights are answered here, before auth; credentials are never allowed (keys travel as Bearer)
@@ -100,18 +100,18 @@ export function createApp(deps: AppDeps) {
     );
   }
   app.use('/v1/*', clientAuth(keys));
-  app.route('/v1', meteredRoutes({ adapters: ENDPOINTS, pipeline, limits: deps.limits }));
+  app.route('/v1', meteredRoutes({ adapters: endpoints, pipeline, limits: deps.limits }));
   app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));
 
   const adminDeadline = databaseDeadline({ timeoutMs: config.databaseStatementTimeoutMs + 500 });
   for (const prefix of ['/usage', '/usage/*', '/admin/*']) app.use(prefix, adminAuth(keys), adminDeadline);
-  app.route('/usage', usageRoutes({ usageReport: deps.usageReport }));
+  app.route('/usage', usageRoutes({ usageReport: deps.usageReport, endpoints }));
   app.route('/admin', adminPricingRoutes(deps));
   app.route('/admin', adminRepriceRoutes(deps));
   app.route('/admin', adminKeysRoutes(deps));
   app.route('/admin', adminAuditRoutes(deps));
   app.route('/admin', adminAlertsRoutes(deps));
-  app.route('/dashboard', dashboardRoutes(deps));
+  app.route('/dashboard', dashboardRoutes({ ...deps, endpoints }));
 
   const log = (message: string, fields: Record<string, unknown>) => deps.logger.error(fields, message);
   app.notFound((c) => renderError(notFound(`No route for ${c.req.method} ${c.req.path}.`), c));

@@ -49,12 +49,15 @@ export function FiltersForm({
   period,
   filters,
   models,
+  endpoints,
   tags,
   keys,
 }: {
   period: Period;
   filters: FilterValues;
   models: string[];
+  /** the registered endpoints' names (src/endpoints/registry.ts) */
+  endpoints: string[];
   tags: string[];
   keys: KeyWithSpend[];
 }) {
@@ -91,7 +94,7 @@ export function FiltersForm({
         label="Endpoint"
         name="endpoint"
         all="Any endpoint"
-        options={pairs(['chat.completions', 'responses'])}
+        options={pairs(endpoints)}
         selected={filters.endpoint}
       />
       <label>

@@ -32,6 +32,8 @@ export type DashboardData = {
   rows: UsageRow[];
   nextCursor: string | null;
   models: string[];
+  /** the registered endpoints' names, for the endpoint filter */
+  endpoints: string[];
   tags: string[];
   keys: KeyWithSpend[];
   prices: CurrentPriceView[];
@@ -58,6 +60,7 @@ export function DashboardPage({ data }: { data: DashboardData }) {
           period={period}
           filters={filters}
           models={data.models}
+          endpoints={data.endpoints}
           tags={data.tags}
           keys={data.keys}
         />

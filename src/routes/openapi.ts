@@ -1,23 +1,24 @@
 // GET /openapi.json (OpenAPI 3.1) and GET /docs, generated from the very zod schemas that validate
-// each route, so the document cannot drift from what the gateway accepts.
+// each route, so the document cannot drift from what the gateway accepts. The metered routes and the
+// /usage endpoint filter come from the endpoint registry; a test compares the paths with the app's routes.
 import { Hono } from 'hono';
 import { html, raw } from 'hono/html';
 import { z } from 'zod';
-import { chatCompletions } from '../endpoints/chat-completions.ts';
-import { responses } from '../endpoints/responses.ts';
+import type { EndpointAdapter } from '../endpoints/adapter.ts';
+import { ENDPOINTS } from '../endpoints/registry.ts';
 import type { AppEnv } from '../middleware/context.ts';
 import { alertsQuery } from './admin-alerts.ts';
 import { auditQuery } from './admin-audit.ts';
 import { createKeyBody, patchKeyBody } from './admin-keys.ts';
 import { listPricesQuery, putPriceBody } from './admin-pricing.ts';
 import { repriceBody } from './admin-reprice.ts';
-import { summaryQuery, usageQuery } from './usage.ts';
+import { GROUPS, usageQueries } from './usage.ts';
 
 type Operation = {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   summary: string;
-  tag: 'client' | 'usage' | 'admin' | 'open';
+  tag: 'client' | 'usage' | 'admin' | 'open' | 'dashboard';
   query?: z.ZodObject;
   body?: z.ZodType;
   /** status → description */
@@ -35,30 +36,39 @@ const METERED_RESPONSES = {
   '504': 'Upstream timed out',
 };
 
-export function operations(extra: Operation[] = []): Operation[] {
+/** Every route of the app: the metered ones from `endpoints`, then the rest, then `extra`. */
+export function operations({
+  endpoints = ENDPOINTS,
+  extra = [],
+}: {
+  endpoints?: readonly EndpointAdapter[];
+  extra?: Operation[];
+} = {}): Operation[] {
+  const { usageQuery, summaryQuery } = usageQueries(endpoints);
   return [
-    {
-      method: 'post',
-      path: '/v1/chat/completions',
-      summary: 'Chat completion (JSON, or SSE with "stream": true), metered before it is answered',
-      tag: 'client',
-      body: chatCompletions.schema,
-      responses: METERED_RESPONSES,
-    },
-    {
-      method: 'post',
-      path: '/v1/responses',
-      summary: 'Responses API (JSON, or SSE with "stream": true), metered before the terminal event',
-      tag: 'client',
-      body: responses.schema,
-      responses: METERED_RESPONSES,
-    },
+    ...endpoints.map(
+      (adapter): Operation => ({
+        method: 'post',
+        path: `/v1${adapter.path}`,
+        summary: adapter.summary,
+        tag: 'client',
+        body: adapter.schema,
+        responses: METERED_RESPONSES,
+      }),
+    ),
     {
       method: 'get',
       path: '/v1/models',
       summary: 'Models, in OpenAI’s list format',
       tag: 'client',
       responses: { '200': 'The list', ...ERRORS },
+    },
+    {
+      method: 'get',
+      path: '/v1/models/{id}',
+      summary: 'One model, in OpenAI’s object format (the id may contain / and :)',
+      tag: 'client',
+      responses: { '200': 'The model', ...ERRORS, '404': 'No such model' },
     },
     ...extra,
     {
@@ -73,7 +83,7 @@ export function operations(extra: Operation[] = []): Operation[] {
     {
       method: 'get',
       path: '/usage/summary',
-      summary: 'Usage grouped by day, hour, model, key or status',
+      summary: `Usage grouped by ${GROUPS.join(', ')}`,
       tag: 'usage',
       query: summaryQuery,
       responses: { '200': 'The groups and totals', ...ADMIN_ERRORS },
@@ -177,8 +187,42 @@ export function operations(extra: Operation[] = []): Operation[] {
       tag: 'open',
       responses: { '200': 'text format 0.0.4' },
     },
+    ...OPEN_DOCS,
+    ...DASHBOARD,
   ];
 }
+
+const OPEN_DOCS: Operation[] = [
+  {
+    method: 'get',
+    path: '/openapi.json',
+    summary: 'This document',
+    tag: 'open',
+    responses: { '200': 'OpenAPI 3.1' },
+  },
+  {
+    method: 'get',
+    path: '/docs',
+    summary: 'This document as a page',
+    tag: 'open',
+    responses: { '200': 'HTML' },
+  },
+];
+
+/** The billing dashboard: HTML for a browser, signed in with the admin key (a session cookie). */
+const DASHBOARD: Operation[] = [
+  ['get', '/dashboard', 'The billing dashboard (same filters as /usage)'],
+  ['get', '/dashboard/usage.csv', 'The dashboard’s selection as CSV'],
+  ['get', '/dashboard/login', 'The sign-in form'],
+  ['post', '/dashboard/login', 'Sign in with the admin key (form post; sets the session cookie)'],
+  ['post', '/dashboard/logout', 'Sign out'],
+].map(([method, path, summary]) => ({
+  method: method as 'get' | 'post',
+  path: path as string,
+  summary: summary as string,
+  tag: 'dashboard',
+  responses: { '200': 'HTML (or CSV)', '303': 'To the sign-in form or the dashboard' },
+}));
 
 const jsonSchema = (schema: z.ZodType) => {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
@@ -210,7 +254,7 @@ export function openApiDocument(ops: Operation[]) {
     item[op.method] = {
       summary: op.summary,
       tags: [op.tag],
-      ...(op.tag === 'open' ? { security: [] } : {}),
+      ...(op.tag === 'open' || op.tag === 'dashboard' ? { security: [] } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(op.body
         ? {
@@ -235,8 +279,8 @@ export function openApiDocument(ops: Operation[]) {
   };
 }
 
-export function openApiRoutes({ extra = [] }: { extra?: Operation[] } = {}) {
-  const ops = operations(extra);
+export function openApiRoutes(options: { endpoints?: readonly EndpointAdapter[]; extra?: Operation[] } = {}) {
+  const ops = operations(options);
   const document = openApiDocument(ops);
   return new Hono<AppEnv>()
     .get('/openapi.json', (c) => c.json(document))

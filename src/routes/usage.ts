@@ -2,6 +2,8 @@
 // for admins. Query strings are strict: a typo or a repeated parameter is a 400, never a silently wider report.
 import { Hono } from 'hono';
 import { z } from 'zod';
+import type { EndpointAdapter } from '../endpoints/adapter.ts';
+import { ENDPOINTS, endpointNames } from '../endpoints/registry.ts';
 import { badRequest } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
 import {
@@ -17,8 +19,17 @@ const INSTANT =
   'must be an ISO 8601 date (2026-11-01, midnight UTC) or date-time with offset (2026-11-01T08:00:00Z)';
 const LIMIT = `must be a whole number from 1 to ${MAX_PAGE_ROWS}`;
 const STATUSES = ['ok', 'upstream_error', 'client_aborted', 'gateway_error'] as const;
-const ENDPOINTS = ['chat.completions', 'responses'] as const;
-const GROUPS = ['day', 'hour', 'model', 'key', 'status', 'user', 'tag', 'endpoint', 'served_by'] as const;
+export const GROUPS = [
+  'day',
+  'hour',
+  'model',
+  'key',
+  'status',
+  'user',
+  'tag',
+  'endpoint',
+  'served_by',
+] as const;
 const TAG = /^[A-Za-z0-9._:-]{1,64}$/;
 
 const instant = z
@@ -39,13 +50,13 @@ const text = (max: number) =>
     .refine((value) => !value.includes('\u0000'), { error: 'must not contain a NUL character' });
 const nonEmpty = text(512);
 
-const filters = {
+const filterFields = (endpoints: [string, ...string[]]) => ({
   from: instant.optional().describe('inclusive: an ISO 8601 date (midnight UTC) or date-time with offset'),
   to: instant.optional().describe('exclusive: an ISO 8601 date (midnight UTC) or date-time with offset'),
   model: nonEmpty.optional().describe('the model as requested'),
   key_id: nonEmpty.optional().describe('a key id, or `master` for the admin key'),
   status: z.enum(STATUSES, { error: `must be one of ${STATUSES.join(', ')}` }).optional(),
-  endpoint: z.enum(ENDPOINTS, { error: `must be one of ${ENDPOINTS.join(', ')}` }).optional(),
+  endpoint: z.enum(endpoints, { error: `must be one of ${endpoints.join(', ')}` }).optional(),
   served_by: nonEmpty.optional().describe('the serving provider (x-inference-provider), e.g. groq'),
   user: text(256).optional().describe('the end user (the OpenAI `user` field or x-tollgate-user)'),
   tag: z
@@ -53,7 +64,7 @@ const filters = {
     .regex(TAG, { error: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ : -' })
     .optional()
     .describe('rows whose tags contain it'),
-};
+});
 
 type Range = { from?: Date | undefined; to?: Date | undefined };
 
@@ -63,39 +74,46 @@ function fromBeforeTo({ from, to }: Range, ctx: z.RefinementCtx) {
   }
 }
 
-export const usageQuery = z
-  .strictObject({
-    ...filters,
-    limit: z
-      .string()
-      .regex(/^\d{1,9}$/, { error: LIMIT })
-      .transform(Number)
-      .pipe(z.number().min(1, { error: LIMIT }).max(MAX_PAGE_ROWS, { error: LIMIT }))
-      .default(100)
-      .describe(`rows per page, 1 to ${MAX_PAGE_ROWS}; default 100`),
-    cursor: z
-      .string()
-      .max(200, { error: 'is too long' })
-      .optional()
-      .describe('next_cursor of the previous page'),
-    format: z
-      .enum(['json', 'csv'], { error: 'must be json or csv' })
-      .optional()
-      .describe('csv streams every row of the selection (as does Accept: text/csv)'),
-  })
-  .superRefine(fromBeforeTo);
+/** The query schemas of /usage and /usage/summary, the endpoint filter naming the registered endpoints. */
+export function usageQueries(adapters: readonly EndpointAdapter[]) {
+  const filters = filterFields(endpointNames(adapters));
+  const usageQuery = z
+    .strictObject({
+      ...filters,
+      limit: z
+        .string()
+        .regex(/^\d{1,9}$/, { error: LIMIT })
+        .transform(Number)
+        .pipe(z.number().min(1, { error: LIMIT }).max(MAX_PAGE_ROWS, { error: LIMIT }))
+        .default(100)
+        .describe(`rows per page, 1 to ${MAX_PAGE_ROWS}; default 100`),
+      cursor: z
+        .string()
+        .max(200, { error: 'is too long' })
+        .optional()
+        .describe('next_cursor of the previous page'),
+      format: z
+        .enum(['json', 'csv'], { error: 'must be json or csv' })
+        .optional()
+        .describe('csv streams every row of the selection (as does Accept: text/csv)'),
+    })
+    .superRefine(fromBeforeTo);
 
-export const summaryQuery = z
-  .strictObject({
-    ...filters,
-    group_by: z.enum(GROUPS, {
-      error: (issue) =>
-        issue.input === undefined
-          ? `is required: one of ${GROUPS.join(', ')}`
-          : `must be one of ${GROUPS.join(', ')}`,
-    }),
-  })
-  .superRefine(fromBeforeTo);
+  const summaryQuery = z
+    .strictObject({
+      ...filters,
+      group_by: z.enum(GROUPS, {
+        error: (issue) =>
+          issue.input === undefined
+            ? `is required: one of ${GROUPS.join(', ')}`
+            : `must be one of ${GROUPS.join(', ')}`,
+      }),
+    })
+    .superRefine(fromBeforeTo);
+  return { usageQuery, summaryQuery };
+}
+
+type UsageQueries = ReturnType<typeof usageQueries>;
 
 /**
  * The query string as one value per name, refusing names the route does not know and names given
@@ -124,7 +142,9 @@ function strictQuery(raw: Record<string, string[]>, known: z.ZodObject): Record<
   return query;
 }
 
-const toFilters = (q: z.output<typeof usageQuery> | z.output<typeof summaryQuery>): UsageFilters => ({
+const toFilters = (
+  q: z.output<UsageQueries['usageQuery']> | z.output<UsageQueries['summaryQuery']>,
+): UsageFilters => ({
   from: q.from,
   to: q.to,
   model: q.model,
@@ -152,7 +172,15 @@ function wantsCsv(format: 'json' | 'csv' | undefined, accept: string | undefined
   return quality('text/csv') > quality('application/json');
 }
 
-export function usageRoutes({ usageReport }: { usageReport: UsageReport }) {
+export function usageRoutes({
+  usageReport,
+  endpoints = ENDPOINTS,
+}: {
+  usageReport: UsageReport;
+  /** the metered endpoints: the `endpoint` filter accepts their names */
+  endpoints?: readonly EndpointAdapter[];
+}) {
+  const { usageQuery, summaryQuery } = usageQueries(endpoints);
   return new Hono<AppEnv>()
     .get('/', async function listUsage(c) {
       const raw = strictQuery(c.req.queries(), usageQuery);
