@@ -30,7 +30,7 @@ export function meteredRoutes({ adapters, pipeline, limits }: MeteredRoutesDeps)
       const raw = await readBody(c);
       const body = parseWith(adapter.schema, parseJsonBody(raw), 'body');
       if (body.stream === true && !adapter.streams)
-        throw badRequest(`Invalid 'stream': ${adapter.path} does not stream.`, 'stream', 'invalid_value');
+        throw badRequest(`Invalid 'stream': ${adapter.path} does not stream.`, 'stream', 'invalid_parameter');
       const principal = c.get('principal');
       const call: MeteredCall = {
         adapter,
