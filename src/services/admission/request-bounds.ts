@@ -14,6 +14,9 @@ const MAX_OUTPUT_BOUND = 2 ** 31 - 1;
 /** OpenAI's documented maximum for `n` (choices per request) */
 const MAX_CHOICES = 128;
 
+/** Every bound field of a chat or Responses body (a body read without its adapter). */
+const MESSAGES_OUTPUT: OutputBound = { fields: OUTPUT_FIELDS, sendAs: 'max_tokens' };
+
 /**
  * The bound the body sets, per choice: the largest of the `fields` it gives (undefined when none). A
  * bound that is not a whole number in range is a 400 naming the field (null means absent, as in
@@ -45,7 +48,7 @@ export function requestedBound(
 export function outputTokenBound(
   body: Record<string, unknown>,
   fallback: number,
-  output: OutputBound | null = { fields: OUTPUT_FIELDS, sendAs: 'max_tokens' },
+  output: OutputBound | null = MESSAGES_OUTPUT,
 ): number {
   if (output === null) return 0;
   return choicesOf(body) * (requestedBound(body, output.fields) ?? fallback);
@@ -88,7 +91,7 @@ export type BodyReading = { output: OutputBound | null; prompt(body: MeteredBody
 
 /** A body read as chat or Responses: every output field, messages or input. */
 export const MESSAGES_READING: BodyReading = {
-  output: { fields: OUTPUT_FIELDS, sendAs: 'max_tokens' },
+  output: MESSAGES_OUTPUT,
   prompt: messagesPrompt,
 };
 
