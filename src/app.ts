@@ -5,8 +5,8 @@ import type { Config } from './config.ts';
 import { clientAddress } from './dashboard/guard.ts';
 import type { Database } from './db/client.ts';
 import type { UsageLogInsert } from './db/schema.ts';
-import { chatCompletions } from './endpoints/chat-completions.ts';
-import { responses } from './endpoints/responses.ts';
+import type { EndpointAdapter } from './endpoints/adapter.ts';
+import { ENDPOINTS } from './endpoints/registry.ts';
 import { notFound } from './errors.ts';
 import type { Recorder } from './ledger/recorder.ts';
 import type { Logger } from './logger.ts';
@@ -42,9 +42,6 @@ import type { UsageReport } from './services/reports/usage-report.ts';
 import type { Telemetry } from './telemetry/types.ts';
 import type { Upstreams } from './upstream/upstreams.ts';
 
-/** The metered endpoints: adding one is its adapter here and its file in src/endpoints. */
-const ENDPOINTS = [chatCompletions, responses] as const;
-
 export type AppDeps = {
   config: Config;
   database: Database;
@@ -65,10 +62,13 @@ export type AppDeps = {
   inflight: Inflight;
   /** OpenTelemetry spans and metrics; undefined when OTEL_EXPORTER_OTLP_ENDPOINT is unset */
   telemetry?: Telemetry | undefined;
+  /** the metered endpoints (default: src/endpoints/registry.ts); every endpoint list derives from it */
+  endpoints?: readonly EndpointAdapter[];
 };
 
 export function createApp(deps: AppDeps) {
   const { config, keys } = deps;
+  const endpoints = deps.endpoints ?? ENDPOINTS;
   // the completion line is built from a fixed set of fields, none a credential: it skips the
   // redaction pass, which cost ~13 µs a line (three times the rest of pino's work)
   const completionLog = deps.logger.child({}, { redact: { paths: [] } });
@@ -93,7 +93,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes(deps));
   if (config.metricsRequireAdmin) app.use('/metrics', adminAuth(keys));
   app.route('/', metricsRoutes(deps));
-  app.route('/', openApiRoutes());
+  app.route('/', openApiRoutes({ endpoints }));
 
   if (config.corsOrigins) {
     // preflights are answered here, before auth; credentials are never allowed (keys travel as Bearer)
@@ -109,7 +109,7 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/*', clientAuth(keys));
   app.route(
     '/v1',
-    meteredRoutes({ adapters: ENDPOINTS, pipeline, limits: deps.limits, telemetry: deps.telemetry }),
+    meteredRoutes({ adapters: endpoints, pipeline, limits: deps.limits, telemetry: deps.telemetry }),
   );
   app.route(
     '/v1',
@@ -126,13 +126,13 @@ export function createApp(deps: AppDeps) {
   };
   const guardedAdmin = adminAuth(keys, adminGuard);
   for (const prefix of ['/usage', '/usage/*', '/admin/*']) app.use(prefix, guardedAdmin, adminDeadline);
-  app.route('/usage', usageRoutes({ usageReport: deps.usageReport }));
+  app.route('/usage', usageRoutes({ usageReport: deps.usageReport, endpoints }));
   app.route('/admin', adminPricingRoutes(deps));
   app.route('/admin', adminRepriceRoutes(deps));
   app.route('/admin', adminKeysRoutes(deps));
   app.route('/admin', adminAuditRoutes(deps));
   app.route('/admin', adminAlertsRoutes(deps));
-  app.route('/dashboard', dashboardRoutes(deps));
+  app.route('/dashboard', dashboardRoutes({ ...deps, endpoints }));
 
   const log = (message: string, fields: Record<string, unknown>) => deps.logger.error(fields, message);
   app.notFound((c) => renderError(notFound(`No route for ${c.req.method} ${c.req.path}.`), c));

@@ -8,6 +8,7 @@ import { type Database, openDatabase } from './db/client.ts';
 import { releaseReservation } from './db/limits-repo.ts';
 import { migrate } from './db/migrate.ts';
 import type { UsageLogInsert } from './db/schema.ts';
+import type { EndpointAdapter } from './endpoints/adapter.ts';
 import { createRecorder } from './ledger/recorder.ts';
 import { createSpool } from './ledger/spool.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -53,6 +54,8 @@ export type GatewayOverrides = {
   logger?: Logger;
   /** PGlite in memory instead of DATA_DIR (tests) */
   inMemory?: boolean;
+  /** the metered endpoints (tests register a fake one); default src/endpoints/registry.ts */
+  endpoints?: readonly EndpointAdapter[];
 };
 
 export async function createGateway(config: Config, overrides: GatewayOverrides = {}): Promise<Gateway> {
@@ -143,6 +146,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     inflight,
     limits,
     telemetry,
+    ...(overrides.endpoints ? { endpoints: overrides.endpoints } : {}),
   };
 
   const deliverer = alertDeliverer(database, config, deps);

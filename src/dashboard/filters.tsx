@@ -95,10 +95,13 @@ export function FiltersForm({
   period,
   filters,
   suggestions,
+  endpoints,
 }: {
   period: Period;
   filters: FilterValues;
   suggestions: Suggestions;
+  /** the registered endpoints' names (src/endpoints/registry.ts) */
+  endpoints: string[];
 }) {
   const pairs = (values: string[]): Array<[string, string]> => values.map((v) => [v, v]);
   return (
@@ -138,7 +141,7 @@ export function FiltersForm({
         label="Endpoint"
         name="endpoint"
         all="Any endpoint"
-        options={pairs(['chat.completions', 'responses'])}
+        options={pairs(endpoints)}
         selected={filters.endpoint}
       />
       <label>

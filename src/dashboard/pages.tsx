@@ -35,6 +35,8 @@ export type DashboardData = {
   nextCursor: string | null;
   /** what the filters' inputs suggest */
   suggestions: Suggestions;
+  /** the registered endpoints' names, for the endpoint filter */
+  endpoints: string[];
   keys: KeyWithSpend[];
   prices: CurrentPriceView[];
   priceHistory: PriceView[];
@@ -56,7 +58,12 @@ export function DashboardPage({ data }: { data: DashboardData }) {
         </form>
       </header>
       <main>
-        <FiltersForm period={period} filters={filters} suggestions={data.suggestions} />
+        <FiltersForm
+          period={period}
+          filters={filters}
+          suggestions={data.suggestions}
+          endpoints={data.endpoints}
+        />
         <p class="muted period">{period.label}</p>
         <UnpricedWarning count={totals.unpriced_requests} />
 

@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 // The usage log: a page of rows, what matters first. Time, status, cost and tokens lead, so they stay
 // in view at 1280 px; the request id comes last, shortened, whole in its title and one click to copy.
+import { DEFAULT_ENDPOINT } from '../endpoints/registry.ts';
 import type { UsageRow } from '../services/reports/usage-report.ts';
 import { number, usd } from './parts.tsx';
 
@@ -60,7 +61,7 @@ function LogRow({ row, keyName }: { row: UsageRow; keyName: (id: string | null) 
       <td class="wrap">
         {row.model}
         {row.served_by ? <div class="muted sub">via {row.served_by}</div> : null}
-        {row.endpoint !== 'chat.completions' ? <div class="muted sub">{row.endpoint}</div> : null}
+        {row.endpoint !== DEFAULT_ENDPOINT ? <div class="muted sub">{row.endpoint}</div> : null}
       </td>
       <td class="wrap">
         {keyName(row.api_key_id)}

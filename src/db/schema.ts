@@ -16,6 +16,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import { DEFAULT_ENDPOINT } from '../endpoints/default-endpoint.ts';
 
 import { budgetAlerts } from './schema-alerts.ts';
 import { createdAt } from './schema-columns.ts';
@@ -141,8 +142,8 @@ export const usageLogs = pgTable(
     upstreamModel: text('upstream_model'),
     /** the router's serving provider: the x-inference-provider reply header, else the model's :provider suffix */
     servedBy: text('served_by'),
-    /** chat.completions | responses */
-    endpoint: text('endpoint').notNull().default('chat.completions'),
+    /** the endpoint's name (src/endpoints/registry.ts) */
+    endpoint: text('endpoint').notNull().default(DEFAULT_ENDPOINT),
     /** the OpenAI `user` field or the x-tollgate-user header (at most 256 characters) */
     endUser: text('end_user'),
     /** x-tollgate-tags: at most 10 tags of at most 64 characters of [A-Za-z0-9._:-] */

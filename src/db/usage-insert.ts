@@ -3,6 +3,7 @@
 // connection keeps one prepared statement (a VALUES list had one per size, up to 64), and 28 parameters
 // instead of 28 per row: ~10% less CPU per row on PGlite, ~7% on postgres.js. (drizzle's builder cost
 // ~90 µs per batch.) Duplicates by request_id are skipped, so replaying a spool never counts twice.
+import { DEFAULT_ENDPOINT } from '../endpoints/default-endpoint.ts';
 import type { Database } from './client.ts';
 import type { UsageLogInsert } from './schema.ts';
 import { fitUsageRow } from './usage-fit.ts';
@@ -49,7 +50,7 @@ const COLUMNS = [
 /** Columns with a database default: an absent value takes it rather than null. */
 const DEFAULTS: Partial<Record<keyof UsageLogInsert, number | string>> = {
   // the column's own default (migration 0006): rows built before endpoints were recorded are chat
-  endpoint: 'chat.completions',
+  endpoint: DEFAULT_ENDPOINT,
   promptTokens: 0,
   completionTokens: 0,
   totalTokens: 0,

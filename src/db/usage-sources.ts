@@ -8,7 +8,8 @@ import { correctionsOf } from './corrections-repo.ts';
 import { usageHourly, usageHourlyRoutes, usageHourlyTags, usageHourlyUsers, usageLogs } from './schema.ts';
 
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
-export type UsageEndpoint = 'chat.completions' | 'responses';
+/** an endpoint's name, one of the registry's (src/endpoints/registry.ts): checked where a query enters */
+export type UsageEndpoint = string;
 
 export type UsageFilters = {
   /** inclusive */

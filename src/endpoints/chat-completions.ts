@@ -3,9 +3,11 @@
 // the stream ends with `data: [DONE]`. Upstream always gets `stream_options.include_usage: true`; the
 // usage-only chunk (`choices: []`) is hidden from a client that did not ask for it.
 import { z } from 'zod';
+import { messagesPrompt } from '../metering/prompt-text.ts';
 import { usageOf } from '../metering/usage.ts';
-import { type EndpointAdapter, type EventVerdict, isObject, stringFields } from './adapter.ts';
-import { endUserField, modelField, tokenBound } from './fields.ts';
+import { defineEndpoint, type EventVerdict, isObject, stringFields } from './adapter.ts';
+import { DEFAULT_ENDPOINT } from './default-endpoint.ts';
+import { endUserField, endUserOfBody, modelField, tokenBound } from './fields.ts';
 import { setTopLevelMember } from './json-member.ts';
 
 const chatBody = z.looseObject({
@@ -14,6 +16,7 @@ const chatBody = z.looseObject({
   stream: z.boolean({ error: 'must be a boolean' }).nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
   user: endUserField.nullish(),
+  safety_identifier: endUserField.nullish(),
   n: z.number().int('must be a whole number').min(1).max(128).nullish(),
   max_tokens: tokenBound,
   max_completion_tokens: tokenBound,
@@ -30,45 +33,52 @@ function choiceText(holder: unknown): string {
   return stringFields(holder, TEXT_FIELDS) + (Array.isArray(calls) ? JSON.stringify(calls) : '');
 }
 
-export const chatCompletions: EndpointAdapter<ChatBody> = {
+export const chatCompletions = defineEndpoint<ChatBody>({
   path: '/chat/completions',
-  name: 'chat.completions',
+  name: DEFAULT_ENDPOINT,
+  summary: 'Chat completion (JSON, or SSE with "stream": true), metered before it is answered',
   schema: chatBody,
-  endUser: (body) => body.user ?? undefined,
-  streamBody(raw, body) {
-    const clientAskedUsage = body.stream_options?.include_usage === true;
-    if (clientAskedUsage) return { bytes: raw, clientAskedUsage };
-    const options = JSON.stringify({ ...body.stream_options, include_usage: true });
-    return { bytes: setTopLevelMember(raw, 'stream_options', options), clientAskedUsage };
-  },
+  endUser: endUserOfBody,
+  prompt: messagesPrompt,
+  // max_tokens, not max_completion_tokens, when the gateway sets one: every server behind the router
+  // (and vLLM, TGI, Ollama) reads it
+  output: { fields: ['max_tokens', 'max_completion_tokens'], sendAs: 'max_tokens' },
   usageOfReply: usageOf,
   textOfReply(reply) {
     const choices = isObject(reply) ? reply.choices : undefined;
     if (!Array.isArray(choices)) return '';
     return choices.map((choice) => choiceText(isObject(choice) ? choice.message : undefined)).join('');
   },
-  readEvent(_type, data, clientAskedUsage) {
-    if (!isObject(data)) return {};
-    const verdict: EventVerdict = {};
-    if (typeof data.model === 'string') verdict.model = data.model;
-    if (typeof data.id === 'string') verdict.id = data.id;
-    const usage = usageOf(data);
-    const choices = Array.isArray(data.choices) ? data.choices : [];
-    if (usage) {
-      verdict.usage = usage;
-      if (choices.length === 0 && !clientAskedUsage) verdict.hidden = true;
-    }
-    let text = '';
-    for (const choice of choices) {
-      if (!isObject(choice)) continue;
-      text += choiceText(choice.delta);
-      if (typeof choice.finish_reason === 'string') verdict.finished = true;
-    }
-    if (text) {
-      verdict.text = text;
-      verdict.firstToken = true;
-    }
-    return verdict;
+  stream: {
+    streamBody(raw, body) {
+      const clientAskedUsage = body.stream_options?.include_usage === true;
+      if (clientAskedUsage) return { bytes: raw, clientAskedUsage };
+      const options = JSON.stringify({ ...body.stream_options, include_usage: true });
+      return { bytes: setTopLevelMember(raw, 'stream_options', options), clientAskedUsage };
+    },
+    readEvent(_type, data, clientAskedUsage) {
+      if (!isObject(data)) return {};
+      const verdict: EventVerdict = {};
+      if (typeof data.model === 'string') verdict.model = data.model;
+      if (typeof data.id === 'string') verdict.id = data.id;
+      const usage = usageOf(data);
+      const choices = Array.isArray(data.choices) ? data.choices : [];
+      if (usage) {
+        verdict.usage = usage;
+        if (choices.length === 0 && !clientAskedUsage) verdict.hidden = true;
+      }
+      let text = '';
+      for (const choice of choices) {
+        if (!isObject(choice)) continue;
+        text += choiceText(choice.delta);
+        if (typeof choice.finish_reason === 'string') verdict.finished = true;
+      }
+      if (text) {
+        verdict.text = text;
+        verdict.firstToken = true;
+      }
+      return verdict;
+    },
+    isTerminator: (data) => data === '[DONE]',
   },
-  isTerminator: (data) => data === '[DONE]',
-};
+});

@@ -30,3 +30,14 @@ export const tokenBound = z
   .min(0, 'must not be negative')
   .max(2 ** 31 - 1, 'must be at most 2147483647')
   .nullish();
+
+/**
+ * The end user a body names: OpenAI's `user`, else its successor `safety_identifier` (the header
+ * x-tollgate-user, read by the route, comes first).
+ */
+export function endUserOfBody(body: {
+  user?: string | null | undefined;
+  safety_identifier?: string | null | undefined;
+}): string | undefined {
+  return body.user || body.safety_identifier || undefined;
+}

@@ -4,9 +4,10 @@
 // `response.failed`; the row is committed before that event is forwarded.
 // https://platform.openai.com/docs/api-reference/responses-streaming
 import { z } from 'zod';
+import { messagesPrompt } from '../metering/prompt-text.ts';
 import { parseResponsesUsage, type TokenUsage } from '../metering/usage.ts';
-import { type EndpointAdapter, isObject, stringFields } from './adapter.ts';
-import { endUserField, modelField, tokenBound } from './fields.ts';
+import { defineEndpoint, isObject, stringFields } from './adapter.ts';
+import { endUserField, endUserOfBody, modelField, tokenBound } from './fields.ts';
 
 const responsesBody = z.looseObject({
   model: modelField,
@@ -16,6 +17,7 @@ const responsesBody = z.looseObject({
   instructions: z.string({ error: 'must be a string' }).nullish(),
   stream: z.boolean({ error: 'must be a boolean' }).nullish(),
   user: endUserField.nullish(),
+  safety_identifier: endUserField.nullish(),
   max_output_tokens: tokenBound,
 });
 
@@ -61,41 +63,46 @@ function outputText(response: unknown): string {
   return text;
 }
 
-export const responses: EndpointAdapter<ResponsesBody> = {
+export const responses = defineEndpoint<ResponsesBody>({
   path: '/responses',
   name: 'responses',
+  summary: 'Responses API (JSON, or SSE with "stream": true), metered before the terminal event',
   schema: responsesBody,
-  endUser: (body) => body.user ?? undefined,
-  // the terminal event always carries usage: the client's bytes go as they are
-  streamBody: (raw) => ({ bytes: raw, clientAskedUsage: true }),
+  endUser: endUserOfBody,
+  prompt: messagesPrompt,
+  output: { fields: ['max_output_tokens'], sendAs: 'max_output_tokens' },
   usageOfReply: (reply) => billedUsage(isObject(reply) ? reply.usage : undefined),
   textOfReply: outputText,
-  readEvent(type, data) {
-    if (!isObject(data)) return {};
-    const kind = typeof data.type === 'string' ? data.type : type;
-    if (kind && DELTA_EVENTS.has(kind)) {
-      const text = typeof data.delta === 'string' ? data.delta : '';
-      return text ? { text, firstToken: true } : {};
-    }
-    const response = isObject(data.response) ? data.response : undefined;
-    if (!response) return {};
-    const verdict = {
-      model: typeof response.model === 'string' ? response.model : undefined,
-      id: typeof response.id === 'string' ? response.id : undefined,
-    };
-    const end = kind ? TERMINAL[kind] : undefined;
-    // only a terminal event's usage is the bill: the router's responses.js announces a zeroed usage
-    // on response.created and response.in_progress, which a stream that breaks off must not keep
-    if (!end) return verdict;
-    const error = isObject(response.error) ? response.error.message : undefined;
-    return {
-      ...verdict,
-      usage: billedUsage(response.usage),
-      end,
-      finished: true,
-      error:
-        end === 'failed' ? `The upstream failed the response: ${String(error ?? 'no detail')}` : undefined,
-    };
+  stream: {
+    // the terminal event always carries usage: the client's bytes go as they are
+    streamBody: (raw) => ({ bytes: raw, clientAskedUsage: true }),
+    readEvent(type, data) {
+      if (!isObject(data)) return {};
+      const kind = typeof data.type === 'string' ? data.type : type;
+      if (kind && DELTA_EVENTS.has(kind)) {
+        const text = typeof data.delta === 'string' ? data.delta : '';
+        return text ? { text, firstToken: true } : {};
+      }
+      const response = isObject(data.response) ? data.response : undefined;
+      if (!response) return {};
+      const verdict = {
+        model: typeof response.model === 'string' ? response.model : undefined,
+        id: typeof response.id === 'string' ? response.id : undefined,
+      };
+      const end = kind ? TERMINAL[kind] : undefined;
+      // only a terminal event's usage is the bill: the router's responses.js announces a zeroed usage
+      // on response.created and response.in_progress, which a stream that breaks off must not keep
+      if (!end) return verdict;
+      const error = isObject(response.error) ? response.error.message : undefined;
+      return {
+        ...verdict,
+        usage: billedUsage(response.usage),
+        end,
+        finished: true,
+        error:
+          end === 'failed' ? `The upstream failed the response: ${String(error ?? 'no detail')}` : undefined,
+      };
+    },
+    isTerminator: (data) => data === '[DONE]',
   },
-  isTerminator: (data) => data === '[DONE]',
-};
+});

@@ -1,4 +1,4 @@
-// What a chat request's prompt is made of, for token counting: the texts to tokenize, and the tokens
+// What a request's prompt is made of, for token counting: the texts to tokenize, and the tokens
 // known without tokenizing (the harmony framing, and bytes of values that are not text). Total on any
 // JSON value and iterative, so no body (however nested, whatever its types) makes it throw.
 
@@ -128,4 +128,84 @@ export function jsonBytes(value: unknown): number {
     }
   }
   return total;
+}
+
+/** A chat message as the estimator reads it. */
+export type PromptMessage = { role?: unknown; content?: unknown };
+
+/**
+ * What an endpoint's prompt is, as its adapter reads it from the body:
+ * - `chat`: messages in the harmony chat frame (chat, Responses), with tool definitions, and the
+ *   bytes of every part that is not text (images, files, tool outputs), counted one token per byte
+ *   for a bound and left out of an estimate;
+ * - `plain`: texts tokenized as they are, with no frame (embeddings' inputs), and tokens already
+ *   known (inputs given as token ids).
+ */
+export type Prompt =
+  | { kind: 'chat'; messages: PromptMessage[]; tools?: unknown; opaqueBytes: number }
+  | { kind: 'plain'; texts: string[]; knownTokens: number };
+
+/**
+ * The prompt of a chat body (`messages`) or a Responses body (`instructions`, `input` as a string or
+ * as items), as chat messages of text and the bytes of everything that is not text.
+ */
+export function messagesPrompt(body: { readonly [field: string]: unknown }): Prompt {
+  const messages: PromptMessage[] = [];
+  let opaqueBytes = 0;
+  const add = (item: unknown) => {
+    if (typeof item !== 'object' || item === null || !('role' in item)) {
+      opaqueBytes += bytesOf(item);
+      return;
+    }
+    const { role, content } = item as PromptMessage;
+    if (typeof content === 'string') {
+      messages.push(item as PromptMessage);
+      return;
+    }
+    const parts = Array.isArray(content) ? content : content === undefined ? [] : [content];
+    const text = parts.filter(isTextPart);
+    for (const part of parts) if (!isTextPart(part)) opaqueBytes += bytesOf(part);
+    // the rest of the message (tool_calls, name) still reaches the estimator
+    messages.push({ ...(item as PromptMessage), role, content: text });
+  };
+  if (typeof body.instructions === 'string') messages.push({ role: 'system', content: body.instructions });
+  if (Array.isArray(body.messages)) for (const message of body.messages) add(message);
+  if (typeof body.input === 'string') messages.push({ role: 'user', content: body.input });
+  else if (Array.isArray(body.input)) for (const item of body.input) add(item);
+  else if (body.input !== undefined) opaqueBytes += bytesOf(body.input);
+  return { kind: 'chat', messages, tools: body.tools, opaqueBytes };
+}
+
+/**
+ * The prompt of an embeddings `input`: a string, an array of strings, an array of token ids, or an
+ * array of arrays of token ids. Token ids are counted as they are (one each); texts go to the tokenizer.
+ */
+export function inputsPrompt(input: unknown): Prompt {
+  const texts: string[] = [];
+  let knownTokens = 0;
+  const items = Array.isArray(input) ? input : [input];
+  for (const item of items) {
+    if (typeof item === 'string') texts.push(item);
+    else if (typeof item === 'number') knownTokens += 1;
+    else if (Array.isArray(item)) knownTokens += item.length;
+    else if (item !== undefined) knownTokens += jsonBytes(item);
+  }
+  return { kind: 'plain', texts, knownTokens };
+}
+
+/** A content part the estimator reads as text: `{type: 'text' | 'input_text' | …, text: string}`. */
+function isTextPart(part: unknown): boolean {
+  return (
+    typeof part === 'object' &&
+    part !== null &&
+    typeof (part as { text?: unknown }).text === 'string' &&
+    Object.keys(part).every((key) => key === 'type' || key === 'text')
+  );
+}
+
+/** UTF-8 bytes of a value's JSON; past the serializable depth, the walked upper bound. */
+function bytesOf(value: unknown): number {
+  if (value === undefined) return 0;
+  const text = jsonText(value);
+  return text === undefined ? jsonBytes(value) : Buffer.byteLength(text, 'utf8');
 }

@@ -18,6 +18,8 @@ export type TokenEstimator = {
   estimatePromptTokens(body: PromptBody): Promise<number>;
   /** completion tokens of generated text (reasoning and content alike: both are billed as output) */
   estimateCompletionTokens(text: string): Promise<number>;
+  /** tokens of texts as they are, with no chat frame (embeddings' inputs), summed */
+  estimateTextTokens(texts: readonly string[]): Promise<number>;
   close(): Promise<void>;
 };
 
@@ -34,6 +36,7 @@ export function createTokenEstimator(counter: TokenCounter = createTokenCounter(
     async estimateCompletionTokens(text) {
       return counter.count([text]);
     },
+    estimateTextTokens: (texts) => counter.count(texts),
     close: () => counter.close(),
   };
 }
@@ -54,4 +57,9 @@ export function estimatePromptTokens(body: PromptBody): Promise<number> {
 /** Completion tokens of generated text (reasoning and content alike: both are billed as output). */
 export function estimateCompletionTokens(text: string): Promise<number> {
   return estimator().estimateCompletionTokens(text);
+}
+
+/** Tokens of texts as they are, with no chat frame (embeddings' inputs), summed. */
+export function estimateTextTokens(texts: readonly string[]): Promise<number> {
+  return estimator().estimateTextTokens(texts);
 }

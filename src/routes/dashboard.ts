@@ -11,6 +11,8 @@ import { LoginPage } from '../dashboard/layout.tsx';
 import { DashboardPage } from '../dashboard/pages.tsx';
 import { bucketStarts, type PeriodName, resolvePeriod } from '../dashboard/period.ts';
 import type { Database } from '../db/client.ts';
+import type { EndpointAdapter } from '../endpoints/adapter.ts';
+import { ENDPOINTS } from '../endpoints/registry.ts';
 import { forbidden } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
 import {
@@ -55,7 +57,8 @@ const pageQuery = z.object({
   model: filterText(512),
   key_id: filterText(512),
   status: z.enum(['ok', 'upstream_error', 'client_aborted', 'gateway_error']).optional().catch(undefined),
-  endpoint: z.enum(['chat.completions', 'responses']).optional().catch(undefined),
+  // one of the registered endpoints' names (checked in selection(): the registry is the app's)
+  endpoint: filterText(64).catch(undefined),
   served_by: filterText(512),
   user: filterText(256),
   tag: z
@@ -75,12 +78,24 @@ type Deps = {
   pricing: PricingService;
   usageReport: UsageReport;
   alerts: Alerts;
+  /** the metered endpoints, for the endpoint filter */
+  endpoints?: readonly EndpointAdapter[];
 };
 
 /** the newest alerts the keys table shows (each key's current period among them) */
 const KEY_ALERTS = 500;
 
-export function dashboardRoutes({ adminApiKey, config, database, keys, pricing, usageReport, alerts }: Deps) {
+export function dashboardRoutes({
+  adminApiKey,
+  config,
+  database,
+  keys,
+  pricing,
+  usageReport,
+  alerts,
+  endpoints = ENDPOINTS,
+}: Deps) {
+  const endpointNames = endpoints.map((adapter) => adapter.name);
   const sessions = createDashboardSessions({ database, adminApiKey });
   const proxy = { trustProxy: config.trustProxy };
 
@@ -91,6 +106,7 @@ export function dashboardRoutes({ adminApiKey, config, database, keys, pricing, 
       Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== '')),
       'query',
     );
+    if (q.endpoint !== undefined && !endpointNames.includes(q.endpoint)) q.endpoint = undefined;
     const period = resolvePeriod(q.period as PeriodName, new Date(), { from: q.from, to: q.to });
     const filters: UsageFilters = {
       from: period.from,
@@ -193,6 +209,7 @@ export function dashboardRoutes({ adminApiKey, config, database, keys, pricing, 
             data: {
               period,
               filters: Object.fromEntries(KEPT.map((field) => [field, q[field]])),
+              endpoints: endpointNames,
               query,
               totals,
               errors: byStatus.data.filter((g) => g.group !== 'ok').reduce((n, g) => n + g.requests, 0),

@@ -1,11 +1,14 @@
-// The metered routes (/v1/chat/completions, /v1/responses, …): one handler for every endpoint adapter.
-// Read the body (bounded), validate it with the adapter's schema, name who it is for, then hand it to
-// the pipeline with the admission it must own.
+// The metered routes (/v1/chat/completions, /v1/responses, /v1/embeddings, …): one handler for every
+// endpoint adapter. Read the body (bounded), validate it with the adapter's schema, name who it is for,
+// then hand it to the pipeline with the admission it must own.
 import { Hono } from 'hono';
 import type { EndpointAdapter } from '../endpoints/adapter.ts';
+import { setTopLevelMember } from '../endpoints/json-member.ts';
+import { badRequest } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
 import type { Principal } from '../services/admission/keys.ts';
-import type { Limits } from '../services/admission/limits.ts';
+import type { Admission, Limits } from '../services/admission/limits.ts';
+import { requestedBound } from '../services/admission/request-bounds.ts';
 import type { MeteredCall, Ticket } from '../services/pipeline/call.ts';
 import type { Pipeline } from '../services/pipeline/pipeline.ts';
 import { traceCalls } from '../telemetry/middleware.ts';
@@ -32,6 +35,8 @@ export function meteredRoutes({ adapters, pipeline, limits, telemetry }: Metered
       const raw = await readBody(c);
       const body = parseWith(adapter.schema, parseJsonBody(raw), 'body');
       c.get('callSpan')?.model(body.model);
+      if (body.stream === true && !adapter.streams)
+        throw badRequest(`Invalid 'stream': ${adapter.path} does not stream.`, 'stream', 'invalid_parameter');
       const principal = c.get('principal');
       const call: MeteredCall = {
         adapter,
@@ -64,11 +69,26 @@ export function meteredRoutes({ adapters, pipeline, limits, telemetry }: Metered
  */
 async function admit(limits: Limits, principal: Principal, call: MeteredCall): Promise<Ticket> {
   if (principal.kind !== 'client') return NO_TICKET;
-  return limits.admit({
+  const admission = await limits.admit({
     requestId: call.requestId,
     keyId: principal.keyId,
     limits: principal.limits,
     body: call.body,
+    reading: call.adapter,
     at: call.startedAt,
   });
+  call.raw = boundedBody(call, admission);
+  return admission;
+}
+
+/**
+ * The bytes to send: a bounded admission (a key with a budget) whose body sets no output bound sends
+ * the bound it reserved for, in the adapter's field, every other byte as the client sent it; any other
+ * request goes as sent. Without this the reservation is a guess the upstream may overrun many times.
+ */
+function boundedBody(call: MeteredCall, admission: Admission): Uint8Array {
+  const output = call.adapter.output;
+  if (!admission.bounded || output === null) return call.raw;
+  if (requestedBound(call.body, output.fields) !== undefined) return call.raw;
+  return setTopLevelMember(call.raw, output.sendAs, String(admission.boundTokens));
 }

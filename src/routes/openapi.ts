@@ -1,184 +1,12 @@
 // GET /openapi.json (OpenAPI 3.1) and GET /docs, generated from the very zod schemas that validate
-// each route, so the document cannot drift from what the gateway accepts.
+// each route, so the document cannot drift from what the gateway accepts. The metered routes and the
+// /usage endpoint filter come from the endpoint registry; a test compares the paths with the app's routes.
 import { Hono } from 'hono';
 import { html, raw } from 'hono/html';
 import { z } from 'zod';
-import { chatCompletions } from '../endpoints/chat-completions.ts';
-import { responses } from '../endpoints/responses.ts';
+import type { EndpointAdapter } from '../endpoints/adapter.ts';
 import type { AppEnv } from '../middleware/context.ts';
-import { alertsQuery } from './admin-alerts.ts';
-import { auditQuery } from './admin-audit.ts';
-import { createKeyBody, patchKeyBody } from './admin-keys.ts';
-import { listPricesQuery, putPriceBody } from './admin-pricing.ts';
-import { repriceBody } from './admin-reprice.ts';
-import { summaryQuery, usageQuery } from './usage.ts';
-
-type Operation = {
-  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
-  path: string;
-  summary: string;
-  tag: 'client' | 'usage' | 'admin' | 'open';
-  query?: z.ZodObject;
-  body?: z.ZodType;
-  /** status → description */
-  responses: Record<string, string>;
-};
-
-const ERRORS = { '400': 'Invalid input, naming the parameter', '401': 'Missing or wrong key' };
-const ADMIN_ERRORS = { ...ERRORS, '403': 'A client key on an admin route' };
-const METERED_RESPONSES = {
-  '200': 'The upstream reply, byte for byte; x-usage-cost-usd on JSON replies',
-  ...ERRORS,
-  '413': 'Body too large',
-  '429': 'Budget, rate or concurrency limit exceeded',
-  '502': 'Upstream failed',
-  '504': 'Upstream timed out',
-};
-
-export function operations(extra: Operation[] = []): Operation[] {
-  return [
-    {
-      method: 'post',
-      path: '/v1/chat/completions',
-      summary: 'Chat completion (JSON, or SSE with "stream": true), metered before it is answered',
-      tag: 'client',
-      body: chatCompletions.schema,
-      responses: METERED_RESPONSES,
-    },
-    {
-      method: 'post',
-      path: '/v1/responses',
-      summary: 'Responses API (JSON, or SSE with "stream": true), metered before the terminal event',
-      tag: 'client',
-      body: responses.schema,
-      responses: METERED_RESPONSES,
-    },
-    {
-      method: 'get',
-      path: '/v1/models',
-      summary: 'Models, in OpenAI’s list format',
-      tag: 'client',
-      responses: { '200': 'The list', ...ERRORS },
-    },
-    ...extra,
-    {
-      method: 'get',
-      path: '/usage',
-      summary:
-        'Usage rows, newest first, with totals of the whole selection (CSV with format=csv or Accept: text/csv)',
-      tag: 'usage',
-      query: usageQuery,
-      responses: { '200': 'The rows, totals and next_cursor', ...ADMIN_ERRORS },
-    },
-    {
-      method: 'get',
-      path: '/usage/summary',
-      summary: 'Usage grouped by day, hour, model, key or status',
-      tag: 'usage',
-      query: summaryQuery,
-      responses: { '200': 'The groups and totals', ...ADMIN_ERRORS },
-    },
-    {
-      method: 'get',
-      path: '/admin/pricing',
-      summary: 'Current prices (or every version with history=true)',
-      tag: 'admin',
-      query: listPricesQuery,
-      responses: { '200': 'The prices', ...ADMIN_ERRORS },
-    },
-    {
-      method: 'put',
-      path: '/admin/pricing',
-      summary: 'A new price version for (provider, model_name)',
-      tag: 'admin',
-      body: putPriceBody,
-      responses: { '200': 'The version written', ...ADMIN_ERRORS },
-    },
-    {
-      method: 'delete',
-      path: '/admin/pricing/{id}',
-      summary: 'Retire a price (a retiring version)',
-      tag: 'admin',
-      responses: { '200': 'The retiring version', ...ADMIN_ERRORS, '404': 'No such price' },
-    },
-    {
-      method: 'post',
-      path: '/admin/reprice',
-      summary:
-        'Re-price a window of usage rows with the prices now in effect for their time (appended corrections)',
-      tag: 'admin',
-      body: repriceBody,
-      responses: { '200': 'The rows corrected and the exact delta', ...ADMIN_ERRORS },
-    },
-    {
-      method: 'post',
-      path: '/admin/keys',
-      summary: 'Create a client key (its secret is returned only here)',
-      tag: 'admin',
-      body: createKeyBody,
-      responses: { '201': 'The key, with its secret', ...ADMIN_ERRORS },
-    },
-    {
-      method: 'get',
-      path: '/admin/keys',
-      summary: 'Keys with the current budget period’s start, spend and remaining budget',
-      tag: 'admin',
-      responses: { '200': 'The keys', ...ADMIN_ERRORS },
-    },
-    {
-      method: 'patch',
-      path: '/admin/keys/{id}',
-      summary: 'Change a key’s name, budget, budget period, alert thresholds or rate limits (null clears)',
-      tag: 'admin',
-      body: patchKeyBody,
-      responses: { '200': 'The key', ...ADMIN_ERRORS, '404': 'No such key' },
-    },
-    {
-      method: 'delete',
-      path: '/admin/keys/{id}',
-      summary: 'Revoke a key',
-      tag: 'admin',
-      responses: { '200': 'The revoked key', ...ADMIN_ERRORS, '404': 'No such key' },
-    },
-    {
-      method: 'get',
-      path: '/admin/audit',
-      summary: 'Admin actions, newest first',
-      tag: 'admin',
-      query: auditQuery,
-      responses: { '200': 'The entries', ...ADMIN_ERRORS },
-    },
-    {
-      method: 'get',
-      path: '/admin/alerts',
-      summary: 'Budget alerts raised and their delivery state, newest first',
-      tag: 'admin',
-      query: alertsQuery,
-      responses: { '200': 'The alerts', ...ADMIN_ERRORS },
-    },
-    {
-      method: 'get',
-      path: '/healthz',
-      summary: 'The process is up',
-      tag: 'open',
-      responses: { '200': 'ok' },
-    },
-    {
-      method: 'get',
-      path: '/readyz',
-      summary: 'The database is reachable',
-      tag: 'open',
-      responses: { '200': 'ready', '503': 'database down (rows wait in the spool)' },
-    },
-    {
-      method: 'get',
-      path: '/metrics',
-      summary: 'Prometheus metrics',
-      tag: 'open',
-      responses: { '200': 'text format 0.0.4' },
-    },
-  ];
-}
+import { type Operation, operations } from './openapi-operations.ts';
 
 const jsonSchema = (schema: z.ZodType) => {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
@@ -210,7 +38,7 @@ export function openApiDocument(ops: Operation[]) {
     item[op.method] = {
       summary: op.summary,
       tags: [op.tag],
-      ...(op.tag === 'open' ? { security: [] } : {}),
+      ...(op.tag === 'open' || op.tag === 'dashboard' ? { security: [] } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(op.body
         ? {
@@ -235,8 +63,8 @@ export function openApiDocument(ops: Operation[]) {
   };
 }
 
-export function openApiRoutes({ extra = [] }: { extra?: Operation[] } = {}) {
-  const ops = operations(extra);
+export function openApiRoutes(options: { endpoints?: readonly EndpointAdapter[]; extra?: Operation[] } = {}) {
+  const ops = operations(options);
   const document = openApiDocument(ops);
   return new Hono<AppEnv>()
     .get('/openapi.json', (c) => c.json(document))

@@ -2,6 +2,8 @@
 // for admins. Query strings are strict: a typo or a repeated parameter is a 400, never a silently wider report.
 import { Hono } from 'hono';
 import { z } from 'zod';
+import type { EndpointAdapter } from '../endpoints/adapter.ts';
+import { ENDPOINTS, endpointNames } from '../endpoints/registry.ts';
 import { badRequest } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
 import { MAX_SUMMARY_CURSOR_CHARS } from '../services/reports/summary-cursor.ts';
@@ -18,9 +20,8 @@ const INSTANT =
   'must be an ISO 8601 date (2026-11-01, midnight UTC) or date-time with offset (2026-11-01T08:00:00Z)';
 const LIMIT = `must be a whole number from 1 to ${MAX_PAGE_ROWS}`;
 const STATUSES = ['ok', 'upstream_error', 'client_aborted', 'gateway_error'] as const;
-const ENDPOINTS = ['chat.completions', 'responses'] as const;
 // end_user is the column's own name: accepted for user, in group_by and as a filter
-const GROUPS = [
+export const GROUPS = [
   'day',
   'hour',
   'model',
@@ -52,13 +53,13 @@ const text = (max: number) =>
     .refine((value) => !value.includes('\u0000'), { error: 'must not contain a NUL character' });
 const nonEmpty = text(512);
 
-const filters = {
+const filterFields = (endpoints: [string, ...string[]]) => ({
   from: instant.optional().describe('inclusive: an ISO 8601 date (midnight UTC) or date-time with offset'),
   to: instant.optional().describe('exclusive: an ISO 8601 date (midnight UTC) or date-time with offset'),
   model: nonEmpty.optional().describe('the model as requested'),
   key_id: nonEmpty.optional().describe('a key id, or `master` for the admin key'),
   status: z.enum(STATUSES, { error: `must be one of ${STATUSES.join(', ')}` }).optional(),
-  endpoint: z.enum(ENDPOINTS, { error: `must be one of ${ENDPOINTS.join(', ')}` }).optional(),
+  endpoint: z.enum(endpoints, { error: `must be one of ${endpoints.join(', ')}` }).optional(),
   served_by: nonEmpty.optional().describe('the serving provider (x-inference-provider), e.g. groq'),
   user: text(256).optional().describe('the end user (the OpenAI `user` field or x-tollgate-user)'),
   end_user: text(256).optional().describe('the same as `user` (the column’s name); give one of the two'),
@@ -67,7 +68,7 @@ const filters = {
     .regex(TAG, { error: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ : -' })
     .optional()
     .describe('rows whose tags contain it'),
-};
+});
 
 type Range = {
   from?: Date | undefined;
@@ -94,39 +95,46 @@ const limit = (unit: string) =>
     .default(100)
     .describe(`${unit} per page, 1 to ${MAX_PAGE_ROWS}; default 100`);
 
-export const usageQuery = z
-  .strictObject({
-    ...filters,
-    limit: limit('rows'),
-    cursor: z
-      .string()
-      .max(200, { error: 'is too long' })
-      .optional()
-      .describe('next_cursor of the previous page'),
-    format: z
-      .enum(['json', 'csv'], { error: 'must be json or csv' })
-      .optional()
-      .describe('csv streams every row of the selection (as does Accept: text/csv)'),
-  })
-  .superRefine(fromBeforeTo);
+/** The query schemas of /usage and /usage/summary, the endpoint filter naming the registered endpoints. */
+export function usageQueries(adapters: readonly EndpointAdapter[]) {
+  const filters = filterFields(endpointNames(adapters));
+  const usageQuery = z
+    .strictObject({
+      ...filters,
+      limit: limit('rows'),
+      cursor: z
+        .string()
+        .max(200, { error: 'is too long' })
+        .optional()
+        .describe('next_cursor of the previous page'),
+      format: z
+        .enum(['json', 'csv'], { error: 'must be json or csv' })
+        .optional()
+        .describe('csv streams every row of the selection (as does Accept: text/csv)'),
+    })
+    .superRefine(fromBeforeTo);
 
-export const summaryQuery = z
-  .strictObject({
-    ...filters,
-    group_by: z.enum(GROUPS, {
-      error: (issue) =>
-        issue.input === undefined
-          ? `is required: one of ${GROUPS.join(', ')}`
-          : `must be one of ${GROUPS.join(', ')}`,
-    }),
-    limit: limit('groups'),
-    cursor: z
-      .string()
-      .max(MAX_SUMMARY_CURSOR_CHARS, { error: 'is too long' })
-      .optional()
-      .describe('next_cursor of the previous page (for the same group_by and filters)'),
-  })
-  .superRefine(fromBeforeTo);
+  const summaryQuery = z
+    .strictObject({
+      ...filters,
+      group_by: z.enum(GROUPS, {
+        error: (issue) =>
+          issue.input === undefined
+            ? `is required: one of ${GROUPS.join(', ')}`
+            : `must be one of ${GROUPS.join(', ')}`,
+      }),
+      limit: limit('groups'),
+      cursor: z
+        .string()
+        .max(MAX_SUMMARY_CURSOR_CHARS, { error: 'is too long' })
+        .optional()
+        .describe('next_cursor of the previous page (for the same group_by and filters)'),
+    })
+    .superRefine(fromBeforeTo);
+  return { usageQuery, summaryQuery };
+}
+
+type UsageQueries = ReturnType<typeof usageQueries>;
 
 /**
  * The query string as one value per name, refusing names the route does not know and names given
@@ -155,7 +163,9 @@ function strictQuery(raw: Record<string, string[]>, known: z.ZodObject): Record<
   return query;
 }
 
-const toFilters = (q: z.output<typeof usageQuery> | z.output<typeof summaryQuery>): UsageFilters => ({
+const toFilters = (
+  q: z.output<UsageQueries['usageQuery']> | z.output<UsageQueries['summaryQuery']>,
+): UsageFilters => ({
   from: q.from,
   to: q.to,
   model: q.model,
@@ -183,7 +193,15 @@ function wantsCsv(format: 'json' | 'csv' | undefined, accept: string | undefined
   return quality('text/csv') > quality('application/json');
 }
 
-export function usageRoutes({ usageReport }: { usageReport: UsageReport }) {
+export function usageRoutes({
+  usageReport,
+  endpoints = ENDPOINTS,
+}: {
+  usageReport: UsageReport;
+  /** the metered endpoints: the `endpoint` filter accepts their names */
+  endpoints?: readonly EndpointAdapter[];
+}) {
+  const { usageQuery, summaryQuery } = usageQueries(endpoints);
   return new Hono<AppEnv>()
     .get('/', async function listUsage(c) {
       const raw = strictQuery(c.req.queries(), usageQuery);

@@ -7,6 +7,7 @@ import { serve } from '@hono/node-server';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
+import type { EndpointAdapter } from '../../src/endpoints/adapter.ts';
 import { createGateway, type Gateway } from '../../src/gateway.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { type Backend, createTestDatabase } from './databases.ts';
@@ -32,12 +33,15 @@ export async function startTestGateway({
   upstreamUrl,
   env = {},
   logger = createLogger({ level: 'silent' }),
+  endpoints,
 }: {
   backend: Backend;
   upstreamUrl: string;
   env?: Record<string, string>;
   /** where log lines go (silent by default) */
   logger?: Logger;
+  /** the metered endpoints, when a test registers its own */
+  endpoints?: readonly EndpointAdapter[];
 }): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const db = await createTestDatabase(backend);
@@ -49,7 +53,11 @@ export async function startTestGateway({
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const gateway = await createGateway(config, { database: db.database, logger });
+  const gateway = await createGateway(config, {
+    database: db.database,
+    logger,
+    ...(endpoints ? { endpoints } : {}),
+  });
   let server: ReturnType<typeof serve> | undefined;
 
   return {
@@ -105,7 +113,12 @@ export type GatewaySuite = { gw: TestGateway; upstream: MockUpstream };
  * the block's own variables.
  */
 export function gatewaySuite(
-  options: { backend: Backend; env?: Record<string, string>; handlers?: AnyHandler[] },
+  options: {
+    backend: Backend;
+    env?: Record<string, string>;
+    handlers?: AnyHandler[];
+    endpoints?: readonly EndpointAdapter[];
+  },
   started: (suite: GatewaySuite) => void,
 ): void {
   let suite: GatewaySuite | undefined;
@@ -115,6 +128,7 @@ export function gatewaySuite(
       backend: options.backend,
       upstreamUrl: upstream.url,
       env: options.env ?? {},
+      ...(options.endpoints ? { endpoints: options.endpoints } : {}),
     });
     suite = { gw, upstream };
     started(suite);

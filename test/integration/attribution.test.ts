@@ -52,6 +52,13 @@ describe.each(BACKENDS)('attribution on %s', (backend) => {
       expect(row).toMatchObject({ endpoint, end_user: 'user-42', tags: null });
     });
 
+    it('takes OpenAI’s safety_identifier as the end user when user is absent; user wins over it', async () => {
+      const row = await rowOf(await post({ ...body, safety_identifier: 'sid-7' }));
+      expect(row).toMatchObject({ endpoint, end_user: 'sid-7' });
+      const both = await rowOf(await post({ ...body, user: 'user-1', safety_identifier: 'sid-7' }));
+      expect(both).toMatchObject({ endpoint, end_user: 'user-1' });
+    });
+
     it('lets x-tollgate-user win over the body’s user, and passes the body upstream untouched', async () => {
       const json = { ...body, user: 'from-body' };
       const row = await rowOf(await post(json, { 'x-tollgate-user': 'alice@example.com' }));

@@ -44,6 +44,41 @@ describe('the API description', () => {
     }
   });
 
+  it('describes every route the app serves, and none it does not', () => {
+    // the app's own routes: middleware (ALL, wildcards) aside, `:id{.+}` written as OpenAPI's `{id}`
+    const served = gw.app.routes
+      .filter((route) => route.method !== 'ALL' && !route.path.includes('*'))
+      .map((route) => `${route.method.toLowerCase()} ${route.path.replace(/:(\w+)(\{[^}]*\})?/g, '{$1}')}`);
+    const described = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item).map((method) => `${method} ${path}`),
+    );
+    expect(new Set(served).size).toBeGreaterThan(20);
+    expect([...new Set(described)].sort()).toEqual([...new Set(served)].sort());
+  });
+
+  it('names every group_by and every endpoint the routes accept', () => {
+    const params = (path: string) => doc.paths[path]?.get?.parameters ?? [];
+    const schemaOf = (path: string, name: string) =>
+      (params(path).find((p) => p.name === name) as { schema?: { enum?: string[] } } | undefined)?.schema;
+    expect(schemaOf('/usage/summary', 'group_by')?.enum).toEqual(
+      expect.arrayContaining([
+        'day',
+        'hour',
+        'model',
+        'key',
+        'status',
+        'user',
+        'tag',
+        'endpoint',
+        'served_by',
+      ]),
+    );
+    expect(schemaOf('/usage/summary', 'group_by')?.enum).toHaveLength(9);
+    expect(schemaOf('/usage', 'endpoint')?.enum).toEqual(['chat.completions', 'responses', 'embeddings']);
+    expect(doc.paths['/v1/embeddings']?.post?.requestBody).toBeDefined();
+    expect(doc.paths['/v1/models/{id}']?.get).toBeDefined();
+  });
+
   it('describes request bodies with the same rules the gateway enforces', async () => {
     const schema = doc.paths['/admin/pricing']?.put?.requestBody?.content['application/json'].schema;
     expect(schema?.required).toEqual(

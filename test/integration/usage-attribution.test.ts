@@ -190,7 +190,7 @@ describe.each(BACKENDS)('usage reports by attribution on %s', (backend) => {
     ['/usage?tag=two%20words', 'tag'],
     [`/usage?tag=${'t'.repeat(65)}`, 'tag'],
     ['/usage?tag=caf%C3%A9', 'tag'],
-    ['/usage?endpoint=embeddings', 'endpoint'],
+    ['/usage?endpoint=images.generations', 'endpoint'],
     ['/usage?served_by=', 'served_by'],
     ['/usage/summary?group_by=users', 'group_by'],
     ['/usage/summary?group_by=tag&tag=a%00', 'tag'],

@@ -5,11 +5,12 @@ import type { PriceBook } from '../../billing/pricing.ts';
 import type { Database } from '../../db/client.ts';
 import { withDeadline } from '../../db/deadline.ts';
 import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../../db/limits-repo.ts';
+import type { MeteredBody } from '../../endpoints/adapter.ts';
 import { GatewayError } from '../../errors.ts';
 import { createConcurrency } from './concurrency.ts';
 import type { BudgetPeriod, KeyLimits } from './key-limits.ts';
 import { createRateLimits } from './rate-limits.ts';
-import { choicesOf, outputTokenBound, promptTokenBound } from './request-bounds.ts';
+import { type BodyReading, MESSAGES_READING, requestBounds } from './request-bounds.ts';
 
 export type { BudgetPeriod, KeyLimits } from './key-limits.ts';
 
@@ -18,8 +19,10 @@ export type AdmissionInput = {
   requestId: string;
   keyId: string;
   limits: KeyLimits;
-  /** the client's JSON body, chat (`messages`) or Responses (`input`); read, never changed */
-  body: Record<string, unknown> & { model: string };
+  /** the client's JSON body; read, never changed */
+  body: MeteredBody;
+  /** where the body's prompt and output bound sit: its endpoint's adapter (default: chat or Responses) */
+  reading?: BodyReading;
   /** when the request arrived: picks the budget period and the rate window */
   at: Date;
 };
@@ -40,6 +43,13 @@ export type Admission = {
    * and left to the reaper.
    */
   finish(outcome: { metered: boolean }): Promise<void>;
+  /**
+   * The key has a budget: the request must not generate more than was reserved for it, so a body
+   * without an output bound goes upstream with `boundTokens` (per choice) in its adapter's field.
+   */
+  bounded: boolean;
+  /** per choice: the output bound reserved for when the body sets none */
+  boundTokens: number;
   /** finish({ metered: false }), for the proxies until the pipeline calls finish itself */
   release(): Promise<void>;
 };
@@ -130,17 +140,25 @@ export function createLimits({
   const bounded = <T>(work: Promise<T>, what: string) => withDeadline(work, timeoutMs, what);
   const rates = createRateLimits({ database, bounded });
 
-  async function admit({ requestId, keyId, limits, body, at }: AdmissionInput): Promise<Admission> {
+  async function admit(input: AdmissionInput): Promise<Admission> {
+    const { requestId, keyId, limits, body, at, reading = MESSAGES_READING } = input;
     // a malformed bound is the client's 400 before anything is counted
-    const outputTokens = outputTokenBound(body, defaultMaxTokens);
+    const bounds = requestBounds(reading, body, defaultMaxTokens);
+    const { outputTokens } = bounds;
     const { monthlyBudgetUsd: budget, rpm, tpm, maxConcurrent } = limits;
     if (budget === null && rpm === null && tpm === null && maxConcurrent === null)
-      return admitted({ requestId: null, reservedUsd: null, headers: {}, freeSlot: () => {} });
+      return admitted({
+        requestId: null,
+        reservedUsd: null,
+        headers: {},
+        freeSlot: () => {},
+        bounded: false,
+      });
     const freeSlot = slots.take(keyId, maxConcurrent);
     let reserving = false;
     let reservedUsd: string | null = null;
     try {
-      const promptTokens = await promptTokenBound(body);
+      const promptTokens = await bounds.promptTokens();
       if (budget !== null) {
         reserving = true;
         reservedUsd = await reserve(
@@ -148,7 +166,7 @@ export function createLimits({
           {
             promptTokens,
             outputTokens,
-            floorTokens: Math.max(outputTokens, choicesOf(body) * defaultMaxTokens),
+            floorTokens: bounds.floorTokens,
           },
         );
       }
@@ -156,7 +174,13 @@ export function createLimits({
         rpm === null && tpm === null
           ? {}
           : await rates.take({ keyId, limits, tokens: promptTokens + outputTokens, at });
-      return admitted({ requestId: reservedUsd === null ? null : requestId, reservedUsd, headers, freeSlot });
+      return admitted({
+        requestId: reservedUsd === null ? null : requestId,
+        reservedUsd,
+        headers,
+        freeSlot,
+        bounded: budget !== null,
+      });
     } catch (err) {
       if (err instanceof GatewayError) {
         // refused: nothing this request took stays taken (a rate refusal gives the budget back)
@@ -172,6 +196,7 @@ export function createLimits({
           reservedUsd: null,
           headers: {},
           freeSlot,
+          bounded: budget !== null,
         });
       }
       freeSlot();
@@ -256,7 +281,10 @@ export function createLimits({
     reservedUsd,
     headers,
     freeSlot,
+    bounded,
   }: {
+    /** the key has a budget (see Admission.bounded) */
+    bounded: boolean;
     /** the reservation to release when no row settles it; null when none was attempted */
     requestId: string | null;
     reservedUsd: string | null;
@@ -270,7 +298,14 @@ export function createLimits({
       freeSlot();
       if (!metered && requestId !== null) await releaseQuietly(requestId);
     };
-    return { reservedUsd, headers, finish, release: () => finish({ metered: false }) };
+    return {
+      reservedUsd,
+      headers,
+      finish,
+      release: () => finish({ metered: false }),
+      bounded,
+      boundTokens: defaultMaxTokens,
+    };
   }
 
   /** Expires reservations whose owner never finished; resolves with how many. */

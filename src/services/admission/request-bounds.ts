@@ -1,25 +1,33 @@
 // The most a request can use, read from its body before it goes upstream: the prompt's tokens and the
 // output it may generate. Admission reserves budget and counts TPM from these, so an undercount here is
-// money spent past a budget. Chat bodies (`messages`, `n`) and Responses bodies (`input`,
-// `instructions`) are plain objects; nothing here changes them.
+// money spent past a budget. Where the prompt and the output bound sit is the endpoint adapter's word
+// (src/endpoints); nothing here changes the body.
+import type { MeteredBody, OutputBound } from '../../endpoints/adapter.ts';
 import { badRequest } from '../../errors.ts';
-import { estimatePromptTokens } from '../../metering/tokens.ts';
+import { messagesPrompt, type Prompt } from '../../metering/prompt-text.ts';
+import { estimatePromptTokens, estimateTextTokens } from '../../metering/tokens.ts';
 
-/** The output bounds a client may give; the largest one counts (the upstream may honour any of them). */
+/** Every output bound a chat or Responses client may give (the default reading for a plain body). */
 const OUTPUT_FIELDS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const;
 /** int32, as the upstreams parse these fields: anything larger is not a bound they honour */
 const MAX_OUTPUT_BOUND = 2 ** 31 - 1;
 /** OpenAI's documented maximum for `n` (choices per request) */
 const MAX_CHOICES = 128;
 
+/** Every bound field of a chat or Responses body (a body read without its adapter). */
+const MESSAGES_OUTPUT: OutputBound = { fields: OUTPUT_FIELDS, sendAs: 'max_tokens' };
+
 /**
- * Output tokens the request may generate: n × the largest of max_tokens, max_completion_tokens and
- * max_output_tokens, else n × `fallback`. A bound that is not a whole number in range is a 400 naming
- * the field (null means absent, as in OpenAI's API).
+ * The bound the body sets, per choice: the largest of the `fields` it gives (undefined when none). A
+ * bound that is not a whole number in range is a 400 naming the field (null means absent, as in
+ * OpenAI's API).
  */
-export function outputTokenBound(body: Record<string, unknown>, fallback: number): number {
+export function requestedBound(
+  body: Record<string, unknown>,
+  fields: readonly string[] = OUTPUT_FIELDS,
+): number | undefined {
   let bound: number | undefined;
-  for (const field of OUTPUT_FIELDS) {
+  for (const field of fields) {
     const value = body[field];
     if (value === undefined || value === null) continue;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_OUTPUT_BOUND)
@@ -30,7 +38,20 @@ export function outputTokenBound(body: Record<string, unknown>, fallback: number
       );
     bound = Math.max(bound ?? 0, value);
   }
-  return choicesOf(body) * (bound ?? fallback);
+  return bound;
+}
+
+/**
+ * Output tokens the request may generate: n × the largest bound it gives, else n × `fallback`. With
+ * `output` null (an endpoint that generates nothing, embeddings) it is 0.
+ */
+export function outputTokenBound(
+  body: Record<string, unknown>,
+  fallback: number,
+  output: OutputBound | null = MESSAGES_OUTPUT,
+): number {
+  if (output === null) return 0;
+  return choicesOf(body) * (requestedBound(body, output.fields) ?? fallback);
 }
 
 /** `n`, the choices generated per request (1 when absent); out of range is a 400. */
@@ -42,60 +63,50 @@ export function choicesOf(body: Record<string, unknown>): number {
   return n;
 }
 
-type Message = { role?: unknown; content?: unknown };
-
-/**
- * Prompt tokens, counted high: the text through the tokenizer, and every part that is not text
- * (images, audio, files, tool outputs of the Responses API) as one token per byte of its JSON.
- */
-export async function promptTokenBound(body: Record<string, unknown>): Promise<number> {
-  const { messages, opaqueBytes } = promptOf(body);
-  // the one call of the estimator: promptTokenUpperBound(body) takes this line's place when it lands
-  const textTokens = await estimatePromptTokens({ messages, tools: body.tools });
-  return textTokens + opaqueBytes;
+/** An estimate of the prompt's tokens: the texts through the tokenizer, token ids as given. */
+export async function estimatePrompt(prompt: Prompt): Promise<number> {
+  if (prompt.kind === 'plain') return prompt.knownTokens + (await estimateTextTokens(prompt.texts));
+  return estimatePromptTokens({ messages: prompt.messages, tools: prompt.tools });
 }
 
 /**
- * The prompt of a chat or a Responses body as chat messages of text, and the bytes of everything that
- * is not text: what admission bounds and what the meter estimates from when usage is missing.
+ * Prompt tokens, counted high: the estimate, plus every part that is not text (images, audio, files,
+ * tool outputs of the Responses API) as one token per byte of its JSON.
  */
-export function promptOf(body: Record<string, unknown>): { messages: Message[]; opaqueBytes: number } {
-  const messages: Message[] = [];
-  let opaqueBytes = 0;
-  const add = (item: unknown) => {
-    if (typeof item !== 'object' || item === null || !('role' in item)) {
-      opaqueBytes += bytesOf(item);
-      return;
-    }
-    const { role, content } = item as Message;
-    if (typeof content === 'string') {
-      messages.push(item as Message);
-      return;
-    }
-    const parts = Array.isArray(content) ? content : content === undefined ? [] : [content];
-    const text = parts.filter(isTextPart);
-    for (const part of parts) if (!isTextPart(part)) opaqueBytes += bytesOf(part);
-    // the rest of the message (tool_calls, name) still reaches the estimator
-    messages.push({ ...(item as Message), role, content: text });
+export async function promptTokenBound(prompt: Prompt): Promise<number> {
+  return (await estimatePrompt(prompt)) + (prompt.kind === 'chat' ? prompt.opaqueBytes : 0);
+}
+
+/** What admission reserves for one request, as its endpoint's adapter reads the body. */
+export type RequestBounds = {
+  /** output tokens reserved: n × the body's bound, or n × the default when it gives none */
+  outputTokens: number;
+  /** the least output reserved while other requests of the key are in flight (see reserveBudget) */
+  floorTokens: number;
+  promptTokens(): Promise<number>;
+};
+
+/** Where an endpoint's prompt and output bound sit: its adapter (src/endpoints) is one. */
+export type BodyReading = { output: OutputBound | null; prompt(body: MeteredBody): Prompt };
+
+/** A body read as chat or Responses: every output field, messages or input. */
+export const MESSAGES_READING: BodyReading = {
+  output: MESSAGES_OUTPUT,
+  prompt: messagesPrompt,
+};
+
+/** The bounds of `body` as `adapter` reads it; a malformed bound or `n` is the client's 400, here. */
+export function requestBounds(
+  adapter: BodyReading,
+  body: MeteredBody,
+  defaultMaxTokens: number,
+): RequestBounds {
+  const outputTokens = outputTokenBound(body, defaultMaxTokens, adapter.output);
+  const floorTokens =
+    adapter.output === null ? 0 : Math.max(outputTokens, choicesOf(body) * defaultMaxTokens);
+  return {
+    outputTokens,
+    floorTokens,
+    promptTokens: () => promptTokenBound(adapter.prompt(body)),
   };
-  if (typeof body.instructions === 'string') messages.push({ role: 'system', content: body.instructions });
-  if (Array.isArray(body.messages)) for (const message of body.messages) add(message);
-  if (typeof body.input === 'string') messages.push({ role: 'user', content: body.input });
-  else if (Array.isArray(body.input)) for (const item of body.input) add(item);
-  else if (body.input !== undefined) opaqueBytes += bytesOf(body.input);
-  return { messages, opaqueBytes };
-}
-
-/** A content part the estimator reads as text: `{type: 'text' | 'input_text' | …, text: string}`. */
-function isTextPart(part: unknown): boolean {
-  return (
-    typeof part === 'object' &&
-    part !== null &&
-    typeof (part as { text?: unknown }).text === 'string' &&
-    Object.keys(part).every((key) => key === 'type' || key === 'text')
-  );
-}
-
-function bytesOf(value: unknown): number {
-  return value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 }

@@ -4,8 +4,8 @@ import type { PriceBook } from '../../billing/pricing.ts';
 import type { UsageLogInsert } from '../../db/schema.ts';
 import { GatewayError } from '../../errors.ts';
 import type { Recorder } from '../../ledger/recorder.ts';
-import { estimateCompletionTokens, estimatePromptTokens } from '../../metering/tokens.ts';
-import { promptOf } from '../admission/request-bounds.ts';
+import { estimateCompletionTokens } from '../../metering/tokens.ts';
+import { estimatePrompt } from '../admission/request-bounds.ts';
 import { elapsedMs, type MeteredCall } from './call.ts';
 import { buildUsageRow, type MeteredTokens, type UsageStatus } from './usage-row.ts';
 
@@ -76,14 +76,14 @@ export function createMeter({
   };
 }
 
-/** Tokens counted by the gateway: the prompt from the body, the completion from the generated text. */
+/**
+ * Tokens counted by the gateway: the prompt as the endpoint's adapter reads it from the body, the
+ * completion from the generated text.
+ */
 export async function estimateTokens(call: MeteredCall, generated: string): Promise<MeteredTokens> {
   return {
     source: 'estimated',
-    promptTokens: await estimatePromptTokens({
-      messages: promptOf(call.body).messages,
-      tools: call.body.tools,
-    }),
+    promptTokens: await estimatePrompt(call.adapter.prompt(call.body)),
     completionTokens: await estimateCompletionTokens(generated),
   };
 }
