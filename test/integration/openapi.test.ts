@@ -68,12 +68,14 @@ describe('the API description', () => {
         'key',
         'status',
         'user',
+        'end_user',
         'tag',
         'endpoint',
         'served_by',
       ]),
     );
-    expect(schemaOf('/usage/summary', 'group_by')?.enum).toHaveLength(9);
+    // the nine groups of DESIGN §3 and end_user, the column's own name for user
+    expect(schemaOf('/usage/summary', 'group_by')?.enum).toHaveLength(10);
     expect(schemaOf('/usage', 'endpoint')?.enum).toEqual(['chat.completions', 'responses', 'embeddings']);
     expect(doc.paths['/v1/embeddings']?.post?.requestBody).toBeDefined();
     expect(doc.paths['/v1/models/{id}']?.get).toBeDefined();
