@@ -123,7 +123,9 @@ function repairDeep(value: unknown): unknown {
  */
 export function fitUsageRaw(raw: unknown): { value: unknown; note?: string } {
   const reduced = reduceJson(raw);
-  return reduced ? { value: reduced.value, note: `ledger reduced usage_raw (${reduced.reason})` } : { value: raw };
+  return reduced
+    ? { value: reduced.value, note: `ledger reduced usage_raw (${reduced.reason})` }
+    : { value: raw };
 }
 
 /**

@@ -155,7 +155,9 @@ describe.each(BACKENDS)('how a stream ends, on %s', (backend) => {
     const res = await openStream(key.key);
     const text = await res.text();
     expect(text.startsWith(chunk('Hello'))).toBe(true);
-    expect(text).toMatch(/event: error\ndata: \{"error":\{"message":".+","type":"[a-z_]+","param":null,"code":/);
+    expect(text).toMatch(
+      /event: error\ndata: \{"error":\{"message":".+","type":"[a-z_]+","param":null,"code":/,
+    );
     expect(await settledRow(res)).toMatchObject({ status: 'upstream_error', http_status: 502 });
     await expectSettled(key);
   });
@@ -191,7 +193,9 @@ describe.each(BACKENDS)('how a stream ends, on %s', (backend) => {
     const key = await createKey();
     const deep = `${'{"a":'.repeat(6000)}1${'}'.repeat(6000)}`;
     const usage = `{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19,"completion_tokens_details":${deep}}`;
-    streamOnce(() => new HttpResponse(`${chunk('Hello', 'stop')}${usageChunk(usage)}${DONE}`, { headers: SSE }));
+    streamOnce(
+      () => new HttpResponse(`${chunk('Hello', 'stop')}${usageChunk(usage)}${DONE}`, { headers: SSE }),
+    );
     const res = await openStream(key.key);
     expect(await res.text()).toContain(DONE);
     const row = await settledRow(res);
@@ -260,8 +264,11 @@ describe.each(BACKENDS)('a stream cut at shutdown, on %s', (backend) => {
     // what shutdown does once SHUTDOWN_GRACE_MS is over
     gw.deps.inflight.abortAll('the gateway is shutting down');
     let rest = '';
-    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
-    expect(rest).toMatch(/^event: error\ndata: \{"error":\{"message":".*shutting down.*","type":"[a-z_]+","param":null,"code":"stream_cut"\}\}\n\n$/);
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      rest += new TextDecoder().decode(r.value);
+    expect(rest).toMatch(
+      /^event: error\ndata: \{"error":\{"message":".*shutting down.*","type":"[a-z_]+","param":null,"code":"stream_cut"\}\}\n\n$/,
+    );
     expect(await settledRow(res)).toMatchObject({
       status: 'gateway_error',
       http_status: 503,

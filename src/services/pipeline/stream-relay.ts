@@ -6,18 +6,14 @@
 // Whatever ends a stream (its end, the upstream failing or vanishing, the client leaving, a shutdown
 // cut, a row the ledger cannot take), it goes through that exit once.
 import { badGateway, GatewayError, gatewayTimeout, toGatewayError } from '../../errors.ts';
-import { createSseSplitter, type SseEvent } from '../../metering/sse.ts';
-import type { TokenUsage } from '../../metering/usage.ts';
+import { createSseSplitter } from '../../metering/sse.ts';
 import type { UpstreamResponse } from '../../upstream/client.ts';
-import { elapsedMs } from './call.ts';
 import type { CallRecord } from './call-record.ts';
-import { estimateTokens, type MeterInput } from './meter.ts';
+import type { MeterInput } from './meter.ts';
 import { upstreamFailure } from './outcome.ts';
-import { errorEvent, type StreamFailure, upstreamErrorEvent, usageNotRecorded } from './stream-errors.ts';
-import type { MeteredTokens, UsageStatus } from './usage-row.ts';
-
-/** Generated text kept for an estimate; beyond it, characters are counted (4 to a token). */
-const MAX_TEXT_CHARS = 1 << 20;
+import { errorEvent, usageNotRecorded } from './stream-errors.ts';
+import { StreamEvents } from './stream-events.ts';
+import type { UsageStatus } from './usage-row.ts';
 
 type RelayOptions = {
   /** the client asked for the usage chunk (else the adapter hides it) */
@@ -26,8 +22,6 @@ type RelayOptions = {
   upstreamAbort: AbortController;
   maxEventBytes: number;
 };
-
-type Action = { kind: 'forward' } | { kind: 'hide' } | { kind: 'done' } | StreamFailure;
 
 /** The client left, or the gateway cut the stream: what was streamed is metered, the prompt billed. */
 type Stopped = {
@@ -61,13 +55,7 @@ export class StreamRelay {
   private onInterrupt: () => void = () => {};
   /** wakes the relay loop waiting for the client to want more */
   private wake: (() => void) | undefined;
-  private usage: TokenUsage | undefined;
-  private model: string | undefined;
-  private id: string | undefined;
-  private ttftMs: number | undefined;
-  private finished = false;
-  private text = '';
-  private overflowChars = 0;
+  private readonly events: StreamEvents;
 
   private readonly record: CallRecord;
   private readonly response: UpstreamResponse;
@@ -78,6 +66,7 @@ export class StreamRelay {
     this.response = response;
     this.options = options;
     this.chunks = response.body[Symbol.asyncIterator]();
+    this.events = new StreamEvents(record.call, options.clientAskedUsage);
     this.interrupted = new Promise((resolve) => {
       this.onInterrupt = () => resolve(undefined);
     });
@@ -156,7 +145,7 @@ export class StreamRelay {
       if (read.done) return this.endOfBody();
       const out: Uint8Array[] = [];
       for (const event of this.splitter.push(read.value)) {
-        const action = this.read(event);
+        const action = this.events.read(event);
         if (action.kind === 'forward') out.push(event.raw);
         else if (action.kind !== 'hide') {
           if (out.length > 0) this.enqueue(concat(out));
@@ -213,41 +202,9 @@ export class StreamRelay {
     };
   }
 
-  /** What one event means: data is parsed as JSON and read by the endpoint's adapter. */
-  private read(event: SseEvent): Action {
-    const { data } = event;
-    if (data === undefined) return { kind: 'forward' };
-    if (this.record.call.adapter.isTerminator(data)) return { kind: 'done' };
-    const parsed = parseJson(data);
-    if (event.event === 'error') return upstreamErrorEvent(parsed, data);
-    if (parsed === undefined) {
-      return {
-        kind: 'failed',
-        error: badGateway('The upstream sent a stream event that is not JSON.'),
-        passThrough: false,
-      };
-    }
-    const verdict = this.record.call.adapter.readEvent(event.event, parsed, this.options.clientAskedUsage);
-    if (verdict.usage) this.usage = verdict.usage;
-    this.model ??= verdict.model;
-    this.id ??= verdict.id;
-    if (verdict.firstToken && this.ttftMs === undefined) this.ttftMs = elapsedMs(this.record.call);
-    if (verdict.finished) this.finished = true;
-    if (verdict.text) this.keepText(verdict.text);
-    if (verdict.end === 'ok') return { kind: 'done' };
-    if (verdict.end === 'failed') {
-      return {
-        kind: 'failed',
-        error: badGateway(verdict.error ?? 'The upstream failed the response.'),
-        passThrough: true,
-      };
-    }
-    return verdict.hidden ? { kind: 'hide' } : { kind: 'forward' };
-  }
-
   /** The body ended: after the finish, a clean end without its terminator; before, a truncation. */
   private endOfBody(): Ending {
-    if (!this.finished) {
+    if (!this.events.finished) {
       const error = new GatewayError(502, 'The upstream stream ended before the completion finished.', {
         type: 'upstream_error',
         code: 'stream_truncated',
@@ -265,18 +222,23 @@ export class StreamRelay {
   private async settle(ending: Ending): Promise<Uint8Array | undefined> {
     try {
       if (ending.kind === 'done') {
-        await this.meter({ status: 'ok', httpStatus: 200, tokens: await this.tokens(true) });
+        await this.meter({ status: 'ok', httpStatus: 200, tokens: await this.events.tokens(true) });
         return ending.tail;
       }
       if (ending.kind === 'failed') {
         const { error } = ending;
-        const tokens = await this.tokens(false);
+        const tokens = await this.events.tokens(false);
         await this.meter({ status: ending.status, httpStatus: error.status, tokens, error: error.message });
         return ending.upstreamEvent ?? errorEvent(error);
       }
       // the upstream had the prompt: it is billed even when nothing was generated yet
-      const tokens = await this.tokens(true);
-      await this.meter({ status: ending.status, httpStatus: ending.httpStatus, tokens, error: ending.message });
+      const tokens = await this.events.tokens(true);
+      await this.meter({
+        status: ending.status,
+        httpStatus: ending.httpStatus,
+        tokens,
+        error: ending.message,
+      });
       return ending.tell ? errorEvent(ending.tell) : undefined;
     } catch (err) {
       return errorEvent(usageNotRecorded(err));
@@ -285,32 +247,11 @@ export class StreamRelay {
   private meter(input: Pick<MeterInput, 'status' | 'httpStatus' | 'tokens' | 'error'>): Promise<string> {
     return this.record.meter({
       ...input,
-      upstreamModel: this.model,
+      upstreamModel: this.events.model,
       servedBy: this.response.servedBy,
-      ttftMs: this.ttftMs,
-      upstreamRequestId: this.response.headers['x-upstream-request-id'] ?? this.id,
+      ttftMs: this.events.ttftMs,
+      upstreamRequestId: this.response.headers['x-upstream-request-id'] ?? this.events.id,
     });
-  }
-
-  /**
-   * Reported usage, else an estimate. `promptBilled` false: a failed stream that generated nothing
-   * cost nothing (the upstream refused it); true: the upstream took the prompt (an answer, an abort).
-   */
-  private async tokens(promptBilled: boolean): Promise<MeteredTokens> {
-    if (this.usage) return { source: 'upstream', usage: this.usage };
-    if (!promptBilled && this.text.length === 0 && this.overflowChars === 0) return { source: 'none' };
-    const estimate = await estimateTokens(this.record.call, this.text);
-    if (estimate.source !== 'estimated') return estimate;
-    return { ...estimate, completionTokens: estimate.completionTokens + Math.ceil(this.overflowChars / 4) };
-  }
-
-  private keepText(text: string): void {
-    const room = MAX_TEXT_CHARS - this.text.length;
-    if (text.length <= room) this.text += text;
-    else {
-      this.text += text.slice(0, Math.max(0, room));
-      this.overflowChars += text.length - Math.max(0, room);
-    }
   }
 
   private enqueue(bytes: Uint8Array | undefined): void {
@@ -328,14 +269,6 @@ export class StreamRelay {
     } catch {
       // already closed or cancelled
     }
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 

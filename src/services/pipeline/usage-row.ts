@@ -94,10 +94,16 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
       latencyMs: Math.round(input.latencyMs),
       ttftMs: input.ttftMs == null ? null : Math.round(input.ttftMs),
       upstreamRequestId: input.upstreamRequestId ?? null,
-      error: joinNotes([input.error, raw.note]),
+      error: joinNotes([input.error, contradictionNote(tokens), raw.note]),
       reservedUsd: input.reservedUsd ?? null,
     },
   };
+}
+
+/** A usage that contradicts itself is billed on its prompt and completion counts, and flagged. */
+function contradictionNote(tokens: MeteredTokens): string | undefined {
+  if (tokens.source !== 'upstream' || tokens.usage.contradictions.length === 0) return undefined;
+  return `upstream usage contradicts itself (${tokens.usage.contradictions.join(', ')})`;
 }
 
 /** The row's error: what went wrong and what the ledger noted, `; `-separated; null when none. */
