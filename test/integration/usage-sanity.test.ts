@@ -8,8 +8,8 @@ import { BACKENDS } from '../helpers/databases.ts';
 import { gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
 import type { MockUpstream } from '../helpers/mock-upstream.ts';
 
-// starting a gateway on a busy machine can outlast the default 10 s
-vi.setConfig({ hookTimeout: 60_000 });
+// starting a gateway (or a test) on a busy machine can outlast the defaults
+vi.setConfig({ hookTimeout: 60_000, testTimeout: 60_000 });
 
 const MODEL = 'openai/gpt-oss-120b:groq';
 const SSE = { 'content-type': 'text/event-stream' };
