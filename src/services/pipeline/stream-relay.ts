@@ -51,7 +51,7 @@ export class StreamRelay {
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   /** set by the first interruption (client gone, shutdown cut); the relay loop returns it */
   private stopped: Stopped | undefined;
-  private interrupted!: Promise<undefined>;
+  /** ends the relay loop's wait for the upstream's next chunk */
   private onInterrupt: () => void = () => {};
   /** wakes the relay loop waiting for the client to want more */
   private wake: (() => void) | undefined;
@@ -67,9 +67,6 @@ export class StreamRelay {
     this.options = options;
     this.chunks = response.body[Symbol.asyncIterator]();
     this.events = new StreamEvents(record.call, options.clientAskedUsage);
-    this.interrupted = new Promise((resolve) => {
-      this.onInterrupt = () => resolve(undefined);
-    });
     this.readable = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.controller = controller;
@@ -139,8 +136,7 @@ export class StreamRelay {
     for (;;) {
       await this.room();
       if (this.stopped) return this.stopped;
-      const next = this.chunks.next();
-      const read = await Promise.race([next, this.interrupted]);
+      const read = await this.nextChunk();
       if (read === undefined || this.stopped) return this.stopped ?? this.clientGone();
       if (read.done) return this.endOfBody();
       const out: Uint8Array[] = [];
@@ -163,6 +159,19 @@ export class StreamRelay {
       }
       if (out.length > 0) this.enqueue(concat(out));
     }
+  }
+
+  /**
+   * The upstream's next chunk, or undefined once the stream is interrupted: an aborted read may never
+   * settle, and the stream must not wait for it. (A race against one shared promise would keep a
+   * reaction per chunk for the stream's life; each wait sets its own.)
+   */
+  private nextChunk(): Promise<IteratorResult<Uint8Array> | undefined> {
+    return new Promise((resolve, reject) => {
+      if (this.stopped) return resolve(undefined);
+      this.onInterrupt = () => resolve(undefined);
+      this.chunks.next().then(resolve, reject);
+    });
   }
 
   /** Waits until the client wants more (its queue has room) or the stream is interrupted. */
