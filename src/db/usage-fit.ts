@@ -131,7 +131,7 @@ export function fitUsageRaw(raw: unknown): { value: unknown; note?: string } {
 /**
  * A marker for JSON too deep or too large to store, undefined when `value` fits. Walked with a stack of
  * its own (never recursion: the value may be nested deeper than the call stack) and left as soon as a
- * bound is crossed, so its cost is bounded too.
+ * bound is crossed.
  */
 function reduceJson(value: unknown): { value: Record<string, unknown>; reason: string } | undefined {
   const reason = exceeds(value);
@@ -154,27 +154,34 @@ function reduceJson(value: unknown): { value: Record<string, unknown>; reason: s
 
 /** Why `value` cannot be stored as it is (too deep, too large), or undefined. Bytes are JSON's, roughly. */
 function exceeds(value: unknown): string | undefined {
-  const stack: Array<[unknown, number]> = [[value, 1]];
+  // two parallel stacks (values and their depths): no allocation per node on the ledger's hot path
+  const values: unknown[] = [value];
+  const depths: number[] = [1];
   let bytes = 0;
-  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
-    const [item, depth] = next;
+  while (values.length > 0) {
+    const item = values.pop();
+    const depth = depths.pop() as number;
     if (typeof item === 'string') bytes += item.length + 2;
-    else if (Array.isArray(item) || isRecord(item)) {
+    else if (typeof item !== 'object' || item === null) bytes += 8;
+    else {
       if (depth > RAW_MAX_DEPTH) return `nested deeper than ${RAW_MAX_DEPTH} levels`;
       bytes += 2;
-      if (Array.isArray(item))
-        for (const inner of item) {
+      if (Array.isArray(item)) {
+        for (let i = 0; i < item.length && bytes <= RAW_MAX_BYTES; i++) {
           bytes += 1;
-          stack.push([inner, depth + 1]);
-          if (bytes > RAW_MAX_BYTES) break;
+          values.push(item[i]);
+          depths.push(depth + 1);
         }
-      else
-        for (const key in item) {
+      } else {
+        const record = item as Record<string, unknown>;
+        for (const key in record) {
           bytes += key.length + 3;
-          stack.push([item[key], depth + 1]);
+          values.push(record[key]);
+          depths.push(depth + 1);
           if (bytes > RAW_MAX_BYTES) break;
         }
-    } else bytes += 8;
+      }
+    }
     if (bytes > RAW_MAX_BYTES) return `larger than ${RAW_MAX_BYTES} bytes`;
   }
   return undefined;
