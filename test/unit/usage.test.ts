@@ -30,6 +30,7 @@ describe('usage extraction', () => {
       totalTokens: 118,
       cachedTokens: 0,
       reasoningTokens: 17,
+      contradictions: [],
     });
     expect(usage?.raw).toBe(GROQ_USAGE);
   });
@@ -48,6 +49,7 @@ describe('usage extraction', () => {
       totalTokens: 340,
       cachedTokens: 256,
       reasoningTokens: 30,
+      contradictions: [],
     });
   });
 
@@ -119,6 +121,7 @@ describe('usage extraction', () => {
       totalTokens: 15,
       cachedTokens: 0,
       reasoningTokens: 0,
+      contradictions: [],
     });
   });
 });
@@ -156,6 +159,7 @@ describe('usage of the recorded streams', () => {
       totalTokens: want.total_tokens,
       cachedTokens: 0,
       reasoningTokens: details?.reasoning_tokens ?? 0,
+      contradictions: [],
     });
   });
 });

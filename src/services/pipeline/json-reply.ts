@@ -3,6 +3,7 @@
 
 import { isObject } from '../../endpoints/adapter.ts';
 import { badGateway, fromUpstream } from '../../errors.ts';
+import { billedUsage } from '../../metering/usage.ts';
 import type { UpstreamClient, UpstreamResponse } from '../../upstream/client.ts';
 import { elapsedMs } from './call.ts';
 import type { CallRecord } from './call-record.ts';
@@ -71,7 +72,8 @@ export async function completeJson(upstream: UpstreamClient, record: CallRecord)
     });
     throw error;
   }
-  const usage = call.adapter.usageOfReply(reply);
+  // an all-zero usage counts nothing a real call costs: the reply is estimated as if it had none
+  const usage = billedUsage(call.adapter.usageOfReply(reply));
   const costUsd = await record.meter({
     ...base,
     status: 'ok',

@@ -37,3 +37,15 @@ export function upstreamErrorEvent(parsed: unknown, data: string): StreamFailure
   });
   return { kind: 'failed', error, passThrough: false };
 }
+
+/**
+ * The stream's row could not be recorded (the database refused it and the spool failed): the client has
+ * had the text, but not the terminal event; this ends the stream in its place.
+ */
+export function usageNotRecorded(cause: unknown): GatewayError {
+  return new GatewayError(
+    503,
+    'The gateway could not record usage for this stream, so it ends here without its final event.',
+    { type: 'api_error', code: 'usage_not_recorded', cause },
+  );
+}

@@ -1,21 +1,19 @@
 // A streamed call: upstream SSE events reach the client byte for byte as they arrive, while each
 // event's data is parsed as JSON and read by the endpoint's adapter (usage, end, generated text).
-// The row is committed before the terminal event (`[DONE]`, `response.completed`, …) is released; a
-// stream that errors, stalls, breaks off, loses its client or is cut at shutdown is still metered, once.
-import { badGateway, GatewayError, gatewayTimeout } from '../../errors.ts';
-import { createSseSplitter, type SseEvent } from '../../metering/sse.ts';
-import type { TokenUsage } from '../../metering/usage.ts';
+// One loop relays the events and returns how the stream ended (done, failed, stopped); one exit then
+// meters that ending, tells the client (the terminal event, an error event, or nothing to a client
+// that left) and, in a `finally`, settles the reservation and the key's slot and closes the stream.
+// Whatever ends a stream (its end, the upstream failing or vanishing, the client leaving, a shutdown
+// cut, a row the ledger cannot take), it goes through that exit once.
+import { badGateway, GatewayError, gatewayTimeout, toGatewayError } from '../../errors.ts';
+import { createSseSplitter } from '../../metering/sse.ts';
 import type { UpstreamResponse } from '../../upstream/client.ts';
-import { elapsedMs } from './call.ts';
 import type { CallRecord } from './call-record.ts';
-import { estimateTokens, type MeterInput } from './meter.ts';
+import type { MeterInput } from './meter.ts';
 import { upstreamFailure } from './outcome.ts';
-import { errorEvent, type StreamFailure, upstreamErrorEvent } from './stream-errors.ts';
-import type { MeteredTokens, UsageStatus } from './usage-row.ts';
-
-/** Generated text kept for an estimate; beyond it, characters are counted (4 to a token). */
-const MAX_TEXT_CHARS = 1 << 20;
-const _encoder = new TextEncoder();
+import { errorEvent, usageNotRecorded } from './stream-errors.ts';
+import { StreamEvents } from './stream-events.ts';
+import type { UsageStatus } from './usage-row.ts';
 
 type RelayOptions = {
   /** the client asked for the usage chunk (else the adapter hides it) */
@@ -25,22 +23,39 @@ type RelayOptions = {
   maxEventBytes: number;
 };
 
-type Action = { kind: 'forward' } | { kind: 'hide' } | { kind: 'done' } | StreamFailure;
+/** The client left, or the gateway cut the stream: what was streamed is metered, the prompt billed. */
+type Stopped = {
+  kind: 'stopped';
+  status: 'client_aborted' | 'gateway_error';
+  httpStatus: number;
+  /** the row's error */
+  message: string;
+  /** the error event the client is sent, when it is still there */
+  tell: GatewayError | undefined;
+};
+
+/** How a stream ended, as the one exit meters it and tells the client. */
+type Ending =
+  /** the terminal event (sent after the row), or the body's rest when it ended after the finish */
+  | { kind: 'done'; tail: Uint8Array | undefined }
+  /** the upstream failed: its error event is passed on, else ours is sent */
+  | { kind: 'failed'; error: GatewayError; status: UsageStatus; upstreamEvent: Uint8Array | undefined }
+  | Stopped;
 
 export class StreamRelay {
   readonly readable: ReadableStream<Uint8Array>;
+  /** settles once the stream is over: its row committed or refused, its reservation and slot settled; never rejects */
   readonly ended: Promise<void>;
   private readonly splitter = createSseSplitter();
   private readonly chunks: AsyncIterator<Uint8Array>;
-  private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  private finishEnded: () => void = () => {};
-  private usage: TokenUsage | undefined;
-  private model: string | undefined;
-  private id: string | undefined;
-  private ttftMs: number | undefined;
-  private finished = false;
-  private text = '';
-  private overflowChars = 0;
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  /** set by the first interruption (client gone, shutdown cut); the relay loop returns it */
+  private stopped: Stopped | undefined;
+  /** ends the relay loop's wait for the upstream's next chunk */
+  private onInterrupt: () => void = () => {};
+  /** wakes the relay loop waiting for the client to want more */
+  private wake: (() => void) | undefined;
+  private readonly events: StreamEvents;
 
   private readonly record: CallRecord;
   private readonly response: UpstreamResponse;
@@ -51,191 +66,207 @@ export class StreamRelay {
     this.response = response;
     this.options = options;
     this.chunks = response.body[Symbol.asyncIterator]();
-    this.ended = new Promise((resolve) => {
-      this.finishEnded = resolve;
-    });
+    this.events = new StreamEvents(record.call, options.clientAskedUsage);
     this.readable = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.controller = controller;
       },
-      pull: (controller) => this.pull(controller),
-      cancel: () => this.stop('client_aborted', 499, 'The client closed the connection mid-stream.'),
+      pull: () => {
+        const wake = this.wake;
+        this.wake = undefined;
+        wake?.();
+      },
+      cancel: () => {
+        this.interrupt({
+          kind: 'stopped',
+          status: 'client_aborted',
+          httpStatus: 499,
+          message: 'The client closed the connection mid-stream.',
+          tell: undefined,
+        });
+        return this.ended;
+      },
     });
+    this.ended = this.run();
   }
 
   /** Ends the stream now (shutdown): the upstream is aborted, the row estimated, the client told. */
   cut(reason: string): void {
     const error = new GatewayError(503, `The gateway ended this stream: ${reason}.`, { code: 'stream_cut' });
-    void this.stop('gateway_error', 503, error.message).then(() => {
-      this.enqueue(errorEvent(error));
-      this.closeQuietly();
+    this.interrupt({
+      kind: 'stopped',
+      status: 'gateway_error',
+      httpStatus: 503,
+      message: error.message,
+      tell: error,
     });
   }
 
-  private async pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+  private interrupt(stop: Stopped): void {
+    this.stopped ??= stop;
+    this.options.upstreamAbort.abort();
+    this.onInterrupt();
+    this.wake?.();
+  }
+
+  /** The stream from start to end: relay, then the one exit. */
+  private async run(): Promise<void> {
+    let clean = false;
     try {
-      for (;;) {
-        const { value, done } = await this.chunks.next();
-        if (done) return await this.endOfBody();
-        const out: Uint8Array[] = [];
-        for (const event of this.splitter.push(value)) {
-          const action = this.read(event);
-          if (action.kind === 'forward') out.push(event.raw);
-          else if (action.kind !== 'hide') {
-            if (out.length > 0) controller.enqueue(concat(out));
-            return await this.conclude(action, event);
-          }
-        }
-        if (this.splitter.rest().length > this.options.maxEventBytes) {
-          throw badGateway(
-            `The upstream sent a stream event larger than ${this.options.maxEventBytes} bytes.`,
-          );
-        }
-        if (out.length > 0) return controller.enqueue(concat(out));
-      }
+      const ending = await this.relay().catch((err: unknown) => this.failureOf(err));
+      clean = ending.kind === 'done';
+      // a failed or stopped stream has nothing more to say: the upstream is let go before the row
+      if (!clean) this.options.upstreamAbort.abort();
+      this.enqueue(await this.settle(ending));
     } catch (err) {
-      // the client left or the stream was cut: that path meters the call
-      if (this.options.upstreamAbort.signal.aborted) return await this.ended;
-      const failure = upstreamFailure(err);
-      const error =
-        failure.error instanceof GatewayError && failure.error.status === 504
-          ? gatewayTimeout('The upstream stream stalled past UPSTREAM_TIMEOUT_MS.', err)
-          : failure.error;
-      await this.fail(
-        error instanceof GatewayError ? error : badGateway(error.message),
-        undefined,
-        failure.status,
-      );
+      // a fault of the gateway's own while ending: the client still hears of it
+      this.enqueue(errorEvent(toGatewayError(err)));
+    } finally {
+      if (!clean) this.options.upstreamAbort.abort();
+      // the reservation and the key's slot are settled before the client sees the end, so a client
+      // that calls again at once is admitted
+      await this.record.close().catch(() => {});
+      this.closeQuietly();
+      if (clean) void drainQuietly(this.chunks);
     }
   }
 
-  /** What one event means: data is parsed as JSON and read by the endpoint's adapter. */
-  private read(event: SseEvent): Action {
-    const { data } = event;
-    if (data === undefined) return { kind: 'forward' };
-    if (this.record.call.adapter.isTerminator(data)) return { kind: 'done' };
-    const parsed = parseJson(data);
-    if (event.event === 'error') return upstreamErrorEvent(parsed, data);
-    if (parsed === undefined) {
-      return {
-        kind: 'failed',
-        error: badGateway('The upstream sent a stream event that is not JSON.'),
-        passThrough: false,
-      };
+  /** Relays events as the client wants them, until the stream ends; returns how it ended. */
+  private async relay(): Promise<Ending> {
+    for (;;) {
+      await this.room();
+      if (this.stopped) return this.stopped;
+      const read = await this.nextChunk();
+      if (read === undefined || this.stopped) return this.stopped ?? this.clientGone();
+      if (read.done) return this.endOfBody();
+      const out: Uint8Array[] = [];
+      for (const event of this.splitter.push(read.value)) {
+        const action = this.events.read(event);
+        if (action.kind === 'forward') out.push(event.raw);
+        else if (action.kind !== 'hide') {
+          if (out.length > 0) this.enqueue(concat(out));
+          if (action.kind === 'done') return { kind: 'done', tail: event.raw };
+          return {
+            kind: 'failed',
+            error: action.error,
+            status: 'upstream_error',
+            upstreamEvent: action.passThrough ? event.raw : undefined,
+          };
+        }
+      }
+      if (this.splitter.rest().length > this.options.maxEventBytes) {
+        throw badGateway(`The upstream sent a stream event larger than ${this.options.maxEventBytes} bytes.`);
+      }
+      if (out.length > 0) this.enqueue(concat(out));
     }
-    const verdict = this.record.call.adapter.readEvent(event.event, parsed, this.options.clientAskedUsage);
-    if (verdict.usage) this.usage = verdict.usage;
-    this.model ??= verdict.model;
-    this.id ??= verdict.id;
-    if (verdict.firstToken && this.ttftMs === undefined) this.ttftMs = elapsedMs(this.record.call);
-    if (verdict.finished) this.finished = true;
-    if (verdict.text) this.keepText(verdict.text);
-    if (verdict.end === 'ok') return { kind: 'done' };
-    if (verdict.end === 'failed') {
-      return {
-        kind: 'failed',
-        error: badGateway(verdict.error ?? 'The upstream failed the response.'),
-        passThrough: true,
-      };
-    }
-    return verdict.hidden ? { kind: 'hide' } : { kind: 'forward' };
   }
 
-  /** The stream's terminal event: the row first, then the event, then the end. */
-  private async conclude(
-    action: Exclude<Action, { kind: 'forward' | 'hide' }>,
-    event: SseEvent,
-  ): Promise<void> {
-    if (action.kind === 'failed') return this.fail(action.error, action.passThrough ? event.raw : undefined);
-    await this.meter({ status: 'ok', httpStatus: 200, tokens: await this.tokens(true) });
-    this.enqueue(event.raw);
-    this.closeQuietly();
-    this.end();
-    await drainQuietly(this.chunks);
+  /**
+   * The upstream's next chunk, or undefined once the stream is interrupted: an aborted read may never
+   * settle, and the stream must not wait for it. (A race against one shared promise would keep a
+   * reaction per chunk for the stream's life; each wait sets its own.)
+   */
+  private nextChunk(): Promise<IteratorResult<Uint8Array> | undefined> {
+    return new Promise((resolve, reject) => {
+      if (this.stopped) return resolve(undefined);
+      this.onInterrupt = () => resolve(undefined);
+      this.chunks.next().then(resolve, reject);
+    });
   }
 
-  private async endOfBody(): Promise<void> {
-    if (!this.finished) {
+  /** Waits until the client wants more (its queue has room) or the stream is interrupted. */
+  private async room(): Promise<void> {
+    while (!this.stopped && (this.controller.desiredSize ?? 1) <= 0) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  /** An error while relaying: the interruption that caused it, else the upstream's failure. */
+  private failureOf(err: unknown): Ending {
+    if (this.stopped) return this.stopped;
+    // the client's request was aborted (its connection closed) before its stream was cancelled
+    if (this.options.upstreamAbort.signal.aborted) return this.clientGone();
+    const failure = upstreamFailure(err);
+    const error =
+      failure.error instanceof GatewayError && failure.error.status === 504
+        ? gatewayTimeout('The upstream stream stalled past UPSTREAM_TIMEOUT_MS.', err)
+        : failure.error;
+    return {
+      kind: 'failed',
+      error: error instanceof GatewayError ? error : badGateway(error.message),
+      status: failure.status,
+      upstreamEvent: undefined,
+    };
+  }
+
+  private clientGone(): Stopped {
+    return {
+      kind: 'stopped',
+      status: 'client_aborted',
+      httpStatus: 499,
+      message: 'The client closed the connection mid-stream.',
+      tell: undefined,
+    };
+  }
+
+  /** The body ended: after the finish, a clean end without its terminator; before, a truncation. */
+  private endOfBody(): Ending {
+    if (!this.events.finished) {
       const error = new GatewayError(502, 'The upstream stream ended before the completion finished.', {
         type: 'upstream_error',
         code: 'stream_truncated',
       });
-      await this.fail(error, undefined);
-      return;
+      return { kind: 'failed', error, status: 'upstream_error', upstreamEvent: undefined };
     }
-    // ended cleanly without its terminator: what the client would have seen, metered
-    await this.meter({ status: 'ok', httpStatus: 200, tokens: await this.tokens(true) });
     const rest = this.splitter.rest();
-    if (rest.length > 0) this.enqueue(rest);
-    this.closeQuietly();
-    this.end();
-  }
-
-  /** Ends the client's stream after a failure: the row, then the upstream's error event or ours. */
-  private async fail(
-    error: GatewayError,
-    upstreamEvent: Uint8Array | undefined,
-    status: UsageStatus = 'upstream_error',
-  ): Promise<void> {
-    await this.meter({
-      status,
-      httpStatus: error.status,
-      tokens: await this.tokens(false),
-      error: error.message,
-    });
-    this.enqueue(upstreamEvent ?? errorEvent(error));
-    this.closeQuietly();
-    this.options.upstreamAbort.abort();
-    this.end();
-  }
-
-  /** The client left, or the gateway cut the stream: stop the upstream at once, meter what was streamed. */
-  private async stop(
-    status: 'client_aborted' | 'gateway_error',
-    httpStatus: number,
-    message: string,
-  ): Promise<void> {
-    if (this.record.started) return this.ended;
-    this.options.upstreamAbort.abort();
-    // the upstream had the prompt: it is billed even when nothing was generated yet
-    await this.meter({ status, httpStatus, tokens: await this.tokens(true), error: message }).catch(() => {});
-    this.end();
-  }
-
-  private meter(input: Pick<MeterInput, 'status' | 'httpStatus' | 'tokens' | 'error'>): Promise<string> {
-    return this.record.meter({
-      ...input,
-      upstreamModel: this.model,
-      servedBy: this.response.servedBy,
-      ttftMs: this.ttftMs,
-      upstreamRequestId: this.response.headers['x-upstream-request-id'] ?? this.id,
-    });
+    return { kind: 'done', tail: rest.length > 0 ? rest : undefined };
   }
 
   /**
-   * Reported usage, else an estimate. `promptBilled` false: a failed stream that generated nothing
-   * cost nothing (the upstream refused it); true: the upstream took the prompt (an answer, an abort).
+   * Meters the ending and returns what the client is sent last: the terminal event once the row is
+   * durable, the upstream's error event or ours; an error event when the row could not be recorded.
    */
-  private async tokens(promptBilled: boolean): Promise<MeteredTokens> {
-    if (this.usage) return { source: 'upstream', usage: this.usage };
-    if (!promptBilled && this.text.length === 0 && this.overflowChars === 0) return { source: 'none' };
-    const estimate = await estimateTokens(this.record.call, this.text);
-    if (estimate.source !== 'estimated') return estimate;
-    return { ...estimate, completionTokens: estimate.completionTokens + Math.ceil(this.overflowChars / 4) };
-  }
-
-  private keepText(text: string): void {
-    const room = MAX_TEXT_CHARS - this.text.length;
-    if (text.length <= room) this.text += text;
-    else {
-      this.text += text.slice(0, Math.max(0, room));
-      this.overflowChars += text.length - Math.max(0, room);
+  private async settle(ending: Ending): Promise<Uint8Array | undefined> {
+    try {
+      if (ending.kind === 'done') {
+        await this.meter({ status: 'ok', httpStatus: 200, tokens: await this.events.tokens(true) });
+        return ending.tail;
+      }
+      if (ending.kind === 'failed') {
+        const { error } = ending;
+        const tokens = await this.events.tokens(false);
+        await this.meter({ status: ending.status, httpStatus: error.status, tokens, error: error.message });
+        return ending.upstreamEvent ?? errorEvent(error);
+      }
+      // the upstream had the prompt: it is billed even when nothing was generated yet
+      const tokens = await this.events.tokens(true);
+      await this.meter({
+        status: ending.status,
+        httpStatus: ending.httpStatus,
+        tokens,
+        error: ending.message,
+      });
+      return ending.tell ? errorEvent(ending.tell) : undefined;
+    } catch (err) {
+      return errorEvent(usageNotRecorded(err));
     }
   }
+  private meter(input: Pick<MeterInput, 'status' | 'httpStatus' | 'tokens' | 'error'>): Promise<string> {
+    return this.record.meter({
+      ...input,
+      upstreamModel: this.events.model,
+      servedBy: this.response.servedBy,
+      ttftMs: this.events.ttftMs,
+      upstreamRequestId: this.response.headers['x-upstream-request-id'] ?? this.events.id,
+    });
+  }
 
-  private enqueue(bytes: Uint8Array): void {
+  private enqueue(bytes: Uint8Array | undefined): void {
+    if (bytes === undefined) return;
     try {
-      this.controller?.enqueue(bytes);
+      this.controller.enqueue(bytes);
     } catch {
       // the client already cancelled
     }
@@ -243,23 +274,10 @@ export class StreamRelay {
 
   private closeQuietly(): void {
     try {
-      this.controller?.close();
+      this.controller.close();
     } catch {
       // already closed or cancelled
     }
-  }
-
-  /** The call is over: its reservation is settled now that the row's fate is known. */
-  private end(): void {
-    void this.record.close().finally(this.finishEnded);
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 

@@ -4,6 +4,7 @@ import { costOf } from '../../billing/cost.ts';
 import { formatDecimal } from '../../billing/money.ts';
 import type { AppliedPrice } from '../../billing/pricing.ts';
 import type { UsageLogInsert } from '../../db/schema.ts';
+import { fitUsageRaw } from '../../db/usage-fit.ts';
 import type { TokenUsage } from '../../metering/usage.ts';
 
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
@@ -55,6 +56,8 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
             reasoningTokens: 0,
           }
         : { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
+  // an unstorable usage object (nested thousands deep, huge) is kept as a marker, and the row says so
+  const raw = tokens.source === 'upstream' ? fitUsageRaw(tokens.usage.raw) : { value: null };
   const cost = costOf(counts, input.price);
   const costTotal = formatDecimal(cost.total);
   return {
@@ -79,7 +82,7 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
       cachedTokens: counts.cachedTokens,
       reasoningTokens: counts.reasoningTokens,
       usageSource: tokens.source,
-      usageRaw: tokens.source === 'upstream' ? tokens.usage.raw : null,
+      usageRaw: raw.value as UsageLogInsert['usageRaw'],
       pricingId: input.price.pricingId,
       inputTokenCost: formatDecimal(input.price.inputTokenCost),
       cachedInputTokenCost: formatDecimal(input.price.cachedInputTokenCost),
@@ -91,8 +94,20 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
       latencyMs: Math.round(input.latencyMs),
       ttftMs: input.ttftMs == null ? null : Math.round(input.ttftMs),
       upstreamRequestId: input.upstreamRequestId ?? null,
-      error: input.error ?? null,
+      error: joinNotes([input.error, contradictionNote(tokens), raw.note]),
       reservedUsd: input.reservedUsd ?? null,
     },
   };
+}
+
+/** A usage that contradicts itself is billed on its prompt and completion counts, and flagged. */
+function contradictionNote(tokens: MeteredTokens): string | undefined {
+  if (tokens.source !== 'upstream' || tokens.usage.contradictions.length === 0) return undefined;
+  return `upstream usage contradicts itself (${tokens.usage.contradictions.join(', ')})`;
+}
+
+/** The row's error: what went wrong and what the ledger noted, `; `-separated; null when none. */
+function joinNotes(parts: ReadonlyArray<string | null | undefined>): string | null {
+  const present = parts.filter((part): part is string => typeof part === 'string' && part !== '');
+  return present.length > 0 ? present.join('; ') : null;
 }
