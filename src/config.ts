@@ -81,6 +81,11 @@ const schema = z.object({
   ALERT_BACKOFF_MAX_MS: positiveInt.default(300_000),
   ALERT_TIMEOUT_MS: positiveInt.default(10_000),
   ALERT_POLL_MS: positiveInt.default(1000),
+  USAGE_RETENTION_MONTHS: positiveInt
+    .optional()
+    .describe(
+      'whole UTC months of usage rows kept before the current one, in months (unset: all); older months are archived to DATA_DIR/archive, then dropped',
+    ),
 });
 
 export type Config = {
@@ -128,6 +133,8 @@ export type Config = {
    * Secure) and x-forwarded-for (sign-in attempts are counted per client, not per proxy)
    */
   trustProxy: boolean;
+  /** whole UTC months of usage rows kept before the current one; older ones are archived and dropped. unset: keep all */
+  usageRetentionMonths: number | undefined;
   /** budget alerts: where they are POSTed (unset: raised and listed, never sent) and how */
   alerts: {
     webhookUrl: string | undefined;
@@ -212,6 +219,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
     databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     trustProxy: e.TRUST_PROXY === 'true',
+    usageRetentionMonths: e.USAGE_RETENTION_MONTHS,
     alerts: {
       webhookUrl: e.ALERT_WEBHOOK_URL,
       webhookSecret: e.ALERT_WEBHOOK_SECRET,

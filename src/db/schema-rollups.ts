@@ -98,7 +98,13 @@ const day = () => timestamp('day', { withTimezone: true, mode: 'date' }).notNull
 
 export const usageDaily = pgTable(
   'usage_daily',
-  { day: day(), apiKeyId: text('api_key_id').notNull(), model: text('model').notNull(), status: text('status').notNull(), ...rollupSums() },
+  {
+    day: day(),
+    apiKeyId: text('api_key_id').notNull(),
+    model: text('model').notNull(),
+    status: text('status').notNull(),
+    ...rollupSums(),
+  },
   (t) => [primaryKey({ name: 'usage_daily_pk', columns: [t.day, t.apiKeyId, t.model, t.status] })],
 );
 
@@ -112,12 +118,22 @@ export const usageDailyRoutes = pgTable(
     status: text('status').notNull(),
     ...rollupSums(),
   },
-  (t) => [primaryKey({ name: 'usage_daily_routes_pk', columns: [t.day, t.endpoint, t.servedBy, t.model, t.status] })],
+  (t) => [
+    primaryKey({
+      name: 'usage_daily_routes_pk',
+      columns: [t.day, t.endpoint, t.servedBy, t.model, t.status],
+    }),
+  ],
 );
 
 export const usageDailyUsers = pgTable(
   'usage_daily_users',
-  { day: day(), endUser: text('end_user').notNull(), apiKeyId: text('api_key_id').notNull(), ...rollupSums() },
+  {
+    day: day(),
+    endUser: text('end_user').notNull(),
+    apiKeyId: text('api_key_id').notNull(),
+    ...rollupSums(),
+  },
   (t) => [
     primaryKey({ name: 'usage_daily_users_pk', columns: [t.day, t.endUser, t.apiKeyId] }),
     index('usage_daily_users_end_user').on(t.endUser, t.day),
@@ -126,7 +142,13 @@ export const usageDailyUsers = pgTable(
 
 export const usageDailyTags = pgTable(
   'usage_daily_tags',
-  { day: day(), tag: text('tag').notNull(), apiKeyId: text('api_key_id').notNull(), model: text('model').notNull(), ...rollupSums() },
+  {
+    day: day(),
+    tag: text('tag').notNull(),
+    apiKeyId: text('api_key_id').notNull(),
+    model: text('model').notNull(),
+    ...rollupSums(),
+  },
   (t) => [
     primaryKey({ name: 'usage_daily_tags_pk', columns: [t.day, t.tag, t.apiKeyId, t.model] }),
     index('usage_daily_tags_tag').on(t.tag, t.day),

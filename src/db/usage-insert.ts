@@ -64,7 +64,9 @@ const SELECTED = COLUMNS.map(([, column]) => (column === 'tags' ? 'tags::text[]'
 /** rows keep their batch order (and so their ids): unnest's ordinality, not whatever order the plan likes */
 const INSERT = `insert into usage_logs (${NAMES}) select ${SELECTED} from unnest(${COLUMNS.map(
   ([, , type], i) => `$${i + 1}::${type}[]`,
-).join(',')}) with ordinality as rows (${NAMES}, ord) order by ord on conflict (request_id, created_at) do nothing`;
+).join(
+  ',',
+)}) with ordinality as rows (${NAMES}, ord) order by ord on conflict (request_id, created_at) do nothing`;
 
 /** A row's value for one column as text (PostgreSQL parses it as the column's type), or null. */
 function valueText(row: UsageLogInsert, field: keyof UsageLogInsert): string | null {

@@ -263,12 +263,20 @@ export function hourlySums(filters: UsageFilters, groupBy?: GroupBy): SQL {
   if (!rollup || !hours) return rawSums([filters], tagRows);
   const parts: SQL[] = [];
   const layer = (source: Layer, range: { from: Date | undefined; to: Date | undefined }) =>
-    parts.push(sql`select ${rollupSelect(source)} from ${source.table} where ${rollupWhere(source, { ...rest, ...range })}`);
+    parts.push(
+      sql`select ${rollupSelect(source)} from ${source.table} where ${rollupWhere(source, { ...rest, ...range })}`,
+    );
   const days = groupBy === 'hour' ? undefined : split(hours.whole.from, hours.whole.to, DAY_MS);
   if (days) {
     layer(rollup.daily, days.whole);
     for (const edge of days.edges) layer(rollup.hourly, edge);
   } else layer(rollup.hourly, hours.whole);
-  if (hours.edges.length > 0) parts.push(rawSums(hours.edges.map((edge) => ({ ...rest, ...edge })), tagRows));
+  if (hours.edges.length > 0)
+    parts.push(
+      rawSums(
+        hours.edges.map((edge) => ({ ...rest, ...edge })),
+        tagRows,
+      ),
+    );
   return sql.join(parts, sql` union all `);
 }
