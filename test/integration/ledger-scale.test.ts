@@ -274,6 +274,17 @@ describe.each(BACKENDS)('the ledger at scale on %s', (backend) => {
     expect((await restoreArchive({ database, file })).inserted).toBe(0);
     expect(await rowsText(database, oct, nov)).toBe(octRows);
     expect(await reports()).toEqual(before);
+    // archived again (a restored month, or late rows of a dropped one): a file of its own, the first kept
+    const again = await archiveMonth({
+      database,
+      archiveDir,
+      month: oct,
+      now: () => new Date(Date.UTC(2026, 11, 7)),
+    });
+    expect(again.file).not.toBe(file);
+    expect(again.rows).toBe(120);
+    expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(digest);
+    expect(await reports()).toEqual(before);
     // a damaged archive is refused
     writeFileSync(`${file}.sha256`, `${'0'.repeat(64)}  usage-2026-10.jsonl.gz\n`);
     await expect(restoreArchive({ database, file })).rejects.toThrow(/SHA-256/);

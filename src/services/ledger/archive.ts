@@ -76,7 +76,11 @@ export async function archiveMonth({
   if (!exists?.found)
     throw new Error(`usage_logs has no partition for ${monthLabel(start)} (archived already?)`);
   mkdirSync(archiveDir, { recursive: true });
-  const file = join(archiveDir, `usage-${monthLabel(start)}.jsonl.gz`);
+  // never over an earlier archive of the month (rows that came late, after it was dropped, get their own)
+  const first = join(archiveDir, `usage-${monthLabel(start)}.jsonl.gz`);
+  const file = existsSync(first)
+    ? join(archiveDir, `usage-${monthLabel(start)}.${Date.now()}.jsonl.gz`)
+    : first;
   const partial = `${file}.${process.pid}.partial`;
   let rows = 0;
   let corrections = 0;
@@ -129,8 +133,9 @@ export async function restoreArchive({
   if (!existsSync(sumFile)) throw new Error(`${sumFile} is missing: the archive cannot be checked`);
   const expected = readFileSync(sumFile, 'utf8').trim().split(/\s+/)[0];
   if ((await sha256(file)) !== expected) throw new Error(`${file} does not match its SHA-256: not restored`);
-  const label = /usage-(\d{4}-\d{2})\.jsonl\.gz$/.exec(file)?.[1];
-  if (!label) throw new Error(`${file}: expected a name like usage-YYYY-MM.jsonl.gz`);
+  const label = /usage-(\d{4}-\d{2})(\.\d+)?\.jsonl\.gz$/.exec(file)?.[1];
+  if (!label)
+    throw new Error(`${file}: expected a name like usage-YYYY-MM.jsonl.gz (or usage-YYYY-MM.N.jsonl.gz)`);
   const month = new Date(`${label}-01T00:00:00Z`);
   await ensureMonth(database, month);
   const part = partitionName(month);
