@@ -290,6 +290,26 @@ describe.each(BACKENDS)('the ledger at scale on %s', (backend) => {
     await expect(restoreArchive({ database, file })).rejects.toThrow(/SHA-256/);
   });
 
+  it('archives and drops the months past USAGE_RETENTION_MONTHS, keeping their sums', async () => {
+    db = await createTestDatabase(backend);
+    const { database } = db;
+    await migrate(database);
+    const now = () => new Date(Date.UTC(2026, 11, 7));
+    for (const month of [8, 9, 10]) await ensureMonth(database, new Date(Date.UTC(2026, month, 1)));
+    await insertUsageRows(database, spread('req_ret', Date.UTC(2026, 8, 1), 90, 24 * HOUR));
+    const before = await sums(database);
+    const archiveDir = mkdtempSync(join(tmpdir(), 'tollgate-archive-'));
+    const partitions = createLedgerPartitions({ database, logger, retentionMonths: 1, archiveDir, now });
+    expect(await partitions.retire()).toEqual(['2026-09', '2026-10']);
+    expect(existsSync(join(archiveDir, 'usage-2026-09.jsonl.gz'))).toBe(true);
+    expect(await scalar(database, sql`select to_regclass('usage_logs_y2026m10')::text as v`)).toBe('');
+    expect(await scalar(database, sql`select to_regclass('usage_logs_y2026m11')::text as v`)).toBe(
+      'usage_logs_y2026m11',
+    );
+    expect(await sums(database)).toEqual(before);
+    expect(await partitions.retire()).toEqual([]);
+  });
+
   it('refuses to archive the current month', async () => {
     db = await createTestDatabase(backend);
     const { database } = db;

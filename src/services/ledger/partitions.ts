@@ -27,7 +27,7 @@ export type LedgerPartitions = {
   ensure(): Promise<string[]>;
   /** archives and drops the months past retention; resolves to the months archived (YYYY-MM) */
   retire(): Promise<string[]>;
-  /** one check now (awaited), then every intervalMs; resolves to a stop function */
+  /** the partitions now (awaited), retention in the background, then both every intervalMs; resolves to a stop function */
   start(): Promise<() => void>;
 };
 
@@ -105,20 +105,17 @@ export function createLedgerPartitions({
     return archived;
   }
 
-  async function tick(): Promise<void> {
-    await ensure();
-    await retire();
-  }
+  const fail = (err: unknown) => logger.error({ err }, 'usage_logs: partition or retention check failed');
 
   return {
     ensure,
     retire,
     async start() {
-      await tick();
+      // the partitions before the gateway serves; an archive (long) never holds up its start
+      await ensure();
+      retire().catch(fail);
       const timer = setInterval(() => {
-        tick().catch((err: unknown) =>
-          logger.error({ err }, 'usage_logs: partition or retention check failed'),
-        );
+        ensure().then(retire).catch(fail);
       }, intervalMs);
       timer.unref();
       return () => clearInterval(timer);
