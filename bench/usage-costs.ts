@@ -91,11 +91,22 @@ async function insertCpu(serverUrl: string, total: number, partitioned: boolean)
       await migratePostgres(drizzle(database.client.sql), { migrationsFolder: folder });
     }
     const [backend] = await database.rows<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+    // before 0015 the recorder's statement named the old unique key
+    const writer: typeof database = partitioned
+      ? database
+      : {
+          ...database,
+          execute: (text, params) =>
+            database.execute(
+              text.replace('on conflict (request_id, created_at)', 'on conflict (request_id)'),
+              params,
+            ),
+        };
     const pid = Number(backend?.pid);
     const at = Date.now();
-    await insertUsageRows(database, rowsFor(-1, 64, at)); // warm: plans and caches
+    await insertUsageRows(writer, rowsFor(-1, 64, at)); // warm: plans and caches
     const before = cpuMicros(pid);
-    for (let batch = 0; batch * 64 < total; batch++) await insertUsageRows(database, rowsFor(batch, 64, at));
+    for (let batch = 0; batch * 64 < total; batch++) await insertUsageRows(writer, rowsFor(batch, 64, at));
     return (cpuMicros(pid) - before) / total;
   } finally {
     await database.close();

@@ -60,11 +60,12 @@ const progress = (line: string) =>
 
 /**
  * Rows `first`..`last` of the seed: newest first, spread evenly over SPREAD_DAYS before `now`; one in ten
- * on the master key, the rest over KEYS keys; MODELS models (one in three with a :provider suffix); ~2%
- * upstream errors, ~1% client aborts; one in a thousand priced by the built-in fallback. Attribution:
- * served_by follows the :provider suffix (else groq or together); one in ten rows on the Responses API;
- * USERS end users, none on one row in seven; one of TAGS tags per row, `beta` on one row in twenty as
- * well, no tags on one row in four. Costs are exact numerics from the tokens.
+ * on the master key, the rest over KEYS keys; MODELS models, each key using three of them (one model in
+ * three with a :provider suffix); ~2% upstream errors, ~1% client aborts; one in a thousand priced by the
+ * built-in fallback. Attribution as an app's traffic looks: USERS end users, ten per key (none on one row
+ * in seven); TAGS tags, two per key, `beta` on one row in twenty as well, no tags on one row in four;
+ * served_by follows the :provider suffix (else groq or together); one in ten rows on the Responses API.
+ * Costs are exact numerics from the tokens.
  */
 const SEED_ROWS = `
   insert into usage_logs (request_id, created_at, api_key_id, provider, model, upstream_model, served_by,
@@ -74,10 +75,10 @@ const SEED_ROWS = `
   select 'req_seed_' || g, t.at, t.key, 'huggingface', t.model, t.model,
     coalesce(substring(t.model from ':(.*)$'), case when g % 2 = 0 then 'groq' else 'together' end),
     case when g % 10 = 0 then 'responses' else 'chat.completions' end,
-    case when g % 7 = 0 then null else 'user_' || (g * 7919 % ${USERS}) end,
+    case when g % 7 = 0 then null else 'user_' || (t.k * ${USERS / KEYS} + g % ${USERS / KEYS}) end,
     case when g % 4 = 0 then null
-         when g % 20 = 1 then array['tag:' || (g / 3 % ${TAGS}), 'beta']
-         else array['tag:' || (g / 3 % ${TAGS})] end,
+         when g % 20 = 1 then array['tag:' || ((t.k + g % 2) % ${TAGS}), 'beta']
+         else array['tag:' || ((t.k + g % 2) % ${TAGS})] end,
     g % 3 = 0, t.status,
     case t.status when 'ok' then 200 when 'upstream_error' then 502 else 499 end,
     t.prompt, t.completion, t.prompt + t.completion, 'upstream', 0.00000015, 0.0000006,
@@ -88,7 +89,9 @@ const SEED_ROWS = `
   lateral (select
     $3::timestamptz - make_interval(secs => g::float8 * ${SPREAD_DAYS * 86_400} / $4::float8) as at,
     case when g / 3 % 10 = 0 then null else 'key_bench_' || (g * 31 % ${KEYS} + 1) end as key,
-    'org/model-' || (g / 11 % ${MODELS}) || case when g / 11 % 3 = 0 then ':cerebras' else '' end as model,
+    g * 31 % ${KEYS} as k,
+    'org/model-' || ((g * 31 % ${KEYS} * 7 + g % 3) % ${MODELS})
+      || case when (g * 31 % ${KEYS} * 7 + g % 3) % ${MODELS} % 3 = 0 then ':cerebras' else '' end as model,
     case when g % 53 = 7 then 'upstream_error' when g % 101 = 3 then 'client_aborted' else 'ok' end as status,
     (50 + g % 2000)::int as prompt,
     (g * 7 % 700)::int as completion) as t`;
@@ -205,7 +208,7 @@ async function main(): Promise<void> {
         [`/usage/summary by key, ${DAYS} days`, `/usage/summary?group_by=key&${range}`],
         [`/usage/summary by hour, ${DAYS} days`, `/usage/summary?group_by=hour&${range}`],
         [`/usage/summary by day, one key`, `/usage/summary?group_by=day&key_id=key_bench_7&${range}`],
-        ['/usage first page, one end user', '/usage?limit=100&user=user_3'],
+        ['/usage first page, one end user', '/usage?limit=100&user=user_73'],
         ['/usage first page, one tag', '/usage?limit=100&tag=tag:3'],
         ['/usage first page, a rare tag', '/usage?limit=100&tag=beta'],
         ['/usage first page, served_by', '/usage?limit=100&served_by=cerebras'],
@@ -217,13 +220,13 @@ async function main(): Promise<void> {
         [`/usage/summary by status, ${DAYS} days`, `/usage/summary?group_by=status&${range}`],
         [
           `/usage/summary by model, one end user (no rollup)`,
-          `/usage/summary?group_by=model&user=user_3&${range}`,
+          `/usage/summary?group_by=model&user=user_73&${range}`,
         ],
         [
           `/usage/summary by status, one tag (no rollup)`,
           `/usage/summary?group_by=status&tag=tag:3&${range}`,
         ],
-        [`/usage/summary by day, one end user`, `/usage/summary?group_by=day&user=user_3&${range}`],
+        [`/usage/summary by day, one end user`, `/usage/summary?group_by=day&user=user_73&${range}`],
         [`/usage/summary by day, one tag`, `/usage/summary?group_by=day&tag=tag:3&${range}`],
         [`/usage/summary by model, one tag`, `/usage/summary?group_by=model&tag=beta&${range}`],
         [`/usage/summary by end user, one key`, `/usage/summary?group_by=user&key_id=key_bench_7&${range}`],
@@ -233,7 +236,7 @@ async function main(): Promise<void> {
         ],
         [
           `/usage/summary by day, end user + tag (no rollup: usage_logs)`,
-          `/usage/summary?group_by=day&user=user_3&tag=tag:3&${range}`,
+          `/usage/summary?group_by=day&user=user_73&tag=tag:3&${range}`,
         ],
       ];
       for (const [name, path] of cases) {
@@ -296,7 +299,7 @@ async function main(): Promise<void> {
       writeFileSync(join(ROOT, 'bench', 'usage-results.json'), `${JSON.stringify(results, null, 2)}\n`);
       console.log(`\nTollgate /usage at scale — ${results.date}`);
       console.log(
-        `${results.machine.nproc}× ${results.machine.cpu}, Node ${results.machine.node}; PostgreSQL, ${rows.toLocaleString('en-US')} usage rows over ${DAYS} days (rollup rows: ${Object.entries(
+        `${results.machine.nproc}× ${results.machine.cpu}, Node ${results.machine.node}; PostgreSQL, ${rows.toLocaleString('en-US')} usage rows over ${SPREAD_DAYS} days (rollup rows: ${Object.entries(
           results.rollups,
         )
           .map(([table, n]) => `${table} ${n.toLocaleString('en-US')}`)
