@@ -1,5 +1,9 @@
-// `npm run bench:usage` (issue 5 §4, 14.5): seeds 10 million usage rows over 30 days into PostgreSQL
-// with generate_series (the insert triggers keep key_spend and the hourly rollups as in production),
+// `npm run bench:usage` (issue 5 §4, 14.5, 26): seeds 10 million usage rows over 90 days into PostgreSQL
+// with generate_series (1,000 keys, 50 models, 10,000 end users, 200 tags; the insert triggers keep
+// key_spend and the hourly and daily rollups as in production), then also measures the CSV export's rows
+// per second, the ledger's table and index bytes per million rows, and the insert CPU per row of the
+// PostgreSQL backend with the monthly-partitioned ledger and with the unpartitioned one (migrations
+// before 0015), through the recorder's own INSERT. The rest as before:
 // starts the gateway on that database and times, median of BENCH_USAGE_RUNS: /usage's first page and a
 // page deep behind a cursor, filtered by key, end user, tag, served_by and endpoint, and /usage/summary
 // by day, model, key, hour, end user, tag, served_by and endpoint over the 30 days (also narrowed to
@@ -22,16 +26,31 @@ import { repositoryRoot } from './fixtures.ts';
 import { ADMIN_KEY, median, startGateway } from './gateway.ts';
 import { machine } from './report.ts';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.ts';
+import { csvRate, insertCpuPerRow, ledgerSizes } from './usage-costs.ts';
 
 const env = process.env;
 const ROWS = Number(env.BENCH_USAGE_ROWS ?? 10_000_000);
 const RUNS = Number(env.BENCH_USAGE_RUNS ?? 7);
 const DAYS = 30;
-const GOAL_MS = 200;
+const SPREAD_DAYS = 90;
+const GOAL_MS = 50;
 const CHUNK = 1_000_000;
-const KEYS = 50;
+const KEYS = 1_000;
+const MODELS = 50;
+const USERS = 10_000;
+const TAGS = 200;
+const INSERT_ROWS = Number(env.BENCH_USAGE_INSERT_ROWS ?? 32_000);
 const ROOT = repositoryRoot();
-const ROLLUPS = ['usage_hourly', 'usage_hourly_routes', 'usage_hourly_users', 'usage_hourly_tags'] as const;
+const ROLLUPS = [
+  'usage_hourly',
+  'usage_hourly_routes',
+  'usage_hourly_users',
+  'usage_hourly_tags',
+  'usage_daily',
+  'usage_daily_routes',
+  'usage_daily_users',
+  'usage_daily_tags',
+] as const;
 if (!(Number.isInteger(ROWS) && ROWS > 0 && Number.isInteger(RUNS) && RUNS > 0))
   throw new Error('BENCH_USAGE_ROWS and BENCH_USAGE_RUNS must be positive whole numbers');
 
@@ -40,14 +59,13 @@ const progress = (line: string) =>
   console.error(`[${((performance.now() - T0) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
 /**
- * Rows `first`..`last` of the seed: newest first, spread evenly over DAYS before `now`; one in ten on
- * the master key, the rest over KEYS keys; five models; ~2% upstream errors, ~1% client aborts; one in
- * a thousand priced by the built-in fallback; key, model and status vary independently, so every
- * hour holds every combination (the rollup's worst case). Costs are exact numerics from the tokens.
- * Attribution: served_by follows the model's :provider suffix (the router picks groq or together for
- * the others); one in ten rows on the Responses API; 20 end users per key (1,020 in all), none on one
- * row in seven; one `feature:N` tag per key (8 features), `beta` on one row in twenty as well, no tags
- * on one row in four.
+ * Rows `first`..`last` of the seed: newest first, spread evenly over SPREAD_DAYS before `now`; one in ten
+ * on the master key, the rest over KEYS keys; MODELS models, each key using three of them (one model in
+ * three with a :provider suffix); ~2% upstream errors, ~1% client aborts; one in a thousand priced by the
+ * built-in fallback. Attribution as an app's traffic looks: USERS end users, ten per key (none on one row
+ * in seven); TAGS tags, two per key, `beta` on one row in twenty as well, no tags on one row in four;
+ * served_by follows the :provider suffix (else groq or together); one in ten rows on the Responses API.
+ * Costs are exact numerics from the tokens.
  */
 const SEED_ROWS = `
   insert into usage_logs (request_id, created_at, api_key_id, provider, model, upstream_model, served_by,
@@ -57,10 +75,10 @@ const SEED_ROWS = `
   select 'req_seed_' || g, t.at, t.key, 'huggingface', t.model, t.model,
     coalesce(substring(t.model from ':(.*)$'), case when g % 2 = 0 then 'groq' else 'together' end),
     case when g % 10 = 0 then 'responses' else 'chat.completions' end,
-    case when g % 7 = 0 then null else coalesce(t.key, 'master') || ':user_' || (g % 20) end,
+    case when g % 7 = 0 then null else 'user_' || (t.k * ${USERS / KEYS} + g % ${USERS / KEYS}) end,
     case when g % 4 = 0 then null
-         when g % 20 = 1 then array['feature:' || (g / 5 % ${KEYS} % 8), 'beta']
-         else array['feature:' || (g / 5 % ${KEYS} % 8)] end,
+         when g % 20 = 1 then array['tag:' || ((t.k + g % 2) % ${TAGS}), 'beta']
+         else array['tag:' || ((t.k + g % 2) % ${TAGS})] end,
     g % 3 = 0, t.status,
     case t.status when 'ok' then 200 when 'upstream_error' then 502 else 499 end,
     t.prompt, t.completion, t.prompt + t.completion, 'upstream', 0.00000015, 0.0000006,
@@ -69,10 +87,11 @@ const SEED_ROWS = `
     50 + g % 900
   from generate_series($1::bigint, $2::bigint) as g,
   lateral (select
-    $3::timestamptz - make_interval(secs => g::float8 * ${DAYS * 86_400} / $4::float8) as at,
-    case when g / 3 % 10 = 0 then null else 'key_bench_' || (g / 5 % ${KEYS} + 1) end as key,
-    (array['openai/gpt-oss-120b:groq', 'openai/gpt-oss-20b:groq', 'meta-llama/Llama-3.3-70B-Instruct',
-           'Qwen/Qwen3-32B:cerebras', 'deepseek-ai/DeepSeek-V3'])[g % 5 + 1] as model,
+    $3::timestamptz - make_interval(secs => g::float8 * ${SPREAD_DAYS * 86_400} / $4::float8) as at,
+    case when g / 3 % 10 = 0 then null else 'key_bench_' || (g * 31 % ${KEYS} + 1) end as key,
+    g * 31 % ${KEYS} as k,
+    'org/model-' || ((g * 31 % ${KEYS} * 7 + g % 3) % ${MODELS})
+      || case when (g * 31 % ${KEYS} * 7 + g % 3) % ${MODELS} % 3 = 0 then ':cerebras' else '' end as model,
     case when g % 53 = 7 then 'upstream_error' when g % 101 = 3 then 'client_aborted' else 'ok' end as status,
     (50 + g % 2000)::int as prompt,
     (g * 7 % 700)::int as completion) as t`;
@@ -91,6 +110,13 @@ async function seed(url: string, now: Date): Promise<number> {
       from generate_series(1, ${KEYS}) as i`);
     // the seed is a benchmark's, not a ledger's: no need to wait for each chunk's WAL flush
     await sql`set synchronous_commit = off`;
+    // the seed spans months this gateway never saw: their partitions first (the default partition would
+    // take the rows, and a month's partition could then not be made without moving them)
+    await sql.unsafe(
+      `select tollgate_ensure_usage_partition(m) from generate_series(
+      date_trunc('month', $1::timestamptz - interval '${SPREAD_DAYS + 1} days'), $1::timestamptz, interval '1 month') m`,
+      [now.toISOString()],
+    );
     for (let first = 1; first <= ROWS; first += CHUNK) {
       const last = Math.min(ROWS, first + CHUNK - 1);
       await sql.unsafe(SEED_ROWS, [first, last, now.toISOString(), ROWS]);
@@ -176,13 +202,14 @@ async function main(): Promise<void> {
           `/usage?limit=100&cursor=${cursor}`,
         ],
         ['/usage first page, one key', '/usage?limit=100&key_id=key_bench_7'],
+        [`/usage first page, ${DAYS} days`, `/usage?limit=100&${range}`],
         [`/usage/summary by day, ${DAYS} days`, `/usage/summary?group_by=day&${range}`],
         [`/usage/summary by model, ${DAYS} days`, `/usage/summary?group_by=model&${range}`],
         [`/usage/summary by key, ${DAYS} days`, `/usage/summary?group_by=key&${range}`],
         [`/usage/summary by hour, ${DAYS} days`, `/usage/summary?group_by=hour&${range}`],
         [`/usage/summary by day, one key`, `/usage/summary?group_by=day&key_id=key_bench_7&${range}`],
-        ['/usage first page, one end user', '/usage?limit=100&user=key_bench_7:user_3'],
-        ['/usage first page, one tag', '/usage?limit=100&tag=feature:3'],
+        ['/usage first page, one end user', '/usage?limit=100&user=user_73'],
+        ['/usage first page, one tag', '/usage?limit=100&tag=tag:3'],
         ['/usage first page, a rare tag', '/usage?limit=100&tag=beta'],
         ['/usage first page, served_by', '/usage?limit=100&served_by=cerebras'],
         ['/usage first page, endpoint', '/usage?limit=100&endpoint=responses'],
@@ -190,11 +217,17 @@ async function main(): Promise<void> {
         [`/usage/summary by tag, ${DAYS} days`, `/usage/summary?group_by=tag&${range}`],
         [`/usage/summary by served_by, ${DAYS} days`, `/usage/summary?group_by=served_by&${range}`],
         [`/usage/summary by endpoint, ${DAYS} days`, `/usage/summary?group_by=endpoint&${range}`],
+        [`/usage/summary by status, ${DAYS} days`, `/usage/summary?group_by=status&${range}`],
         [
-          `/usage/summary by day, one end user`,
-          `/usage/summary?group_by=day&user=key_bench_7:user_3&${range}`,
+          `/usage/summary by model, one end user (no rollup)`,
+          `/usage/summary?group_by=model&user=user_73&${range}`,
         ],
-        [`/usage/summary by day, one tag`, `/usage/summary?group_by=day&tag=feature:3&${range}`],
+        [
+          `/usage/summary by status, one tag (no rollup)`,
+          `/usage/summary?group_by=status&tag=tag:3&${range}`,
+        ],
+        [`/usage/summary by day, one end user`, `/usage/summary?group_by=day&user=user_73&${range}`],
+        [`/usage/summary by day, one tag`, `/usage/summary?group_by=day&tag=tag:3&${range}`],
         [`/usage/summary by model, one tag`, `/usage/summary?group_by=model&tag=beta&${range}`],
         [`/usage/summary by end user, one key`, `/usage/summary?group_by=user&key_id=key_bench_7&${range}`],
         [
@@ -203,7 +236,7 @@ async function main(): Promise<void> {
         ],
         [
           `/usage/summary by day, end user + tag (no rollup: usage_logs)`,
-          `/usage/summary?group_by=day&user=key_bench_7:user_3&tag=feature:3&${range}`,
+          `/usage/summary?group_by=day&user=user_73&tag=tag:3&${range}`,
         ],
       ];
       for (const [name, path] of cases) {
@@ -229,6 +262,10 @@ async function main(): Promise<void> {
         String(viaSummary.requests) === scan.requests &&
         formatDecimal(viaSummary.cost) === canonical(scan.cost);
 
+      progress('CSV export, sizes, insert CPU');
+      const csv = await csvRate(gateway.base, range, ADMIN_KEY);
+      const sizes = await ledgerSizes(sql, rows);
+      const insertCpu = await insertCpuPerRow(serverUrl, INSERT_ROWS);
       const results = {
         date: new Date().toISOString(),
         machine: machine(),
@@ -255,11 +292,14 @@ async function main(): Promise<void> {
           equal: exact,
         },
         scan_ms: Math.round(scanMs),
+        csv,
+        sizes,
+        insert_cpu: insertCpu,
       };
       writeFileSync(join(ROOT, 'bench', 'usage-results.json'), `${JSON.stringify(results, null, 2)}\n`);
       console.log(`\nTollgate /usage at scale — ${results.date}`);
       console.log(
-        `${results.machine.nproc}× ${results.machine.cpu}, Node ${results.machine.node}; PostgreSQL, ${rows.toLocaleString('en-US')} usage rows over ${DAYS} days (rollup rows: ${Object.entries(
+        `${results.machine.nproc}× ${results.machine.cpu}, Node ${results.machine.node}; PostgreSQL, ${rows.toLocaleString('en-US')} usage rows over ${SPREAD_DAYS} days (rollup rows: ${Object.entries(
           results.rollups,
         )
           .map(([table, n]) => `${table} ${n.toLocaleString('en-US')}`)
@@ -273,6 +313,15 @@ async function main(): Promise<void> {
         );
       console.log(
         `\nsummary vs a scan of the rows: ${exact ? 'equal' : 'DIFFERENT'} (${viaSummary.requests} requests, $${formatDecimal(viaSummary.cost)}); the scan alone took ${Math.round(scanMs)} ms`,
+      );
+      console.log(
+        `CSV export: ${csv.rows.toLocaleString('en-US')} rows in ${csv.seconds.toFixed(1)} s = ${Math.round(csv.rows_per_s).toLocaleString('en-US')} rows/s`,
+      );
+      console.log(
+        `ledger: ${sizes.bytes_per_row.toFixed(0)} bytes per row (table ${sizes.table_mb_per_million.toFixed(0)} MB + indexes ${sizes.index_mb_per_million.toFixed(0)} MB per million rows)`,
+      );
+      console.log(
+        `insert CPU per row (PostgreSQL backend, batches of 64): unpartitioned ${insertCpu.unpartitioned_us_per_row.toFixed(1)} µs, partitioned ${insertCpu.partitioned_us_per_row.toFixed(1)} µs`,
       );
       console.log('written bench/usage-results.json');
       if (!exact) process.exitCode = 1;

@@ -291,6 +291,11 @@ export const configSchema = z.object({
     .trim()
     .optional()
     .describe('a path to a file holding the same JSON array as UPSTREAMS (one of the two, not both)'),
+  USAGE_RETENTION_MONTHS: positiveInt
+    .optional()
+    .describe(
+      'whole UTC months of usage rows kept before the current one, in months (unset: all); older months are archived to DATA_DIR/archive, then dropped',
+    ),
 });
 
 /**
@@ -368,6 +373,8 @@ export type Config = {
   trustProxy: boolean;
   /** upstreams besides the HuggingFace router, in routing order (UPSTREAMS / UPSTREAMS_FILE) */
   upstreams: UpstreamConfig[];
+  /** whole UTC months of usage rows kept before the current one; older ones are archived and dropped. unset: keep all */
+  usageRetentionMonths: number | undefined;
   /** budget alerts: where they are POSTed (unset: raised and listed, never sent) and how */
   alerts: {
     webhookUrl: string | undefined;
@@ -489,6 +496,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
     trustProxy: e.TRUST_PROXY === 'true',
     upstreams,
+    usageRetentionMonths: e.USAGE_RETENTION_MONTHS,
     alerts: {
       webhookUrl: e.ALERT_WEBHOOK_URL,
       webhookSecret: e.ALERT_WEBHOOK_SECRET,

@@ -18,6 +18,7 @@ import { createKeyService } from './services/admission/keys.ts';
 import { createLimits, reservationTtlMs } from './services/admission/limits.ts';
 import { type AlertDeliverer, createAlertDeliverer } from './services/alerts/alert-deliverer.ts';
 import { createAlerts } from './services/alerts/alerts.ts';
+import { createLedgerPartitions } from './services/ledger/partitions.ts';
 import { createInflight } from './services/pipeline/inflight.ts';
 import { createCatalogSyncs } from './services/pricing/catalog-syncs.ts';
 import { pricingFromConfig } from './services/pricing/pricing.ts';
@@ -68,6 +69,13 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
       statementTimeoutMs: config.databaseStatementTimeoutMs,
     }));
   await migrate(database);
+  // this month and the next ones partitioned before a row needs them; retention on the same tick
+  const stopPartitions = await createLedgerPartitions({
+    database,
+    logger,
+    retentionMonths: config.usageRetentionMonths,
+    archiveDir: join(config.dataDir, 'archive'),
+  }).start();
 
   const pricing = pricingFromConfig(database, config);
   await pricing.initFromEnv();
@@ -164,6 +172,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
       if (!(await inflight.settled(ROWS_SETTLE_MS)))
         logger.error({ in_flight: inflight.size() }, 'closing: rows of cut requests did not settle in time');
       stopReaper();
+      stopPartitions();
       await deliverer?.stop();
       await recorder.close();
       // after the last rows: their spans end with them, then everything pending is exported

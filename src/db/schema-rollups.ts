@@ -88,3 +88,69 @@ export const usageHourlyTags = pgTable(
     index('usage_hourly_tags_tag').on(t.tag, t.hour),
   ],
 );
+
+/**
+ * The daily layer (drizzle/0015): each usage_hourly* table has a usage_daily* twin with the same
+ * dimensions and sums per UTC day (`day`, the day's start), kept from the hourly table by its triggers
+ * in the same transaction, so corrections and deletes reach it too. Summaries read whole days here.
+ */
+const day = () => timestamp('day', { withTimezone: true, mode: 'date' }).notNull();
+
+export const usageDaily = pgTable(
+  'usage_daily',
+  {
+    day: day(),
+    apiKeyId: text('api_key_id').notNull(),
+    model: text('model').notNull(),
+    status: text('status').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [primaryKey({ name: 'usage_daily_pk', columns: [t.day, t.apiKeyId, t.model, t.status] })],
+);
+
+export const usageDailyRoutes = pgTable(
+  'usage_daily_routes',
+  {
+    day: day(),
+    endpoint: text('endpoint').notNull(),
+    servedBy: text('served_by').notNull(),
+    model: text('model').notNull(),
+    status: text('status').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    primaryKey({
+      name: 'usage_daily_routes_pk',
+      columns: [t.day, t.endpoint, t.servedBy, t.model, t.status],
+    }),
+  ],
+);
+
+export const usageDailyUsers = pgTable(
+  'usage_daily_users',
+  {
+    day: day(),
+    endUser: text('end_user').notNull(),
+    apiKeyId: text('api_key_id').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_daily_users_pk', columns: [t.day, t.endUser, t.apiKeyId] }),
+    index('usage_daily_users_end_user').on(t.endUser, t.day),
+  ],
+);
+
+export const usageDailyTags = pgTable(
+  'usage_daily_tags',
+  {
+    day: day(),
+    tag: text('tag').notNull(),
+    apiKeyId: text('api_key_id').notNull(),
+    model: text('model').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_daily_tags_pk', columns: [t.day, t.tag, t.apiKeyId, t.model] }),
+    index('usage_daily_tags_tag').on(t.tag, t.day),
+  ],
+);

@@ -21,11 +21,29 @@ import { DEFAULT_ENDPOINT } from '../endpoints/default-endpoint.ts';
 import { budgetAlerts } from './schema-alerts.ts';
 import { createdAt } from './schema-columns.ts';
 import { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
-import { usageHourly, usageHourlyRoutes, usageHourlyTags, usageHourlyUsers } from './schema-rollups.ts';
+import {
+  usageDaily,
+  usageDailyRoutes,
+  usageDailyTags,
+  usageDailyUsers,
+  usageHourly,
+  usageHourlyRoutes,
+  usageHourlyTags,
+  usageHourlyUsers,
+} from './schema-rollups.ts';
 
 export { budgetAlerts } from './schema-alerts.ts';
 export { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
-export { usageHourly, usageHourlyRoutes, usageHourlyTags, usageHourlyUsers } from './schema-rollups.ts';
+export {
+  usageDaily,
+  usageDailyRoutes,
+  usageDailyTags,
+  usageDailyUsers,
+  usageHourly,
+  usageHourlyRoutes,
+  usageHourlyTags,
+  usageHourlyUsers,
+} from './schema-rollups.ts';
 
 /** Versioned prices: never updated in place. A change is a new version; a delete is a retiring version. */
 export const apiProviderPricing = pgTable(
@@ -129,8 +147,9 @@ export const apiKeys = pgTable(
 export const usageLogs = pgTable(
   'usage_logs',
   {
-    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    /** the id the client got in x-request-id; unique, so a spool replay never counts twice */
+    id: bigint('id', { mode: 'number' }).generatedAlwaysAsIdentity(),
+    /** the id the client got in x-request-id; unique with created_at (the request's start), so a spool
+     * replay never counts twice */
     requestId: text('request_id').notNull(),
     createdAt: createdAt(),
     /** null for the master (admin) key */
@@ -183,7 +202,9 @@ export const usageLogs = pgTable(
     reservedUsd: numeric('reserved_usd'),
   },
   (t) => [
-    uniqueIndex('usage_logs_request_id').on(t.requestId),
+    // partitioned by UTC month on created_at (drizzle/0015): every unique key includes it
+    primaryKey({ name: 'usage_logs_pkey', columns: [t.id, t.createdAt] }),
+    uniqueIndex('usage_logs_request_id').on(t.requestId, t.createdAt),
     index('usage_logs_created_at').on(t.createdAt.desc(), t.id.desc()),
     index('usage_logs_key_created_at').on(t.apiKeyId, t.createdAt.desc()),
     index('usage_logs_model_created_at').on(t.model, t.createdAt.desc()),
@@ -265,6 +286,10 @@ export const schema = {
   usageHourlyRoutes,
   usageHourlyUsers,
   usageHourlyTags,
+  usageDaily,
+  usageDailyRoutes,
+  usageDailyUsers,
+  usageDailyTags,
   dashboardSessions,
   dashboardLoginAttempts,
   keySpend,

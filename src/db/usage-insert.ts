@@ -2,7 +2,9 @@
 // column>), sent through the driver directly. One statement text for every batch size, so each
 // connection keeps one prepared statement (a VALUES list had one per size, up to 64), and 28 parameters
 // instead of 28 per row: ~10% less CPU per row on PGlite, ~7% on postgres.js. (drizzle's builder cost
-// ~90 µs per batch.) Duplicates by request_id are skipped, so replaying a spool never counts twice.
+// ~90 µs per batch.) Duplicates by (request_id, created_at) are skipped: created_at is the request's own
+// start time, the same on a spool's replay, so a replay never counts twice (drizzle/0015: a unique key of
+// the monthly-partitioned ledger includes the partition key).
 import { DEFAULT_ENDPOINT } from '../endpoints/default-endpoint.ts';
 import type { Database } from './client.ts';
 import type { UsageLogInsert } from './schema.ts';
@@ -63,7 +65,9 @@ const SELECTED = COLUMNS.map(([, column]) => (column === 'tags' ? 'tags::text[]'
 /** rows keep their batch order (and so their ids): unnest's ordinality, not whatever order the plan likes */
 const INSERT = `insert into usage_logs (${NAMES}) select ${SELECTED} from unnest(${COLUMNS.map(
   ([, , type], i) => `$${i + 1}::${type}[]`,
-).join(',')}) with ordinality as rows (${NAMES}, ord) order by ord on conflict (request_id) do nothing`;
+).join(
+  ',',
+)}) with ordinality as rows (${NAMES}, ord) order by ord on conflict (request_id, created_at) do nothing`;
 
 /** A row's value for one column as text (PostgreSQL parses it as the column's type), or null. */
 function valueText(row: UsageLogInsert, field: keyof UsageLogInsert): string | null {

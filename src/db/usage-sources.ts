@@ -1,11 +1,21 @@
-// Where a usage report reads its sums: the hourly rollups (drizzle/0004, 0009) for whole hours, and
-// usage_logs for the partial hours at a range's edges, or for the whole range when no rollup holds
+// Where a usage report reads its sums: the daily rollups (drizzle/0015) for whole UTC days, the hourly
+// ones (drizzle/0004, 0009) for whole hours, and usage_logs for the partial hours at a range's edges, or for the whole range when no rollup holds
 // every dimension the report filters or groups on. Each source yields the same columns, so the
 // report's SQL does not care which one answered.
 import { and, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import { correctionsOf } from './corrections-repo.ts';
-import { usageHourly, usageHourlyRoutes, usageHourlyTags, usageHourlyUsers, usageLogs } from './schema.ts';
+import {
+  usageDaily,
+  usageDailyRoutes,
+  usageDailyTags,
+  usageDailyUsers,
+  usageHourly,
+  usageHourlyRoutes,
+  usageHourlyTags,
+  usageHourlyUsers,
+  usageLogs,
+} from './schema.ts';
 
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
 /** an endpoint's name, one of the registry's (src/endpoints/registry.ts): checked where a query enters */
@@ -46,39 +56,83 @@ const GROUP_DIMENSION: Record<GroupBy, Dimension | undefined> = {
   tag: 'tag',
 };
 
-/** A rollup: its table, hour column, and the column of each dimension it keeps. */
-type Rollup = {
-  table: typeof usageHourly | typeof usageHourlyRoutes | typeof usageHourlyUsers | typeof usageHourlyTags;
-  hour: AnyPgColumn;
+/** One layer of a rollup: its table, its time column (an hour's or a UTC day's start), its dimensions. */
+type Layer = {
+  table:
+    | typeof usageHourly
+    | typeof usageHourlyRoutes
+    | typeof usageHourlyUsers
+    | typeof usageHourlyTags
+    | typeof usageDaily
+    | typeof usageDailyRoutes
+    | typeof usageDailyUsers
+    | typeof usageDailyTags;
+  time: AnyPgColumn;
   columns: Partial<Record<Dimension, AnyPgColumn>>;
 };
+
+/** A rollup's hourly table and its daily twin (drizzle/0015): the same dimensions and sums. */
+type Rollup = { hourly: Layer; daily: Layer };
 
 // In order of preference: the first that holds every dimension a report needs answers it.
 const ROLLUPS: Rollup[] = [
   {
-    table: usageHourly,
-    hour: usageHourly.hour,
-    columns: { key: usageHourly.apiKeyId, model: usageHourly.model, status: usageHourly.status },
-  },
-  {
-    table: usageHourlyRoutes,
-    hour: usageHourlyRoutes.hour,
-    columns: {
-      endpoint: usageHourlyRoutes.endpoint,
-      servedBy: usageHourlyRoutes.servedBy,
-      model: usageHourlyRoutes.model,
-      status: usageHourlyRoutes.status,
+    hourly: {
+      table: usageHourly,
+      time: usageHourly.hour,
+      columns: { key: usageHourly.apiKeyId, model: usageHourly.model, status: usageHourly.status },
+    },
+    daily: {
+      table: usageDaily,
+      time: usageDaily.day,
+      columns: { key: usageDaily.apiKeyId, model: usageDaily.model, status: usageDaily.status },
     },
   },
   {
-    table: usageHourlyUsers,
-    hour: usageHourlyUsers.hour,
-    columns: { user: usageHourlyUsers.endUser, key: usageHourlyUsers.apiKeyId },
+    hourly: {
+      table: usageHourlyRoutes,
+      time: usageHourlyRoutes.hour,
+      columns: {
+        endpoint: usageHourlyRoutes.endpoint,
+        servedBy: usageHourlyRoutes.servedBy,
+        model: usageHourlyRoutes.model,
+        status: usageHourlyRoutes.status,
+      },
+    },
+    daily: {
+      table: usageDailyRoutes,
+      time: usageDailyRoutes.day,
+      columns: {
+        endpoint: usageDailyRoutes.endpoint,
+        servedBy: usageDailyRoutes.servedBy,
+        model: usageDailyRoutes.model,
+        status: usageDailyRoutes.status,
+      },
+    },
   },
   {
-    table: usageHourlyTags,
-    hour: usageHourlyTags.hour,
-    columns: { tag: usageHourlyTags.tag, key: usageHourlyTags.apiKeyId, model: usageHourlyTags.model },
+    hourly: {
+      table: usageHourlyUsers,
+      time: usageHourlyUsers.hour,
+      columns: { user: usageHourlyUsers.endUser, key: usageHourlyUsers.apiKeyId },
+    },
+    daily: {
+      table: usageDailyUsers,
+      time: usageDailyUsers.day,
+      columns: { user: usageDailyUsers.endUser, key: usageDailyUsers.apiKeyId },
+    },
+  },
+  {
+    hourly: {
+      table: usageHourlyTags,
+      time: usageHourlyTags.hour,
+      columns: { tag: usageHourlyTags.tag, key: usageHourlyTags.apiKeyId, model: usageHourlyTags.model },
+    },
+    daily: {
+      table: usageDailyTags,
+      time: usageDailyTags.day,
+      columns: { tag: usageDailyTags.tag, key: usageDailyTags.apiKeyId, model: usageDailyTags.model },
+    },
   },
 ];
 
@@ -91,25 +145,25 @@ function dimensionsOf(filters: UsageFilters, groupBy: GroupBy | undefined): Dime
   return [...needed];
 }
 
-/** The dimensions' values as a rollup holds them; null when it does not hold one. */
-function rollupSelect(rollup: Rollup): SQL {
+/** The dimensions' values as a layer holds them; null when it does not hold one. */
+function rollupSelect(rollup: Layer): SQL {
   const { key, model, status, endpoint, servedBy, user, tag } = rollup.columns;
   const text = (column: AnyPgColumn | undefined) => (column ? sql`${column}` : sql`null::text`);
-  return sql`${rollup.hour} at time zone 'UTC' as hour_utc,
+  return sql`${rollup.time} at time zone 'UTC' as hour_utc,
     ${key ? sql`nullif(${key}, '')` : sql`null::text`} as api_key_id, ${text(model)} as model,
     ${text(status)} as status, ${text(endpoint)} as endpoint, ${text(servedBy)} as served_by,
     ${text(user)} as end_user, ${text(tag)} as tag,
     requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests`;
 }
 
-function rollupWhere(rollup: Rollup, filters: UsageFilters): SQL {
+function rollupWhere(rollup: Layer, filters: UsageFilters): SQL {
   const c = rollup.columns;
   const on = (column: AnyPgColumn | undefined, value: string | undefined) =>
     value !== undefined && column ? eq(column, value) : undefined;
   return (
     and(
-      filters.from ? gte(rollup.hour, filters.from) : undefined,
-      filters.to ? lt(rollup.hour, filters.to) : undefined,
+      filters.from ? gte(rollup.time, filters.from) : undefined,
+      filters.to ? lt(rollup.time, filters.to) : undefined,
       // the rollups keep the master key as '' (their key column is part of the primary key)
       on(c.key, filters.keyId === 'master' ? '' : filters.keyId),
       on(c.model, filters.model),
@@ -176,29 +230,54 @@ function rawSums(selections: UsageFilters[], tagRows: boolean): SQL {
 }
 
 const HOUR_MS = 3_600_000;
-const floorHour = (at: Date) => new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS);
-const ceilHour = (at: Date) => new Date(Math.ceil(at.getTime() / HOUR_MS) * HOUR_MS);
+const DAY_MS = 86_400_000;
+const floorTo = (at: Date, unit: number) => new Date(Math.floor(at.getTime() / unit) * unit);
+const ceilTo = (at: Date, unit: number) => new Date(Math.ceil(at.getTime() / unit) * unit);
+
+/** [from, to) cut into the part whole units cover and the partial edges either side (each maybe empty). */
+function split(from: Date | undefined, to: Date | undefined, unit: number) {
+  const wholeFrom = from ? ceilTo(from, unit) : undefined;
+  const wholeTo = to ? floorTo(to, unit) : undefined;
+  if (wholeFrom && wholeTo && wholeFrom >= wholeTo) return undefined;
+  const edges: Array<{ from: Date | undefined; to: Date | undefined }> = [];
+  if (from && wholeFrom && from < wholeFrom) edges.push({ from, to: wholeFrom });
+  if (to && wholeTo && wholeTo < to) edges.push({ from: wholeTo, to });
+  return { whole: { from: wholeFrom, to: wholeTo }, edges };
+}
 
 /**
- * The selection as sums per UTC hour and dimensions. Columns: hour_utc (timestamp, UTC), api_key_id
- * (null for the master key), model, status, endpoint, served_by, end_user, tag ('' for none; null where
- * the source does not keep it), and the sums. Whole hours come from the first rollup holding every
- * dimension needed, the partial hours at either edge of [from, to) from usage_logs itself (at most two
- * hours of rows, read by the created_at index); with no such rollup, everything from usage_logs.
+ * The selection as sums per UTC hour (or day, see below) and dimensions. Columns: hour_utc (timestamp,
+ * UTC), api_key_id (null for the master key), model, status, endpoint, served_by, end_user, tag ('' for
+ * none; null where the source does not keep it), and the sums. Sources, coarsest first, from the first
+ * rollup holding every dimension needed: whole UTC days from its daily layer (hour_utc is the day's
+ * start, so not when grouping by hour), the whole hours left at either end from its hourly layer, and the
+ * partial hours at the edges of [from, to) from usage_logs itself (at most two hours of rows, read by the
+ * created_at index); with no such rollup, everything from usage_logs.
  */
 export function hourlySums(filters: UsageFilters, groupBy?: GroupBy): SQL {
   const tagRows = groupBy === 'tag';
   const needed = dimensionsOf(filters, groupBy);
-  const rollup = ROLLUPS.find((r) => needed.every((d) => r.columns[d] !== undefined));
+  const rollup = ROLLUPS.find((r) => needed.every((d) => r.hourly.columns[d] !== undefined));
   const { from, to, ...rest } = filters;
-  const wholeFrom = from ? ceilHour(from) : undefined;
-  const wholeTo = to ? floorHour(to) : undefined;
+  const hours = split(from, to, HOUR_MS);
   // no rollup for this combination, or no whole hour inside the range: every row from usage_logs
-  if (!rollup || (wholeFrom && wholeTo && wholeFrom >= wholeTo)) return rawSums([filters], tagRows);
-  const edges: UsageFilters[] = [];
-  if (from && wholeFrom && from < wholeFrom) edges.push({ ...rest, from, to: wholeFrom });
-  if (to && wholeTo && wholeTo < to) edges.push({ ...rest, from: wholeTo, to });
-  const whole = sql`select ${rollupSelect(rollup)} from ${rollup.table}
-    where ${rollupWhere(rollup, { ...rest, from: wholeFrom, to: wholeTo })}`;
-  return edges.length === 0 ? whole : sql`${whole} union all ${rawSums(edges, tagRows)}`;
+  if (!rollup || !hours) return rawSums([filters], tagRows);
+  const parts: SQL[] = [];
+  const layer = (source: Layer, range: { from: Date | undefined; to: Date | undefined }) =>
+    parts.push(
+      sql`select ${rollupSelect(source)} from ${source.table} where ${rollupWhere(source, { ...rest, ...range })}`,
+    );
+  const days = groupBy === 'hour' ? undefined : split(hours.whole.from, hours.whole.to, DAY_MS);
+  if (days) {
+    layer(rollup.daily, days.whole);
+    for (const edge of days.edges) layer(rollup.hourly, edge);
+  } else layer(rollup.hourly, hours.whole);
+  if (hours.edges.length > 0)
+    parts.push(
+      rawSums(
+        hours.edges.map((edge) => ({ ...rest, ...edge })),
+        tagRows,
+      ),
+    );
+  return sql.join(parts, sql` union all `);
 }
