@@ -17,11 +17,13 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 
+import { accountBalance, accountCredits, accounts, plans } from './schema-accounts.ts';
 import { budgetAlerts } from './schema-alerts.ts';
 import { createdAt } from './schema-columns.ts';
 import { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
 import { usageHourly, usageHourlyRoutes, usageHourlyTags, usageHourlyUsers } from './schema-rollups.ts';
 
+export { accountBalance, accountCredits, accounts, plans } from './schema-accounts.ts';
 export { budgetAlerts } from './schema-alerts.ts';
 export { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
 export { usageHourly, usageHourlyRoutes, usageHourlyTags, usageHourlyUsers } from './schema-rollups.ts';
@@ -118,6 +120,8 @@ export const apiKeys = pgTable(
     tpmLimit: integer('tpm_limit'),
     /** requests of this key in flight at once, per gateway process; null = unlimited */
     maxConcurrent: integer('max_concurrent'),
+    /** the account (customer) this key bills to; null: a key on its own, charged its cost */
+    accountId: text('account_id'),
     createdAt: createdAt(),
     revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
   },
@@ -180,6 +184,12 @@ export const usageLogs = pgTable(
     /** USD reserved against the key's budget at admission, for the record: the insert trigger releases
      * the budget_reservations row with this request_id, never this figure (migration 0010) */
     reservedUsd: numeric('reserved_usd'),
+    /** the key's account when the row was written (drizzle/0014); null: a key without an account */
+    accountId: text('account_id'),
+    /** the account plan's markup applied (1 without an account) */
+    markup: numeric('markup').notNull().default('1'),
+    /** cost_total × markup, exact; null on rows written before accounts existed (read as cost_total) */
+    chargeUsd: numeric('charge_usd'),
   },
   (t) => [
     uniqueIndex('usage_logs_request_id').on(t.requestId),
@@ -223,6 +233,10 @@ export const budgetReservations = pgTable(
     period: date('period', { mode: 'string' }).notNull(),
     /** USD, the request's worst case */
     amount: numeric('amount').notNull(),
+    /** the account whose balance this request's worst-case charge is held against (drizzle/0014) */
+    accountId: text('account_id'),
+    /** USD, the worst-case charge held in account_balance.reserved_usd */
+    accountAmount: numeric('account_amount'),
     createdAt: createdAt(),
   },
   (t) => [index('budget_reservations_created_at').on(t.createdAt)],
@@ -271,6 +285,10 @@ export const schema = {
   keyRateWindows,
   adminAudit,
   budgetAlerts,
+  plans,
+  accounts,
+  accountBalance,
+  accountCredits,
 };
 
 export type UsageLogInsert = typeof usageLogs.$inferInsert;
