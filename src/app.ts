@@ -16,19 +16,24 @@ import { databaseDeadline } from './middleware/database-deadline.ts';
 import { renderError } from './middleware/error-handler.ts';
 import { observe } from './middleware/observe.ts';
 import { requestId } from './middleware/request-id.ts';
+import { adminAccountsRoutes } from './routes/admin-accounts.ts';
 import { adminAlertsRoutes } from './routes/admin-alerts.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
+import { adminPlansRoutes } from './routes/admin-plans.ts';
 import { adminPricingRoutes } from './routes/admin-pricing.ts';
 import { adminRepriceRoutes } from './routes/admin-reprice.ts';
 import { bodyLimit } from './routes/body.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
+import { keySelfRoutes } from './routes/key-self.ts';
 import { meteredRoutes } from './routes/metered.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { usageRoutes } from './routes/usage.ts';
+import { createAccountService } from './services/accounts/accounts.ts';
+import { createCreditService } from './services/accounts/credits.ts';
 import type { Audit } from './services/admin/audit.ts';
 import type { KeyService } from './services/admission/keys.ts';
 import type { Limits } from './services/admission/limits.ts';
@@ -77,6 +82,8 @@ export function createApp(deps: AppDeps) {
       completionLog.info(usageLogLine(row), 'completion');
     },
   });
+  const accounts = createAccountService({ database: deps.database, refreshKeys: () => keys.refresh() });
+  const credits = createCreditService({ database: deps.database });
   const app = new Hono<AppEnv>();
 
   app.use(requestId());
@@ -102,6 +109,7 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/*', clientAuth(keys));
   app.route('/v1', meteredRoutes({ adapters: ENDPOINTS, pipeline, limits: deps.limits }));
   app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));
+  app.route('/v1', keySelfRoutes({ database: deps.database, keys, accounts }));
 
   const adminDeadline = databaseDeadline({ timeoutMs: config.databaseStatementTimeoutMs + 500 });
   for (const prefix of ['/usage', '/usage/*', '/admin/*']) app.use(prefix, adminAuth(keys), adminDeadline);
@@ -111,6 +119,8 @@ export function createApp(deps: AppDeps) {
   app.route('/admin', adminKeysRoutes(deps));
   app.route('/admin', adminAuditRoutes(deps));
   app.route('/admin', adminAlertsRoutes(deps));
+  app.route('/admin', adminPlansRoutes({ accounts, audit: deps.audit }));
+  app.route('/admin', adminAccountsRoutes({ accounts, credits, audit: deps.audit }));
   app.route('/dashboard', dashboardRoutes(deps));
 
   const log = (message: string, fields: Record<string, unknown>) => deps.logger.error(fields, message);

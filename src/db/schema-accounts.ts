@@ -1,6 +1,16 @@
 // Accounts, plans and the credit ledger (DESIGN §6c; drizzle/0014, hand-written). Money is numeric.
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, check, index, numeric, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  check,
+  index,
+  numeric,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 import { createdAt } from './schema-columns.ts';
 
 /** A plan is immutable once written: a change is a new plan. */

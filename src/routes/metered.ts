@@ -38,6 +38,7 @@ export function meteredRoutes({ adapters, pipeline, limits }: MeteredRoutesDeps)
         signal: c.req.raw.signal,
         endUser: endUserOf(c, adapter.endUser(body)),
         tags: tagsOf(c),
+        account: principal.kind === 'client' ? (principal.limits.account ?? null) : null,
       };
       const reply = await pipeline.run(call, () => admit(limits, principal, call));
       c.set('upstreamMs', reply.upstreamMs);

@@ -1,13 +1,23 @@
 // Admission for client keys: the budget of the key's period (worst case reserved atomically, settled by
 // the usage row) and per-minute request and token limits, all counted in the database so they hold across replicas.
-import { add, canonical, compare, type Decimal, formatDecimal, times } from '../../billing/money.ts';
+import {
+  add,
+  canonical,
+  compare,
+  type Decimal,
+  formatDecimal,
+  parseDecimal,
+  times,
+} from '../../billing/money.ts';
 import { PROVIDER, type PriceBook } from '../../billing/pricing.ts';
+import { reserveForAccount } from '../../db/accounts-repo.ts';
 import type { Database } from '../../db/client.ts';
 import { withDeadline } from '../../db/deadline.ts';
 import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../../db/limits-repo.ts';
 import { GatewayError } from '../../errors.ts';
+import { insufficientCredits } from '../accounts/admission.ts';
 import { createConcurrency } from './concurrency.ts';
-import type { BudgetPeriod, KeyLimits } from './key-limits.ts';
+import type { BudgetPeriod, KeyAccount, KeyLimits } from './key-limits.ts';
 import { createRateLimits } from './rate-limits.ts';
 import { choicesOf, outputTokenBound, promptTokenBound } from './request-bounds.ts';
 
@@ -49,7 +59,7 @@ export type FailMode = 'open' | 'closed';
 type ReserveFor = {
   requestId: string;
   keyId: string;
-  budget: Decimal;
+  budget: Decimal | null;
   model: string;
   at: Date;
   limits: KeyLimits;
@@ -98,6 +108,21 @@ export function periodAdjective(period: BudgetPeriod): string {
   return ADJECTIVE[period];
 }
 
+/** A key's budget cannot cover the request: 429, and retrying cannot help. */
+function budgetExceeded(
+  period: BudgetPeriod,
+  limit: string,
+  worstCase: string,
+  spent: string,
+  reserved: string,
+): GatewayError {
+  return new GatewayError(
+    429,
+    `This key's ${periodAdjective(period)} budget of $${limit} does not cover this request (worst case ${worstCase}; spent ${spent}, in flight ${reserved === 'unknown' ? reserved : `$${reserved}`}).`,
+    { type: 'insufficient_quota', code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
+  );
+}
+
 export function createLimits({
   database,
   priceBook,
@@ -106,6 +131,7 @@ export function createLimits({
   timeoutMs = 2000,
   reservationTtlMs: ttlMs = LONGEST_REQUEST_MS,
   onError = () => {},
+  onRefusal,
 }: {
   database: Database;
   priceBook: PriceBook;
@@ -119,6 +145,8 @@ export function createLimits({
   /** reservations older than this are reaped (see reservationTtlMs()) */
   reservationTtlMs?: number;
   onError?: (message: string, err: unknown) => void;
+  /** told of each refusal for credit (counts, the credits.exhausted alert) */
+  onRefusal?: ((refusal: { keyId: string; reason: 'credits'; accountId: string }) => void) | undefined;
 }) {
   const slots = createConcurrency();
   const bounded = <T>(work: Promise<T>, what: string) => withDeadline(work, timeoutMs, what);
@@ -128,14 +156,15 @@ export function createLimits({
     // a malformed bound is the client's 400 before anything is counted
     const outputTokens = outputTokenBound(body, defaultMaxTokens);
     const { monthlyBudgetUsd: budget, rpm, tpm, maxConcurrent } = limits;
-    if (budget === null && rpm === null && tpm === null && maxConcurrent === null)
+    const account = limits.account ?? null;
+    if (budget === null && rpm === null && tpm === null && maxConcurrent === null && account === null)
       return admitted({ requestId: null, reservedUsd: null, headers: {}, freeSlot: () => {} });
     const freeSlot = slots.take(keyId, maxConcurrent);
     let reserving = false;
     let reservedUsd: string | null = null;
     try {
       const promptTokens = await promptTokenBound(body);
-      if (budget !== null) {
+      if (budget !== null || account !== null) {
         reserving = true;
         reservedUsd = await reserve(
           { requestId, keyId, budget, model: body.model, at, limits },
@@ -150,7 +179,13 @@ export function createLimits({
         rpm === null && tpm === null
           ? {}
           : await rates.take({ keyId, limits, tokens: promptTokens + outputTokens, at });
-      return admitted({ requestId: reservedUsd === null ? null : requestId, reservedUsd, headers, freeSlot });
+      return admitted({
+        requestId: reservedUsd === null ? null : requestId,
+        // a key without a budget holds nothing of its own: only its account's part
+        reservedUsd: budget === null ? null : reservedUsd,
+        headers,
+        freeSlot,
+      });
     } catch (err) {
       if (err instanceof GatewayError) {
         // refused: nothing this request took stays taken (a rate refusal gives the budget back)
@@ -193,6 +228,10 @@ export function createLimits({
     const period = budgetPeriod(at, limits.budgetPeriod);
     const amount = formatDecimal(worst);
     const floor = formatDecimal(cost(floorTokens));
+    const account = limits.account ?? null;
+    if (account !== null)
+      return reserveAccount({ requestId, keyId, budget, limits, period, amount, floor, account });
+    if (budget === null) return '0';
     const limit = formatDecimal(budget);
     // a soft budget still reserves, so spend in flight is tracked and alerts fire, but never refuses
     const hard = !limits.softBudget;
@@ -218,11 +257,57 @@ export function createLimits({
       floor !== amount && reserved !== '0'
         ? `$${amount}, $${floor} while others are in flight`
         : `$${amount}`;
-    throw new GatewayError(
-      429,
-      `This key's ${periodAdjective(limits.budgetPeriod)} budget of $${limit} does not cover this request (worst case ${worstCase}; spent ${spent}, in flight ${reserved === 'unknown' ? reserved : `$${reserved}`}).`,
-      { type: 'insufficient_quota', code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
+    throw budgetExceeded(limits.budgetPeriod, limit, worstCase, spent, reserved);
+  }
+
+  /**
+   * An account's key: the key's budget (if any) and the account's balance in one database call, key_spend
+   * locked before account_balance (the settlement's order). Resolves with the key's part held.
+   */
+  async function reserveAccount({
+    requestId,
+    keyId,
+    budget,
+    limits,
+    period,
+    amount,
+    floor,
+    account,
+  }: Omit<ReserveFor, 'model' | 'at'> & {
+    period: string;
+    amount: string;
+    floor: string;
+    account: KeyAccount;
+  }): Promise<string> {
+    const hard = budget !== null && !limits.softBudget;
+    // a worst case past the whole budget is refused before anything is held (as reserve() does)
+    if (hard && compare(parseDecimal(amount), budget) > 0)
+      throw budgetExceeded(limits.budgetPeriod, formatDecimal(budget), `$${amount}`, 'unknown', 'unknown');
+    const result = await bounded(
+      reserveForAccount(database, {
+        id: requestId,
+        keyId,
+        period,
+        amount,
+        floor,
+        trackKey: budget !== null,
+        budget: hard ? formatDecimal(budget) : null,
+        accountId: account.id,
+        markup: account.markup,
+      }),
+      'reserving budget and credits',
     );
+    if (result.outcome === 'admitted') return canonical(result.amount);
+    if (result.outcome === 'budget' && budget !== null)
+      throw budgetExceeded(
+        limits.budgetPeriod,
+        formatDecimal(budget),
+        `$${amount}`,
+        `$${canonical(result.spent)}`,
+        canonical(result.key_reserved),
+      );
+    onRefusal?.({ keyId, reason: 'credits', accountId: account.id });
+    throw insufficientCredits(result);
   }
 
   /** The figures for a refusal that needs no reservation: a database that cannot say is no reason to admit. */

@@ -1,5 +1,6 @@
 // Builds one usage_logs row: tokens (reported or estimated), the price applied (cached input price
 // included), the exact cost.
+import { multiplyExact } from '../../billing/charge.ts';
 import { costOf } from '../../billing/cost.ts';
 import { formatDecimal } from '../../billing/money.ts';
 import type { AppliedPrice } from '../../billing/pricing.ts';
@@ -39,6 +40,8 @@ export type UsageRowInput = {
   error?: string | null | undefined;
   /** USD reserved against the key's budget at admission, released when this row is inserted */
   reservedUsd?: string | null | undefined;
+  /** the key's account and its plan's markup; null or absent: markup 1, charge = cost */
+  account?: { id: string; markup: string } | null | undefined;
 };
 
 export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; costTotal: string } {
@@ -57,6 +60,7 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
         : { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
   const cost = costOf(counts, input.price);
   const costTotal = formatDecimal(cost.total);
+  const account = input.account ?? null;
   return {
     costTotal,
     row: {
@@ -93,6 +97,9 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
       upstreamRequestId: input.upstreamRequestId ?? null,
       error: input.error ?? null,
       reservedUsd: input.reservedUsd ?? null,
+      accountId: account?.id ?? null,
+      markup: account?.markup ?? '1',
+      chargeUsd: account === null ? costTotal : multiplyExact(costTotal, account.markup),
     },
   };
 }
