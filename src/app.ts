@@ -32,8 +32,10 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { usageRoutes } from './routes/usage.ts';
+import { stripeWebhookRoutes } from './routes/webhooks-stripe.ts';
 import { createAccountService } from './services/accounts/accounts.ts';
 import { createCreditService } from './services/accounts/credits.ts';
+import { createStripeTopups } from './services/accounts/stripe.ts';
 import type { Audit } from './services/admin/audit.ts';
 import type { KeyService } from './services/admission/keys.ts';
 import type { Limits } from './services/admission/limits.ts';
@@ -122,6 +124,17 @@ export function createApp(deps: AppDeps) {
   app.route('/admin', adminPlansRoutes({ accounts, audit: deps.audit }));
   app.route('/admin', adminAccountsRoutes({ accounts, credits, audit: deps.audit }));
   app.route('/dashboard', dashboardRoutes(deps));
+  if (config.stripeWebhookSecret) {
+    const receive = createStripeTopups({
+      database: deps.database,
+      credits,
+      audit: deps.audit,
+      secret: config.stripeWebhookSecret,
+      onUnmatched: (detail) =>
+        deps.logger.warn(detail, 'a Stripe top-up names no account; kept in the audit log'),
+    });
+    app.route('/webhooks', stripeWebhookRoutes({ receive }));
+  }
 
   const log = (message: string, fields: Record<string, unknown>) => deps.logger.error(fields, message);
   app.notFound((c) => renderError(notFound(`No route for ${c.req.method} ${c.req.path}.`), c));

@@ -81,6 +81,14 @@ const schema = z.object({
   ALERT_BACKOFF_MAX_MS: positiveInt.default(300_000),
   ALERT_TIMEOUT_MS: positiveInt.default(10_000),
   ALERT_POLL_MS: positiveInt.default(1000),
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .optional()
+    .describe(
+      "Stripe's webhook signing secret (whsec_…): verifies POST /webhooks/stripe; unset: no such route",
+    ),
 });
 
 export type Config = {
@@ -143,6 +151,8 @@ export type Config = {
     /** how often due alerts are looked for (a NOTIFY from the alert trigger wakes the deliverer sooner) */
     pollMs: number;
   };
+  /** verifies Stripe's signature on POST /webhooks/stripe (top-ups); unset: the route is not mounted */
+  stripeWebhookSecret: string | undefined;
 };
 
 export class ConfigError extends Error {
@@ -221,6 +231,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
       timeoutMs: e.ALERT_TIMEOUT_MS,
       pollMs: e.ALERT_POLL_MS,
     },
+    stripeWebhookSecret: e.STRIPE_WEBHOOK_SECRET,
   };
 }
 
@@ -231,6 +242,7 @@ const SECRET = new Set([
   'DATABASE_URL',
   'ALERT_WEBHOOK_URL',
   'ALERT_WEBHOOK_SECRET',
+  'STRIPE_WEBHOOK_SECRET',
 ]);
 
 /** The offending value for the error line; secrets are never echoed. */
