@@ -35,6 +35,7 @@ import { usageRoutes } from './routes/usage.ts';
 import { stripeWebhookRoutes } from './routes/webhooks-stripe.ts';
 import { createAccountService } from './services/accounts/accounts.ts';
 import { createCreditService } from './services/accounts/credits.ts';
+import { createGrants } from './services/accounts/grants.ts';
 import { createStripeTopups } from './services/accounts/stripe.ts';
 import type { Audit } from './services/admin/audit.ts';
 import type { KeyService } from './services/admission/keys.ts';
@@ -86,6 +87,7 @@ export function createApp(deps: AppDeps) {
   });
   const accounts = createAccountService({ database: deps.database, refreshKeys: () => keys.refresh() });
   const credits = createCreditService({ database: deps.database });
+  const grants = createGrants({ database: deps.database });
   const app = new Hono<AppEnv>();
 
   app.use(requestId());
@@ -109,7 +111,17 @@ export function createApp(deps: AppDeps) {
     );
   }
   app.use('/v1/*', clientAuth(keys));
-  app.route('/v1', meteredRoutes({ adapters: ENDPOINTS, pipeline, limits: deps.limits }));
+  app.route(
+    '/v1',
+    meteredRoutes({
+      adapters: ENDPOINTS,
+      pipeline,
+      limits: deps.limits,
+      grants,
+      onGrantError: (err) =>
+        deps.logger.error({ err }, 'writing a plan grant failed; the next request retries'),
+    }),
+  );
   app.route('/v1', modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing }));
   app.route('/v1', keySelfRoutes({ database: deps.database, keys, accounts }));
 
@@ -122,7 +134,10 @@ export function createApp(deps: AppDeps) {
   app.route('/admin', adminAuditRoutes(deps));
   app.route('/admin', adminAlertsRoutes(deps));
   app.route('/admin', adminPlansRoutes({ accounts, audit: deps.audit }));
-  app.route('/admin', adminAccountsRoutes({ accounts, credits, audit: deps.audit }));
+  app.route(
+    '/admin',
+    adminAccountsRoutes({ accounts, credits, grants, audit: deps.audit, database: deps.database }),
+  );
   app.route('/dashboard', dashboardRoutes(deps));
   if (config.stripeWebhookSecret) {
     const receive = createStripeTopups({

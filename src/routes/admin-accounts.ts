@@ -2,9 +2,12 @@
 // and their credit ledger (idempotent top-ups and adjustments).
 import { Hono } from 'hono';
 import { z } from 'zod';
+import type { Database } from '../db/client.ts';
 import type { AppEnv } from '../middleware/context.ts';
 import type { AccountService } from '../services/accounts/accounts.ts';
 import type { CreditService } from '../services/accounts/credits.ts';
+import type { Grants } from '../services/accounts/grants.ts';
+import { statementCsv, statementOf } from '../services/accounts/statements.ts';
 import type { Audit } from '../services/admin/audit.ts';
 import { name, nonNegativeUsd, period, positiveUsd, signedUsd } from './money-fields.ts';
 import { parseJsonBody, parseWith } from './validation.ts';
@@ -44,6 +47,13 @@ export const creditBody = z
       ctx.addIssue({ code: 'custom', message: 'an adjustment needs a note', path: ['note'] });
   });
 
+export const statementQuery = z.strictObject({
+  period: z
+    .string({ error: 'is required, as YYYY-MM' })
+    .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month as YYYY-MM, e.g. 2026-03'),
+  format: z.enum(['json', 'csv'], { error: 'must be json or csv' }).optional(),
+});
+
 const bodyOf = async (c: { req: { arrayBuffer(): Promise<ArrayBuffer> } }) =>
   parseJsonBody(new Uint8Array(await c.req.arrayBuffer()));
 
@@ -51,7 +61,11 @@ export function adminAccountsRoutes({
   accounts,
   credits,
   audit,
+  database,
+  grants,
 }: {
+  database: Database;
+  grants: Grants;
   accounts: AccountService;
   credits: CreditService;
   audit: Audit;
@@ -74,7 +88,10 @@ export function adminAccountsRoutes({
       return c.json({ object: 'list', data: await accounts.list() });
     })
     .get('/accounts/:id', async function getAccount(c) {
-      return c.json(await accounts.get(c.req.param('id')));
+      const account = await accounts.get(c.req.param('id'));
+      // the period's grant and ended grants' expiries are written before the balance is shown
+      await grants.settle(account.id);
+      return c.json(await accounts.get(account.id));
     })
     .patch('/accounts/:id', async function updateAccount(c) {
       const body = parseWith(patchAccountBody, await bodyOf(c), 'body');
@@ -103,5 +120,19 @@ export function adminAccountsRoutes({
     })
     .get('/accounts/:id/credits', async function listCredits(c) {
       return c.json({ object: 'list', data: await credits.list(c.req.param('id')) });
+    })
+    .get('/accounts/:id/statement', async function statement(c) {
+      const query = parseWith(statementQuery, c.req.query(), 'query');
+      await accounts.get(c.req.param('id'));
+      await grants.settle(c.req.param('id'));
+      const s = await statementOf(database, c.req.param('id'), query.period);
+      const csv =
+        query.format === 'csv' ||
+        (query.format === undefined && /text\/csv/.test(c.req.header('accept') ?? ''));
+      if (!csv) return c.json(s);
+      return c.body(statementCsv(s), 200, {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': `attachment; filename="statement-${s.account_id}-${s.period}.csv"`,
+      });
     });
 }

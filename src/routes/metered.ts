@@ -4,6 +4,7 @@
 import { Hono } from 'hono';
 import type { EndpointAdapter } from '../endpoints/adapter.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import type { Grants } from '../services/accounts/grants.ts';
 import type { Principal } from '../services/admission/keys.ts';
 import type { Limits } from '../services/admission/limits.ts';
 import type { MeteredCall, Ticket } from '../services/pipeline/call.ts';
@@ -16,11 +17,15 @@ export type MeteredRoutesDeps = {
   adapters: readonly EndpointAdapter[];
   pipeline: Pipeline;
   limits: Limits;
+  /** writes an account's plan grant for the period before its first request is admitted */
+  grants?: Grants | undefined;
+  /** a grant that could not be written (the next request, or the periodic settle, retries it) */
+  onGrantError?: ((err: unknown) => void) | undefined;
 };
 
 const NO_TICKET: Ticket = { reservedUsd: null, headers: {}, finish: async () => {} };
 
-export function meteredRoutes({ adapters, pipeline, limits }: MeteredRoutesDeps) {
+export function meteredRoutes({ adapters, pipeline, limits, grants, onGrantError }: MeteredRoutesDeps) {
   const app = new Hono<AppEnv>();
   for (const adapter of adapters) {
     app.post(adapter.path, async function metered(c) {
@@ -40,6 +45,10 @@ export function meteredRoutes({ adapters, pipeline, limits }: MeteredRoutesDeps)
         tags: tagsOf(c),
         account: principal.kind === 'client' ? (principal.limits.account ?? null) : null,
       };
+      const account = principal.kind === 'client' ? (principal.limits.account ?? null) : null;
+      // once per account and period per replica (an in-memory check otherwise)
+      if (account && grants)
+        await grants.ensure(account.id, call.startedAt).catch((err) => onGrantError?.(err));
       const reply = await pipeline.run(call, () => admit(limits, principal, call));
       c.set('upstreamMs', reply.upstreamMs);
       if (reply.kind === 'stream')
