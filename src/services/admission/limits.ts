@@ -1,26 +1,19 @@
 // Admission for client keys: the budget of the key's period (worst case reserved atomically, settled by
 // the usage row) and per-minute request and token limits, all counted in the database so they hold across replicas.
-import {
-  add,
-  canonical,
-  compare,
-  type Decimal,
-  formatDecimal,
-  parseDecimal,
-  times,
-} from '../../billing/money.ts';
+import { add, canonical, compare, type Decimal, formatDecimal, times } from '../../billing/money.ts';
 import { PROVIDER, type PriceBook } from '../../billing/pricing.ts';
-import { reserveForAccount } from '../../db/accounts-repo.ts';
 import type { Database } from '../../db/client.ts';
 import { withDeadline } from '../../db/deadline.ts';
 import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../../db/limits-repo.ts';
 import { GatewayError } from '../../errors.ts';
-import { insufficientCredits } from '../accounts/admission.ts';
+import { reserveAccountCharge } from '../accounts/admission.ts';
+import { budgetExceeded, budgetPeriod } from './budget-periods.ts';
 import { createConcurrency } from './concurrency.ts';
-import type { BudgetPeriod, KeyAccount, KeyLimits } from './key-limits.ts';
+import type { KeyLimits } from './key-limits.ts';
 import { createRateLimits } from './rate-limits.ts';
 import { choicesOf, outputTokenBound, promptTokenBound } from './request-bounds.ts';
 
+export { budgetPeriod, periodAdjective } from './budget-periods.ts';
 export type { BudgetPeriod, KeyLimits } from './key-limits.ts';
 
 export type AdmissionInput = {
@@ -83,44 +76,6 @@ export function reservationTtlMs({
   shutdownGraceMs: number;
 }): number {
   return Math.max(LONGEST_REQUEST_MS, 2 * upstreamTimeoutMs) + shutdownGraceMs;
-}
-
-const DAY_MS = 86_400_000;
-const ADJECTIVE = { day: 'daily', week: 'weekly', month: 'monthly' } as const satisfies Record<
-  BudgetPeriod,
-  string
->;
-
-/**
- * The first day (YYYY-MM-DD, UTC) of the budget period holding `at`: the UTC day, the ISO week (from
- * Monday 00:00 UTC) or the calendar month. key_spend rows are keyed by it. The SQL twin is
- * tollgate_period_start (drizzle/0008), which the spend trigger uses: the two must agree.
- */
-export function budgetPeriod(at: Date, period: BudgetPeriod = 'month'): string {
-  const day = new Date(Math.floor(at.getTime() / DAY_MS) * DAY_MS);
-  if (period === 'week') day.setUTCDate(day.getUTCDate() - ((day.getUTCDay() + 6) % 7));
-  if (period === 'month') day.setUTCDate(1);
-  return day.toISOString().slice(0, 10);
-}
-
-/** "daily", "weekly", "monthly": for messages a person reads. */
-export function periodAdjective(period: BudgetPeriod): string {
-  return ADJECTIVE[period];
-}
-
-/** A key's budget cannot cover the request: 429, and retrying cannot help. */
-function budgetExceeded(
-  period: BudgetPeriod,
-  limit: string,
-  worstCase: string,
-  spent: string,
-  reserved: string,
-): GatewayError {
-  return new GatewayError(
-    429,
-    `This key's ${periodAdjective(period)} budget of $${limit} does not cover this request (worst case ${worstCase}; spent ${spent}, in flight ${reserved === 'unknown' ? reserved : `$${reserved}`}).`,
-    { type: 'insufficient_quota', code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
-  );
 }
 
 export function createLimits({
@@ -230,7 +185,10 @@ export function createLimits({
     const floor = formatDecimal(cost(floorTokens));
     const account = limits.account ?? null;
     if (account !== null)
-      return reserveAccount({ requestId, keyId, budget, limits, period, amount, floor, account });
+      return reserveAccountCharge(
+        { database, bounded, onRefusal },
+        { requestId, keyId, budget, limits, period, amount, floor, account },
+      );
     if (budget === null) return '0';
     const limit = formatDecimal(budget);
     // a soft budget still reserves, so spend in flight is tracked and alerts fire, but never refuses
@@ -258,56 +216,6 @@ export function createLimits({
         ? `$${amount}, $${floor} while others are in flight`
         : `$${amount}`;
     throw budgetExceeded(limits.budgetPeriod, limit, worstCase, spent, reserved);
-  }
-
-  /**
-   * An account's key: the key's budget (if any) and the account's balance in one database call, key_spend
-   * locked before account_balance (the settlement's order). Resolves with the key's part held.
-   */
-  async function reserveAccount({
-    requestId,
-    keyId,
-    budget,
-    limits,
-    period,
-    amount,
-    floor,
-    account,
-  }: Omit<ReserveFor, 'model' | 'at'> & {
-    period: string;
-    amount: string;
-    floor: string;
-    account: KeyAccount;
-  }): Promise<string> {
-    const hard = budget !== null && !limits.softBudget;
-    // a worst case past the whole budget is refused before anything is held (as reserve() does)
-    if (hard && compare(parseDecimal(amount), budget) > 0)
-      throw budgetExceeded(limits.budgetPeriod, formatDecimal(budget), `$${amount}`, 'unknown', 'unknown');
-    const result = await bounded(
-      reserveForAccount(database, {
-        id: requestId,
-        keyId,
-        period,
-        amount,
-        floor,
-        trackKey: budget !== null,
-        budget: hard ? formatDecimal(budget) : null,
-        accountId: account.id,
-        markup: account.markup,
-      }),
-      'reserving budget and credits',
-    );
-    if (result.outcome === 'admitted') return canonical(result.amount);
-    if (result.outcome === 'budget' && budget !== null)
-      throw budgetExceeded(
-        limits.budgetPeriod,
-        formatDecimal(budget),
-        `$${amount}`,
-        `$${canonical(result.spent)}`,
-        canonical(result.key_reserved),
-      );
-    onRefusal?.({ keyId, reason: 'credits', accountId: account.id });
-    throw insufficientCredits(result);
   }
 
   /** The figures for a refusal that needs no reservation: a database that cannot say is no reason to admit. */
