@@ -45,6 +45,9 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('an account on two replicas of o
         UPSTREAM_BASE_URL: upstream.url,
         DATA_DIR: `/tmp/tollgate-accounts-replica-${i}-${process.pid}`,
         BUDGET_DEFAULT_MAX_TOKENS: String(body.max_tokens),
+        // on a loaded machine a 2 s admission deadline fails open (admits unreserved): this test is
+        // about atomicity, not the fail mode, so the database gets time to answer
+        DATABASE_TIMEOUT_MS: '30000',
       });
       const database = await openDatabase({ databaseUrl: created.url });
       replicas.push(await createGateway(config, { database, logger: createLogger({ level: 'silent' }) }));

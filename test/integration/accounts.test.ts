@@ -33,7 +33,9 @@ describe.each(BACKENDS)('accounts and credits on %s', (backend) => {
   gatewaySuite(
     {
       backend,
-      env: { BUDGET_DEFAULT_MAX_TOKENS: String(MAX_TOKENS) },
+      // DATABASE_TIMEOUT_MS: a 2 s admission deadline on a loaded machine fails open (unreserved);
+      // these tests are about atomicity, not the fail mode
+      env: { BUDGET_DEFAULT_MAX_TOKENS: String(MAX_TOKENS), DATABASE_TIMEOUT_MS: '30000' },
       handlers: [
         http.post('*/chat/completions', () =>
           HttpResponse.json({
