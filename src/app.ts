@@ -25,6 +25,7 @@ import { adminPricingRoutes } from './routes/admin-pricing.ts';
 import { adminRepriceRoutes } from './routes/admin-reprice.ts';
 import { bodyLimit } from './routes/body.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
+import { dashboardAccountsRoutes } from './routes/dashboard-accounts.ts';
 import { healthRoutes } from './routes/health.ts';
 import { keySelfRoutes } from './routes/key-self.ts';
 import { meteredRoutes } from './routes/metered.ts';
@@ -137,6 +138,10 @@ export function createApp(deps: AppDeps) {
   app.route(
     '/admin',
     adminAccountsRoutes({ accounts, credits, grants, audit: deps.audit, database: deps.database }),
+  );
+  app.route(
+    '/dashboard/accounts',
+    dashboardAccountsRoutes({ adminApiKey: deps.adminApiKey, database: deps.database, accounts, grants }),
   );
   app.route('/dashboard', dashboardRoutes(deps));
   if (config.stripeWebhookSecret) {
