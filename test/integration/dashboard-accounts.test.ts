@@ -75,4 +75,25 @@ describe.each(BACKENDS)('dashboard accounts on %s', (backend) => {
     expect(text).toContain('<strong id="closing">$9.996875</strong>');
     expect(text).toContain('inv-1');
   });
+
+  it('shows the budget bar with its percentage, and one price version as "1 version"', async () => {
+    const key = await post('/admin/keys', { name: 'budgeted', monthly_budget_usd: '0.02' });
+    const res = await gw.call('/v1/chat/completions', {
+      method: 'POST',
+      json: {
+        model: 'openai/gpt-oss-120b:groq',
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 500,
+      },
+      key: key.key!,
+    });
+    expect(res.status).toBe(200);
+    const cookie = await signIn();
+    const html = await (await gw.app.request('http://localhost/dashboard', { headers: { cookie } })).text();
+    // spent 0.0025 of 0.02
+    const row = html.slice(html.indexOf(`data-key-id="${key.id}"`));
+    expect(row.slice(0, row.indexOf('</tr>'))).toContain('<span class="barpct">12.5%</span>');
+    expect(html).toContain('History (1 version)');
+    expect(html).not.toContain('1 versions');
+  });
 });
