@@ -17,19 +17,28 @@ import { databaseDeadline } from './middleware/database-deadline.ts';
 import { renderError } from './middleware/error-handler.ts';
 import { observe } from './middleware/observe.ts';
 import { requestId } from './middleware/request-id.ts';
+import { adminAccountsRoutes } from './routes/admin-accounts.ts';
 import { adminAlertsRoutes } from './routes/admin-alerts.ts';
 import { adminAuditRoutes } from './routes/admin-audit.ts';
 import { adminKeysRoutes } from './routes/admin-keys.ts';
+import { adminPlansRoutes } from './routes/admin-plans.ts';
 import { adminPricingRoutes } from './routes/admin-pricing.ts';
 import { adminRepriceRoutes } from './routes/admin-reprice.ts';
 import { bodyLimit } from './routes/body.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
+import { dashboardAccountsRoutes } from './routes/dashboard-accounts.ts';
 import { healthRoutes } from './routes/health.ts';
+import { keySelfRoutes } from './routes/key-self.ts';
 import { meteredRoutes } from './routes/metered.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { openApiRoutes } from './routes/openapi.ts';
 import { usageRoutes } from './routes/usage.ts';
+import { stripeWebhookRoutes } from './routes/webhooks-stripe.ts';
+import { createAccountService } from './services/accounts/accounts.ts';
+import { createCreditService } from './services/accounts/credits.ts';
+import { createGrants } from './services/accounts/grants.ts';
+import { createStripeTopups } from './services/accounts/stripe.ts';
 import type { Audit } from './services/admin/audit.ts';
 import { createSignInThrottle } from './services/admin/sign-in-throttle.ts';
 import type { KeyService } from './services/admission/keys.ts';
@@ -84,6 +93,9 @@ export function createApp(deps: AppDeps) {
       completionLog.info(usageLogLine(row), 'completion');
     },
   });
+  const accounts = createAccountService({ database: deps.database, refreshKeys: () => keys.refresh() });
+  const credits = createCreditService({ database: deps.database });
+  const grants = createGrants({ database: deps.database });
   const app = new Hono<AppEnv>();
 
   app.use(requestId());
@@ -109,12 +121,21 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/*', clientAuth(keys));
   app.route(
     '/v1',
-    meteredRoutes({ adapters: endpoints, pipeline, limits: deps.limits, telemetry: deps.telemetry }),
+    meteredRoutes({
+      adapters: endpoints,
+      pipeline,
+      limits: deps.limits,
+      telemetry: deps.telemetry,
+      grants,
+      onGrantError: (err) =>
+        deps.logger.error({ err }, 'writing a plan grant failed; the next request retries'),
+    }),
   );
   app.route(
     '/v1',
     modelsRoutes({ defaultModel: config.defaultModel, pricing: deps.pricing, upstreams: deps.upstreams }),
   );
+  app.route('/v1', keySelfRoutes({ database: deps.database, keys, accounts }));
 
   const adminDeadline = databaseDeadline({ timeoutMs: config.databaseStatementTimeoutMs + 500 });
   // wrong admin keys are throttled per client address, in the dashboard sign-in's counter
@@ -132,7 +153,27 @@ export function createApp(deps: AppDeps) {
   app.route('/admin', adminKeysRoutes(deps));
   app.route('/admin', adminAuditRoutes(deps));
   app.route('/admin', adminAlertsRoutes(deps));
+  app.route('/admin', adminPlansRoutes({ accounts, audit: deps.audit }));
+  app.route(
+    '/admin',
+    adminAccountsRoutes({ accounts, credits, grants, audit: deps.audit, database: deps.database }),
+  );
+  app.route(
+    '/dashboard/accounts',
+    dashboardAccountsRoutes({ adminApiKey: deps.adminApiKey, database: deps.database, accounts, grants }),
+  );
   app.route('/dashboard', dashboardRoutes({ ...deps, endpoints }));
+  if (config.stripeWebhookSecret) {
+    const receive = createStripeTopups({
+      database: deps.database,
+      credits,
+      audit: deps.audit,
+      secret: config.stripeWebhookSecret,
+      onUnmatched: (detail) =>
+        deps.logger.warn(detail, 'a Stripe top-up names no account; kept in the audit log'),
+    });
+    app.route('/webhooks', stripeWebhookRoutes({ receive }));
+  }
 
   const log = (message: string, fields: Record<string, unknown>) => deps.logger.error(fields, message);
   app.notFound((c) => renderError(notFound(`No route for ${c.req.method} ${c.req.path}.`), c));

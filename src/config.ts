@@ -296,6 +296,14 @@ export const configSchema = z.object({
     .describe(
       'whole UTC months of usage rows kept before the current one, in months (unset: all); older months are archived to DATA_DIR/archive, then dropped',
     ),
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .optional()
+    .describe(
+      "Stripe's webhook signing secret (whsec_…): verifies POST /webhooks/stripe; unset: no such route",
+    ),
 });
 
 /**
@@ -400,6 +408,8 @@ export type Config = {
   catalogMaxRetireShare: number;
   /** wrong admin keys per client address per minute, shared with the dashboard's sign-in */
   adminAuthFailuresPerMinute: number;
+  /** verifies Stripe's signature on POST /webhooks/stripe (top-ups); unset: the route is not mounted */
+  stripeWebhookSecret: string | undefined;
 };
 
 export type TelemetryConfig = {
@@ -527,6 +537,7 @@ export function loadConfig(env: Env = readEnvironment()): Config {
     },
     catalogMaxRetireShare: e.CATALOG_MAX_RETIRE_SHARE,
     adminAuthFailuresPerMinute: e.ADMIN_AUTH_FAILURES_PER_MINUTE,
+    stripeWebhookSecret: e.STRIPE_WEBHOOK_SECRET,
   };
 }
 
@@ -538,6 +549,7 @@ const SECRET = new Set([
   'ALERT_WEBHOOK_URL',
   'ALERT_WEBHOOK_SECRET',
   'OTEL_EXPORTER_OTLP_HEADERS',
+  'STRIPE_WEBHOOK_SECRET',
 ]);
 
 function decodable(value: string): boolean {

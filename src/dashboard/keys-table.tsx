@@ -59,10 +59,13 @@ function KeyRow({ k, alerts }: { k: KeyWithSpend; alerts: AlertView[] }) {
       <td class="num mono">{budget ? usd(budget) : '—'}</td>
       <td class="barcell" title={budget ? `${(used / 10).toFixed(1)}% of the budget` : 'no budget'}>
         {budget ? (
-          <span
-            class="bar spend"
-            style={`width:${Math.max(0.5, Math.min(100, used / 10))}%${used >= 1000 ? ';background:#f87171' : ''}`}
-          />
+          <>
+            <span
+              class="bar spend"
+              style={`width:${Math.max(0.5, Math.min(100, used / 10))}%${used >= 1000 ? ';background:#f87171' : ''}`}
+            />
+            <span class="barpct">{`${(used / 10).toFixed(1)}%`}</span>
+          </>
         ) : (
           ''
         )}

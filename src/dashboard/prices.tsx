@@ -46,7 +46,9 @@ export function PricePanel({ prices, history }: { prices: CurrentPriceView[]; hi
         </table>
       </div>
       <details>
-        <summary>History ({history.length} versions)</summary>
+        <summary>
+          History ({history.length} {history.length === 1 ? 'version' : 'versions'})
+        </summary>
         <table>
           <tbody>
             {history.map((p) => (

@@ -29,7 +29,7 @@ th{font-size:12px;color:#6b7280;font-weight:500;white-space:nowrap}
 .tag{display:inline-block;font-size:11px;padding:0 .3rem;margin:.1rem .2rem 0 0;border-radius:4px;background:#eef2ff;color:#3730a3}
 .note{font-size:12px;margin:.4rem 0 0}td.name{overflow-wrap:anywhere;min-width:7rem}
 .badge{font-size:11.5px;padding:.05rem .4rem;border-radius:999px}.badge.ok{background:#dcfce7;color:#166534}.badge.bad{background:#fee2e2;color:#991b1b}
-.barcell{width:30%}.bar{display:block;height:8px;border-radius:4px;background:#93c5fd}
+.barcell{width:30%}.bar{display:block;height:8px;border-radius:4px;background:#93c5fd}.barpct{font-size:.75rem;color:#6b7280}
 .chart{margin:0}.chart svg{width:100%;height:220px}.chart .axis{stroke:#d1d5db}
 .chart rect.cost{fill:#2563eb}.chart circle.tokens{fill:#f59e0b}.chart text{font-size:11px;fill:#6b7280}
 figcaption{font-size:12px;color:#6b7280;margin-top:.3rem}.swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin:0 .25rem 0 .6rem}

@@ -42,6 +42,7 @@ export async function updateKey(
       | 'alertThresholds'
       | 'softBudget'
       | 'maxConcurrent'
+      | 'accountId'
     >
   >,
 ): Promise<ApiKeyRow | undefined> {

@@ -18,6 +18,7 @@ import {
 } from 'drizzle-orm/pg-core';
 import { DEFAULT_ENDPOINT } from '../endpoints/default-endpoint.ts';
 
+import { accountBalance, accountCredits, accounts, plans } from './schema-accounts.ts';
 import { budgetAlerts } from './schema-alerts.ts';
 import { createdAt } from './schema-columns.ts';
 import { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
@@ -32,6 +33,7 @@ import {
   usageHourlyUsers,
 } from './schema-rollups.ts';
 
+export { accountBalance, accountCredits, accounts, plans } from './schema-accounts.ts';
 export { budgetAlerts } from './schema-alerts.ts';
 export { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
 export {
@@ -137,6 +139,8 @@ export const apiKeys = pgTable(
     tpmLimit: integer('tpm_limit'),
     /** requests of this key in flight at once, per gateway process; null = unlimited */
     maxConcurrent: integer('max_concurrent'),
+    /** the account (customer) this key bills to; null: a key on its own, charged its cost */
+    accountId: text('account_id'),
     createdAt: createdAt(),
     revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
   },
@@ -200,6 +204,12 @@ export const usageLogs = pgTable(
     /** USD reserved against the key's budget at admission, for the record: the insert trigger releases
      * the budget_reservations row with this request_id, never this figure (migration 0010) */
     reservedUsd: numeric('reserved_usd'),
+    /** the key's account when the row was written (drizzle/0014); null: a key without an account */
+    accountId: text('account_id'),
+    /** the account plan's markup applied (1 without an account) */
+    markup: numeric('markup').notNull().default('1'),
+    /** cost_total × markup, exact; null on rows written before accounts existed (read as cost_total) */
+    chargeUsd: numeric('charge_usd'),
   },
   (t) => [
     // partitioned by UTC month on created_at (drizzle/0015): every unique key includes it
@@ -245,6 +255,10 @@ export const budgetReservations = pgTable(
     period: date('period', { mode: 'string' }).notNull(),
     /** USD, the request's worst case */
     amount: numeric('amount').notNull(),
+    /** the account whose balance this request's worst-case charge is held against (drizzle/0014) */
+    accountId: text('account_id'),
+    /** USD, the worst-case charge held in account_balance.reserved_usd */
+    accountAmount: numeric('account_amount'),
     createdAt: createdAt(),
   },
   (t) => [index('budget_reservations_created_at').on(t.createdAt)],
@@ -297,6 +311,10 @@ export const schema = {
   keyRateWindows,
   adminAudit,
   budgetAlerts,
+  plans,
+  accounts,
+  accountBalance,
+  accountCredits,
 };
 
 export type UsageLogInsert = typeof usageLogs.$inferInsert;

@@ -47,6 +47,9 @@ const COLUMNS = [
   ['upstreamRequestId', 'upstream_request_id', 'text'],
   ['error', 'error', 'text'],
   ['reservedUsd', 'reserved_usd', 'numeric'],
+  ['accountId', 'account_id', 'text'],
+  ['markup', 'markup', 'numeric'],
+  ['chargeUsd', 'charge_usd', 'numeric'],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageLogInsert, string, string]>;
 
 /** Columns with a database default: an absent value takes it rather than null. */
@@ -58,6 +61,7 @@ const DEFAULTS: Partial<Record<keyof UsageLogInsert, number | string>> = {
   totalTokens: 0,
   cachedTokens: 0,
   reasoningTokens: 0,
+  markup: '1',
 };
 
 const NAMES = COLUMNS.map(([, column]) => column).join(',');

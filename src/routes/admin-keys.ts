@@ -48,6 +48,8 @@ const settings = {
   tpm_limit: perMinute.nullish(),
   /** requests in flight at once, per gateway replica */
   max_concurrent: atOnce.nullish(),
+  /** the account the key bills to (null: none) */
+  account_id: z.string({ error: 'must be an account id' }).trim().min(1).max(200).nullish(),
 };
 const name = z
   .string({ error: 'must be a string' })
@@ -68,6 +70,7 @@ function toSettings(body: z.infer<typeof patchKeyBody>): KeySettings {
     ...(body.rpm_limit !== undefined ? { rpmLimit: body.rpm_limit } : {}),
     ...(body.tpm_limit !== undefined ? { tpmLimit: body.tpm_limit } : {}),
     ...(body.max_concurrent !== undefined ? { maxConcurrent: body.max_concurrent } : {}),
+    ...(body.account_id !== undefined ? { accountId: body.account_id } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import type { EndpointAdapter } from '../endpoints/adapter.ts';
 import { setTopLevelMember } from '../endpoints/json-member.ts';
 import { badRequest } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import type { Grants } from '../services/accounts/grants.ts';
 import type { Principal } from '../services/admission/keys.ts';
 import type { Admission, Limits } from '../services/admission/limits.ts';
 import { requestedBound } from '../services/admission/request-bounds.ts';
@@ -23,11 +24,22 @@ export type MeteredRoutesDeps = {
   limits: Limits;
   /** a span per request when OpenTelemetry is on */
   telemetry?: Telemetry | undefined;
+  /** writes an account's plan grant for the period before its first request is admitted */
+  grants?: Grants | undefined;
+  /** a grant that could not be written (the next request, or the periodic settle, retries it) */
+  onGrantError?: ((err: unknown) => void) | undefined;
 };
 
 const NO_TICKET: Ticket = { reservedUsd: null, headers: {}, finish: async () => {} };
 
-export function meteredRoutes({ adapters, pipeline, limits, telemetry }: MeteredRoutesDeps) {
+export function meteredRoutes({
+  adapters,
+  pipeline,
+  limits,
+  telemetry,
+  grants,
+  onGrantError,
+}: MeteredRoutesDeps) {
   const app = new Hono<AppEnv>();
   for (const adapter of adapters) {
     if (telemetry) app.use(adapter.path, traceCalls(telemetry, adapter.name));
@@ -49,7 +61,12 @@ export function meteredRoutes({ adapters, pipeline, limits, telemetry }: Metered
         signal: c.req.raw.signal,
         endUser: endUserOf(c, adapter.endUser(body)),
         tags: tagsOf(c),
+        account: principal.kind === 'client' ? (principal.limits.account ?? null) : null,
       };
+      const account = principal.kind === 'client' ? (principal.limits.account ?? null) : null;
+      // once per account and period per replica (an in-memory check otherwise)
+      if (account && grants)
+        await grants.ensure(account.id, call.startedAt).catch((err) => onGrantError?.(err));
       const reply = await pipeline.run(call, () => admit(limits, principal, call));
       c.set('upstreamMs', reply.upstreamMs);
       if (reply.kind === 'stream')

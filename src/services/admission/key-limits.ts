@@ -16,4 +16,8 @@ export type KeyLimits = {
   tpm: number | null;
   /** requests in flight at once, counted per gateway process (per replica); null = unlimited */
   maxConcurrent: number | null;
+  /** the account the key bills to, with its plan's markup (1 without a plan); null: no account */
+  account?: KeyAccount | null | undefined;
 };
+
+export type KeyAccount = { id: string; markup: string };

@@ -4,6 +4,7 @@
 // constant time.
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { canonical, formatDecimal, parseDecimal, subtract } from '../../billing/money.ts';
+import { markupOf } from '../../db/accounts-repo.ts';
 import type { Database } from '../../db/client.ts';
 import { databaseUnavailable, withDeadline } from '../../db/deadline.ts';
 import {
@@ -16,7 +17,7 @@ import {
   updateKey,
 } from '../../db/keys-repo.ts';
 import type { ApiKeyRow } from '../../db/schema.ts';
-import { notFound } from '../../errors.ts';
+import { badRequest, notFound } from '../../errors.ts';
 import { type BudgetPeriod, budgetPeriod, type FailMode, type KeyLimits } from './limits.ts';
 
 const CHANNEL = 'tollgate_keys';
@@ -38,6 +39,8 @@ export type KeyView = {
   tpm_limit: number | null;
   /** requests in flight at once, per gateway replica */
   max_concurrent: number | null;
+  /** the account the key bills to; null: none */
+  account_id: string | null;
   created_at: string;
   revoked_at: string | null;
 };
@@ -64,6 +67,7 @@ export type KeySettings = {
   rpmLimit?: number | null;
   tpmLimit?: number | null;
   maxConcurrent?: number | null;
+  accountId?: string | null;
 };
 
 export type KeyService = {
@@ -75,6 +79,8 @@ export type KeyService = {
   revoke(id: string): Promise<KeyView>;
   /** drops cached keys when another replica changes them */
   follow(): Promise<() => Promise<void>>;
+  /** drops every replica's cached keys (an account's plan, and so its keys' markup, changed) */
+  refresh(): Promise<void>;
 };
 
 // one-shot crypto.hash: no Hash object per call (a third cheaper on the per-request key check)
@@ -121,12 +127,13 @@ export function createKeyService({
     let pending = lookups.get(hash);
     if (!pending) {
       const startedIn = generation;
-      pending = withDeadline(findKeyByHash(db, hash), timeoutMs, 'a key lookup')
-        .then((row) => {
+      pending = withDeadline(findKeyWithMarkup(hash), timeoutMs, 'a key lookup')
+        .then((found) => {
           // unknown keys are not cached, so the cache cannot be filled with junk
-          if (!row) return undefined;
+          if (!found) return undefined;
+          const { row, markup } = found;
           const entry = {
-            key: row.revokedAt ? null : { keyId: row.id, limits: limitsOf(row) },
+            key: row.revokedAt ? null : { keyId: row.id, limits: limitsOf(row, markup) },
             checkedAtMs: performance.now(),
           };
           if (generation === startedIn) cache.set(hash, entry);
@@ -136,6 +143,21 @@ export function createKeyService({
       lookups.set(hash, pending);
     }
     return pending;
+  }
+
+  /** A key and, when it bills to an account, that account's markup (one more read, on a cache miss only). */
+  async function findKeyWithMarkup(hash: string) {
+    const row = await findKeyByHash(db, hash);
+    if (!row) return undefined;
+    const markup = row.accountId === null ? '1' : ((await markupOf(database, row.accountId)) ?? '1');
+    return { row, markup };
+  }
+
+  /** An account id an admin named must exist: a 400 naming the field, before anything is written. */
+  async function checkAccount(accountId: string | null | undefined): Promise<void> {
+    if (accountId == null) return;
+    if ((await markupOf(database, accountId)) === undefined)
+      throw badRequest(`No account with id ${accountId}.`, 'account_id', 'unknown_account');
   }
 
   return {
@@ -168,7 +190,9 @@ export function createKeyService({
       rpmLimit = null,
       tpmLimit = null,
       maxConcurrent = null,
+      accountId = null,
     }) {
+      await checkAccount(accountId);
       const key = `${KEY_PREFIX}${randomBytes(24).toString('base64url')}`;
       const row = await insertKey(db, {
         id: `key_${randomBytes(9).toString('base64url')}`,
@@ -183,6 +207,7 @@ export function createKeyService({
         rpmLimit,
         tpmLimit,
         maxConcurrent,
+        accountId,
       });
       return { ...toView(row), key };
     },
@@ -197,8 +222,10 @@ export function createKeyService({
         rpmLimit,
         tpmLimit,
         maxConcurrent,
+        accountId,
       },
     ) {
+      await checkAccount(accountId);
       const row = await updateKey(db, id, {
         ...(name !== undefined ? { name } : {}),
         ...(monthlyBudgetUsd !== undefined
@@ -210,6 +237,7 @@ export function createKeyService({
         ...(rpmLimit !== undefined ? { rpmLimit } : {}),
         ...(tpmLimit !== undefined ? { tpmLimit } : {}),
         ...(maxConcurrent !== undefined ? { maxConcurrent } : {}),
+        ...(accountId !== undefined ? { accountId } : {}),
       });
       if (!row) throw notFound(`No key with id ${id}.`);
       await changed();
@@ -245,10 +273,11 @@ export function createKeyService({
       return toView(row);
     },
     follow: () => database.listen(CHANNEL, clear),
+    refresh: changed,
   };
 }
 
-function limitsOf(row: ApiKeyRow): KeyLimits {
+function limitsOf(row: ApiKeyRow, markup: string): KeyLimits {
   return {
     monthlyBudgetUsd: row.monthlyBudgetUsd === null ? null : parseDecimal(row.monthlyBudgetUsd),
     budgetPeriod: row.budgetPeriod,
@@ -256,6 +285,7 @@ function limitsOf(row: ApiKeyRow): KeyLimits {
     rpm: row.rpmLimit,
     tpm: row.tpmLimit,
     maxConcurrent: row.maxConcurrent,
+    account: row.accountId === null ? null : { id: row.accountId, markup },
   };
 }
 
@@ -272,6 +302,7 @@ function toView(row: ApiKeyRow): KeyView {
     rpm_limit: row.rpmLimit,
     tpm_limit: row.tpmLimit,
     max_concurrent: row.maxConcurrent,
+    account_id: row.accountId,
     created_at: row.createdAt.toISOString(),
     revoked_at: row.revokedAt?.toISOString() ?? null,
   };

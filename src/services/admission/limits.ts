@@ -7,11 +7,14 @@ import { withDeadline } from '../../db/deadline.ts';
 import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../../db/limits-repo.ts';
 import type { MeteredBody } from '../../endpoints/adapter.ts';
 import { GatewayError } from '../../errors.ts';
+import { reserveAccountCharge } from '../accounts/admission.ts';
+import { budgetExceeded, budgetPeriod } from './budget-periods.ts';
 import { createConcurrency } from './concurrency.ts';
-import type { BudgetPeriod, KeyLimits } from './key-limits.ts';
+import type { KeyLimits } from './key-limits.ts';
 import { createRateLimits } from './rate-limits.ts';
 import { type BodyReading, MESSAGES_READING, requestBounds } from './request-bounds.ts';
 
+export { budgetPeriod, periodAdjective } from './budget-periods.ts';
 export type { BudgetPeriod, KeyLimits } from './key-limits.ts';
 
 export type AdmissionInput = {
@@ -59,7 +62,7 @@ export type FailMode = 'open' | 'closed';
 type ReserveFor = {
   requestId: string;
   keyId: string;
-  budget: Decimal;
+  budget: Decimal | null;
   model: string;
   at: Date;
   limits: KeyLimits;
@@ -85,29 +88,6 @@ export function reservationTtlMs({
   return Math.max(LONGEST_REQUEST_MS, 2 * upstreamTimeoutMs) + shutdownGraceMs;
 }
 
-const DAY_MS = 86_400_000;
-const ADJECTIVE = { day: 'daily', week: 'weekly', month: 'monthly' } as const satisfies Record<
-  BudgetPeriod,
-  string
->;
-
-/**
- * The first day (YYYY-MM-DD, UTC) of the budget period holding `at`: the UTC day, the ISO week (from
- * Monday 00:00 UTC) or the calendar month. key_spend rows are keyed by it. The SQL twin is
- * tollgate_period_start (drizzle/0008), which the spend trigger uses: the two must agree.
- */
-export function budgetPeriod(at: Date, period: BudgetPeriod = 'month'): string {
-  const day = new Date(Math.floor(at.getTime() / DAY_MS) * DAY_MS);
-  if (period === 'week') day.setUTCDate(day.getUTCDate() - ((day.getUTCDay() + 6) % 7));
-  if (period === 'month') day.setUTCDate(1);
-  return day.toISOString().slice(0, 10);
-}
-
-/** "daily", "weekly", "monthly": for messages a person reads. */
-export function periodAdjective(period: BudgetPeriod): string {
-  return ADJECTIVE[period];
-}
-
 export function createLimits({
   database,
   priceBook,
@@ -117,6 +97,7 @@ export function createLimits({
   timeoutMs = 2000,
   reservationTtlMs: ttlMs = LONGEST_REQUEST_MS,
   onError = () => {},
+  onRefusal,
 }: {
   database: Database;
   priceBook: PriceBook;
@@ -135,6 +116,8 @@ export function createLimits({
   /** reservations older than this are reaped (see reservationTtlMs()) */
   reservationTtlMs?: number;
   onError?: (message: string, err: unknown) => void;
+  /** told of each refusal for credit (counts, the credits.exhausted alert) */
+  onRefusal?: ((refusal: { keyId: string; reason: 'credits'; accountId: string }) => void) | undefined;
 }) {
   const slots = createConcurrency();
   const bounded = <T>(work: Promise<T>, what: string) => withDeadline(work, timeoutMs, what);
@@ -146,7 +129,8 @@ export function createLimits({
     const bounds = requestBounds(reading, body, defaultMaxTokens);
     const { outputTokens } = bounds;
     const { monthlyBudgetUsd: budget, rpm, tpm, maxConcurrent } = limits;
-    if (budget === null && rpm === null && tpm === null && maxConcurrent === null)
+    const account = limits.account ?? null;
+    if (budget === null && rpm === null && tpm === null && maxConcurrent === null && account === null)
       return admitted({
         requestId: null,
         reservedUsd: null,
@@ -159,7 +143,7 @@ export function createLimits({
     let reservedUsd: string | null = null;
     try {
       const promptTokens = await bounds.promptTokens();
-      if (budget !== null) {
+      if (budget !== null || account !== null) {
         reserving = true;
         reservedUsd = await reserve(
           { requestId, keyId, budget, model: body.model, at, limits },
@@ -176,10 +160,12 @@ export function createLimits({
           : await rates.take({ keyId, limits, tokens: promptTokens + outputTokens, at });
       return admitted({
         requestId: reservedUsd === null ? null : requestId,
-        reservedUsd,
+        // a key without a budget holds nothing of its own: only its account's part
+        reservedUsd: budget === null ? null : reservedUsd,
         headers,
         freeSlot,
-        bounded: budget !== null,
+        // what was reserved for is what the upstream may generate (a budget or a balance to protect)
+        bounded: budget !== null || account !== null,
       });
     } catch (err) {
       if (err instanceof GatewayError) {
@@ -196,7 +182,7 @@ export function createLimits({
           reservedUsd: null,
           headers: {},
           freeSlot,
-          bounded: budget !== null,
+          bounded: budget !== null || account !== null,
         });
       }
       freeSlot();
@@ -225,6 +211,13 @@ export function createLimits({
     const period = budgetPeriod(at, limits.budgetPeriod);
     const amount = formatDecimal(worst);
     const floor = formatDecimal(cost(floorTokens));
+    const account = limits.account ?? null;
+    if (account !== null)
+      return reserveAccountCharge(
+        { database, bounded, onRefusal },
+        { requestId, keyId, budget, limits, period, amount, floor, account },
+      );
+    if (budget === null) return '0';
     const limit = formatDecimal(budget);
     // a soft budget still reserves, so spend in flight is tracked and alerts fire, but never refuses
     const hard = !limits.softBudget;
@@ -250,11 +243,7 @@ export function createLimits({
       floor !== amount && reserved !== '0'
         ? `$${amount}, $${floor} while others are in flight`
         : `$${amount}`;
-    throw new GatewayError(
-      429,
-      `This key's ${periodAdjective(limits.budgetPeriod)} budget of $${limit} does not cover this request (worst case ${worstCase}; spent ${spent}, in flight ${reserved === 'unknown' ? reserved : `$${reserved}`}).`,
-      { type: 'insufficient_quota', code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
-    );
+    throw budgetExceeded(limits.budgetPeriod, limit, worstCase, spent, reserved);
   }
 
   /** The figures for a refusal that needs no reservation: a database that cannot say is no reason to admit. */

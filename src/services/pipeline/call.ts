@@ -17,6 +17,8 @@ export type MeteredCall = {
   signal: AbortSignal;
   endUser: string | null;
   tags: string[] | null;
+  /** the key's account and markup: the row's charge is its cost × markup; null: charged its cost */
+  account?: { id: string; markup: string } | null | undefined;
 };
 
 /** What admission handed the call: the reservation it made, and how to settle it. */

@@ -51,6 +51,7 @@ export function createMeter({
       endpoint: call.adapter.name,
       endUser: call.endUser,
       tags: call.tags,
+      account: call.account,
       stream: call.body.stream === true,
       startedAt: call.startedAt,
       latencyMs: elapsedMs(call),

@@ -1,5 +1,6 @@
 // Builds one usage_logs row: tokens (reported or estimated), the price applied (cached input price
 // included), the exact cost.
+import { multiplyExact } from '../../billing/charge.ts';
 import { costOf } from '../../billing/cost.ts';
 import { formatDecimal } from '../../billing/money.ts';
 import type { AppliedPrice } from '../../billing/pricing.ts';
@@ -40,6 +41,8 @@ export type UsageRowInput = {
   error?: string | null | undefined;
   /** USD reserved against the key's budget at admission, released when this row is inserted */
   reservedUsd?: string | null | undefined;
+  /** the key's account and its plan's markup; null or absent: markup 1, charge = cost */
+  account?: { id: string; markup: string } | null | undefined;
 };
 
 export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; costTotal: string } {
@@ -60,6 +63,7 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
   const raw = tokens.source === 'upstream' ? fitUsageRaw(tokens.usage.raw) : { value: null };
   const cost = costOf(counts, input.price);
   const costTotal = formatDecimal(cost.total);
+  const account = input.account ?? null;
   return {
     costTotal,
     row: {
@@ -96,6 +100,9 @@ export function buildUsageRow(input: UsageRowInput): { row: UsageLogInsert; cost
       upstreamRequestId: input.upstreamRequestId ?? null,
       error: joinNotes([input.error, contradictionNote(tokens), raw.note]),
       reservedUsd: input.reservedUsd ?? null,
+      accountId: account?.id ?? null,
+      markup: account?.markup ?? '1',
+      chargeUsd: account === null ? costTotal : multiplyExact(costTotal, account.markup),
     },
   };
 }

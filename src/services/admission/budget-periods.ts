@@ -1,0 +1,42 @@
+// Budget periods (UTC day, ISO week, calendar month) and the refusal a budget gives: shared by admission
+// and by whatever shows a key's or an account's period.
+import { GatewayError } from '../../errors.ts';
+import type { BudgetPeriod } from './key-limits.ts';
+
+const DAY_MS = 86_400_000;
+const ADJECTIVE = { day: 'daily', week: 'weekly', month: 'monthly' } as const satisfies Record<
+  BudgetPeriod,
+  string
+>;
+
+/**
+ * The first day (YYYY-MM-DD, UTC) of the budget period holding `at`: the UTC day, the ISO week (from
+ * Monday 00:00 UTC) or the calendar month. key_spend rows are keyed by it. The SQL twin is
+ * tollgate_period_start (drizzle/0008), which the spend trigger uses: the two must agree.
+ */
+export function budgetPeriod(at: Date, period: BudgetPeriod = 'month'): string {
+  const day = new Date(Math.floor(at.getTime() / DAY_MS) * DAY_MS);
+  if (period === 'week') day.setUTCDate(day.getUTCDate() - ((day.getUTCDay() + 6) % 7));
+  if (period === 'month') day.setUTCDate(1);
+  return day.toISOString().slice(0, 10);
+}
+
+/** "daily", "weekly", "monthly": for messages a person reads. */
+export function periodAdjective(period: BudgetPeriod): string {
+  return ADJECTIVE[period];
+}
+
+/** A key's budget cannot cover the request: 429, and retrying cannot help. */
+export function budgetExceeded(
+  period: BudgetPeriod,
+  limit: string,
+  worstCase: string,
+  spent: string,
+  reserved: string,
+): GatewayError {
+  return new GatewayError(
+    429,
+    `This key's ${periodAdjective(period)} budget of $${limit} does not cover this request (worst case ${worstCase}; spent ${spent}, in flight ${reserved === 'unknown' ? reserved : `$${reserved}`}).`,
+    { type: 'insufficient_quota', code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
+  );
+}
