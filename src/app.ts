@@ -33,6 +33,7 @@ import { meteredRoutes } from './routes/metered.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { openApiRoutes } from './routes/openapi.ts';
+import { STRIPE_OPERATION } from './routes/openapi-accounts.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { stripeWebhookRoutes } from './routes/webhooks-stripe.ts';
 import { createAccountService } from './services/accounts/accounts.ts';
@@ -105,7 +106,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes(deps));
   if (config.metricsRequireAdmin) app.use('/metrics', adminAuth(keys));
   app.route('/', metricsRoutes(deps));
-  app.route('/', openApiRoutes({ endpoints }));
+  app.route('/', openApiRoutes({ endpoints, extra: config.stripeWebhookSecret ? [STRIPE_OPERATION] : [] }));
 
   if (config.corsOrigins) {
     // preflights are answered here, before auth; credentials are never allowed (keys travel as Bearer)

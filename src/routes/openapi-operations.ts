@@ -9,6 +9,7 @@ import { auditQuery } from './admin-audit.ts';
 import { createKeyBody, patchKeyBody } from './admin-keys.ts';
 import { listPricesQuery, putPriceBody } from './admin-pricing.ts';
 import { repriceBody } from './admin-reprice.ts';
+import { ACCOUNT_OPERATIONS } from './openapi-accounts.ts';
 import { GROUPS, usageQueries } from './usage.ts';
 
 export type Operation = {
@@ -184,6 +185,7 @@ export function operations({
       tag: 'open',
       responses: { '200': 'text format 0.0.4' },
     },
+    ...ACCOUNT_OPERATIONS,
     ...OPEN_DOCS,
     ...DASHBOARD,
   ];
