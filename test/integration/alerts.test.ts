@@ -165,14 +165,14 @@ describe.each(BACKENDS)('budget alerts on %s', (backend) => {
         sql`select trim_scale(spent_usd)::text as spent from key_spend where api_key_id = ${key.id}`,
       );
     const before = await spend();
-    // a spool replay: the same request ids again, skipped by ON CONFLICT (request_id)
+    // a spool replay: the same request ids and start times again, skipped by ON CONFLICT (request_id, created_at)
     await gw.deps.database.rows(sql`
       insert into usage_logs (request_id, created_at, api_key_id, provider, model, stream, status, http_status,
         usage_source, input_token_cost, output_token_cost, pricing_source, cost_input, cost_output, cost_total, latency_ms)
       select request_id, created_at, api_key_id, provider, model, stream, status, http_status, usage_source,
         input_token_cost, output_token_cost, pricing_source, cost_input, cost_output, cost_total, latency_ms
       from usage_logs where api_key_id = ${key.id}
-      on conflict (request_id) do nothing`);
+      on conflict (request_id, created_at) do nothing`);
     expect(await spend()).toEqual(before);
     // a price correction's delta lands on key_spend: +1 request's worth (60%) crosses nothing new …
     const correct = (delta: string) =>
