@@ -44,9 +44,7 @@ describe('docs links', () => {
 
   it('README.md links every docs/*.md file', () => {
     const linked = new Set(
-      relativeLinks(readFileSync(join(ROOT, 'README.md'), 'utf8')).map((target) =>
-        join(ROOT, target),
-      ),
+      relativeLinks(readFileSync(join(ROOT, 'README.md'), 'utf8')).map((target) => join(ROOT, target)),
     );
     const unlinked = FILES.slice(1).filter((file) => !linked.has(file));
     expect(unlinked.map((file) => relative(ROOT, file))).toEqual([]);
