@@ -119,18 +119,42 @@ export async function ledgerCounters(base: string): Promise<{ rows: number; inse
   return { rows: value('tollgate_usage_rows_committed'), inserts: value('tollgate_usage_inserts') };
 }
 
-/** `n` client keys without limits (budget, rates), created through the admin API: their secrets. */
-export async function createKeys(base: string, n: number): Promise<string[]> {
+/**
+ * What a case's client keys carry: `plain`, no limits; `limited`, a budget with RPM and TPM limits that a
+ * run never reaches (as teams run keys: every request reserves, counts and settles); `account`, a key of
+ * an account on a plan with a markup and a prepaid balance (every request reserves its worst-case charge).
+ */
+export type KeyKind = 'plain' | 'limited' | 'account';
+
+async function admin(base: string, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await request(`${base}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.body.text();
+  if (res.statusCode !== 201) throw new Error(`POST ${path} answered ${res.statusCode}: ${text}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** `n` client keys of one kind, created through the admin API: their secrets. */
+export async function createKeys(base: string, n: number, kind: KeyKind = 'plain'): Promise<string[]> {
+  let limits: Record<string, unknown> = {};
+  if (kind === 'limited') {
+    limits = { monthly_budget_usd: '1000000', rpm_limit: 1_000_000_000, tpm_limit: 1_000_000_000 };
+  } else if (kind === 'account') {
+    const plan = await admin(base, '/admin/plans', { name: 'bench', markup: '1.25' });
+    const account = await admin(base, '/admin/accounts', { name: 'bench', plan_id: plan.id });
+    await admin(base, `/admin/accounts/${account.id}/credits`, {
+      amount_usd: '1000000',
+      idempotency_key: 'bench',
+    });
+    limits = { account_id: account.id };
+  }
   const keys: string[] = [];
   for (let i = 0; i < n; i++) {
-    const res = await request(`${base}/admin/keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: `bench-${i}` }),
-    });
-    const text = await res.body.text();
-    if (res.statusCode !== 201) throw new Error(`POST /admin/keys answered ${res.statusCode}: ${text}`);
-    keys.push((JSON.parse(text) as { key: string }).key);
+    const created = await admin(base, '/admin/keys', { name: `bench-${kind}-${i}`, ...limits });
+    keys.push(created.key as string);
   }
   return keys;
 }

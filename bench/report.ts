@@ -187,6 +187,24 @@ export function weighTargets(results: Pick<Results, 'cases' | 'ttfb'>): Target[]
     '≤ 0.5',
     (v) => v <= 0.5,
   );
+  // a key's own limits and an account's balance, each against a plain key in the same run (bare-proxy ratios)
+  const plain = find('gateway/postgres', 'json c=16 key')?.bare_cpu_ratio?.median;
+  const against = (name: string) => {
+    const ratio = find('gateway/postgres', name)?.bare_cpu_ratio?.median;
+    return ratio != null && plain ? ratio / plain : null;
+  };
+  push(
+    "PostgreSQL, JSON c=16, a key with budget+RPM+TPM, CPU × a plain key's",
+    against('json c=16 key+limits'),
+    '≤ 1.3',
+    (v) => v <= 1.3,
+  );
+  push(
+    "PostgreSQL, JSON c=16, an account's key, CPU × a plain key's",
+    against('json c=16 key+account'),
+    '≤ 1.1',
+    (v) => v <= 1.1,
+  );
   const lite = find('gateway/pglite', 'json c=16');
   push(
     "PGlite, JSON c=16, req/s × PostgreSQL's",

@@ -14,6 +14,7 @@ import {
   createKeys,
   databaseSettings,
   type GatewayProcess,
+  type KeyKind,
   ledgerCounters,
   median,
   PRODUCTION_ENV,
@@ -83,6 +84,8 @@ type Case = {
   connections: number;
   /** client keys used in turn (created on each gateway); unset: the admin key */
   keys?: number;
+  /** what those keys carry (default plain: no limits) */
+  keyKind?: KeyKind;
   /** the prompt's size in bytes; unset: the recorded one-sentence prompt */
   promptBytes?: number;
 };
@@ -93,6 +96,10 @@ const CASES: readonly Case[] = [
   { name: 'json c=256', stream: false, connections: 256 },
   { name: 'stream c=16', stream: true, connections: 16 },
   { name: 'json c=16 keys=1000', stream: false, connections: 16, keys: 1000 },
+  // one client key each: a key without limits, one with a budget and RPM/TPM limits, an account's key
+  { name: 'json c=16 key', stream: false, connections: 16, keys: 1 },
+  { name: 'json c=16 key+limits', stream: false, connections: 16, keys: 1, keyKind: 'limited' },
+  { name: 'json c=16 key+account', stream: false, connections: 16, keys: 1, keyKind: 'account' },
   { name: 'json c=16 prompt=32KB', stream: false, connections: 16, promptBytes: 32 * 1024 },
 ];
 /** BENCH_CASES='json c=16,stream c=16' runs only those (for profiling one case). */
@@ -348,7 +355,9 @@ async function main(): Promise<void> {
     const backends: Array<[string, string | undefined]> = [];
     if (BACKENDS.includes('pglite')) backends.push(['pglite', undefined]);
     if (pg) backends.push(['postgres', pg.url]);
-    const most = Math.max(0, ...RUN_CASES.map((c) => c.keys ?? 0));
+    const kinds = [...new Set(RUN_CASES.filter((c) => c.keys).map((c) => c.keyKind ?? 'plain'))];
+    const most = (kind: KeyKind) =>
+      Math.max(0, ...RUN_CASES.filter((c) => (c.keyKind ?? 'plain') === kind).map((c) => c.keys ?? 0));
     for (const [backend, databaseUrl] of backends) {
       const gateway = await startGateway({
         root: GATEWAY_ROOT,
@@ -360,12 +369,13 @@ async function main(): Promise<void> {
       });
       const windows: Array<[number, number]> = [];
       gateways.push({ gateway, windows });
-      const keys = most > 0 ? await createKeys(gateway.base, most) : [];
+      const keys = new Map<KeyKind, string[]>();
+      for (const kind of kinds) keys.set(kind, await createKeys(gateway.base, most(kind), kind));
       targets.push({
         name: `gateway/${backend}`,
         url: `${gateway.base}/v1/chat/completions`,
         pid: gateway.pid,
-        keys: (c) => (c.keys ? keys.slice(0, c.keys) : undefined),
+        keys: (c) => (c.keys ? keys.get(c.keyKind ?? 'plain')?.slice(0, c.keys) : undefined),
         probe: (c) => gatewayProbe(gateway, databaseUrl, c, windows) as Probe<unknown>,
         gateway,
       });
