@@ -1,6 +1,7 @@
-// Two gateway processes on one PostgreSQL (each its own pool, key cache, recorder and reaper), 50
-// concurrent requests of two keys of one account split across both: the balance plus its credit limit is
-// never overdrawn, the rest get 402, and the balance agrees with the ledger to the last digit.
+// Two gateway processes on one PostgreSQL (each its own pool, key cache, recorder, reaper and alert
+// deliverer), 50 concurrent requests of two keys of one account split across both: the balance plus its
+// credit limit is never overdrawn, the rest get 402, the balance agrees with the ledger to the last digit,
+// and the account's credits.low and credits.exhausted are each raised and POSTed once.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { estimatePromptTokens } from '../../src/metering/tokens.ts';
 import { createPostgresDatabase } from '../helpers/databases.ts';
 import { ADMIN_KEY, builtServer, type GatewayChild, startGatewayChild } from '../helpers/gateway-child.ts';
 import { type MockUpstream, startMockUpstream } from '../helpers/mock-upstream.ts';
+import { type Receiver, startReceiver } from '../helpers/webhook-receiver.ts';
 
 const body = {
   model: 'openai/gpt-oss-120b:groq',
@@ -24,6 +26,7 @@ const body = {
 const PROMPT = await estimatePromptTokens(body);
 /** one request's cost at the default prices: its worst case, which the upstream reports as its usage */
 const ONE = formatDecimal(add(times(PROMPT, parseDecimal('0.000001')), times(20, parseDecimal('0.000003'))));
+const SECRET = 'whsec_processes_0123456789';
 
 describe.skipIf(!process.env.TEST_DATABASE_URL)(
   'an account on two gateway processes of one PostgreSQL',
@@ -32,6 +35,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
     let upstream: MockUpstream;
     let drop: () => Promise<void>;
     let database: Database;
+    let receiver: Receiver;
     const replicas: GatewayChild[] = [];
 
     beforeAll(async () => {
@@ -44,6 +48,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
           }),
         ),
       );
+      receiver = await startReceiver();
       const created = await createPostgresDatabase();
       drop = created.drop;
       for (let i = 0; i < 2; i++) {
@@ -55,6 +60,9 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
             BUDGET_DEFAULT_MAX_TOKENS: String(body.max_tokens),
             // atomicity is under test, not the fail mode: a loaded machine gets time to answer
             DATABASE_TIMEOUT_MS: '30000',
+            ALERT_WEBHOOK_URL: receiver.url,
+            ALERT_WEBHOOK_SECRET: SECRET,
+            ALERT_POLL_MS: '20',
           }),
         );
       }
@@ -64,6 +72,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
     afterAll(async () => {
       for (const replica of replicas) await replica.kill('SIGTERM');
       await database?.close();
+      await receiver?.close();
       await upstream?.close();
       await drop?.();
     });
@@ -77,7 +86,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
       return { status: res.statusCode, json: (await res.body.json()) as Record<string, string> };
     }
 
-    it('admits only what balance + credit limit cover across both processes; the rest get 402; balance and ledger agree', async () => {
+    it('admits only what balance + credit limit cover across both processes; the rest get 402; balance and ledger agree; each credit alert raised and sent once', async () => {
       const [a, b] = replicas as [GatewayChild, GatewayChild];
       const markup = '1.1';
       const charge = multiplyExact(ONE, markup);
@@ -86,7 +95,12 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
       const limit = multiplyExact(charge, '2');
       const account = (
         await call(b, '/admin/accounts', {
-          json: { name: 'two-processes', plan_id: plan.id, credit_limit_usd: limit },
+          json: {
+            name: 'two-processes',
+            plan_id: plan.id,
+            credit_limit_usd: limit,
+            low_balance_usd: multiplyExact(charge, '5'),
+          },
         })
       ).json;
       const keys = [
@@ -139,6 +153,23 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
       // and as the admin API shows it, from the other process
       const shown = (await call(b, `/admin/accounts/${account.id}`)).json;
       expect(shown.balance_usd).toBe(negateExact(limit));
+
+      // one fall below the low threshold and one run of 38 refusals, on two processes: one alert each,
+      // POSTed once (both processes deliver)
+      const mine = () =>
+        receiver.received.filter((r) => (r.json as { account_id?: string }).account_id === account.id);
+      const end = Date.now() + 60_000;
+      while (mine().length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      // time for a duplicate to show up, if either process were to send one
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(
+        mine()
+          .map((r) => r.json.type)
+          .sort(),
+      ).toEqual(['credits.exhausted', 'credits.low']);
+      expect(mine().every((r) => receiver.verify(r, SECRET))).toBe(true);
+      const listed = (await call(a, `/admin/alerts?account_id=${account.id}&state=delivered`)).json;
+      expect(listed.data).toHaveLength(2);
     });
   },
 );
