@@ -13,6 +13,7 @@ import { createRecorder } from './ledger/recorder.ts';
 import { createSpool } from './ledger/spool.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
+import { refusalFanOut } from './services/accounts/admission.ts';
 import { createAudit } from './services/admin/audit.ts';
 import { createKeyService } from './services/admission/keys.ts';
 import { createLimits, reservationTtlMs } from './services/admission/limits.ts';
@@ -40,7 +41,7 @@ export type Gateway = {
   /** the admin key in force (generated when ADMIN_API_KEY is unset) */
   adminApiKey: string;
   adminKeyGenerated: boolean;
-  /** sends budget alerts; undefined when ALERT_WEBHOOK_URL is unset */
+  /** sends budget and credit alerts; undefined when ALERT_WEBHOOK_URL is unset */
   deliverer: AlertDeliverer | undefined;
   /**
    * Cuts the requests still in flight and waits (bounded) for their rows, flushes the recorder, closes
@@ -119,6 +120,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     unfollow.push(sync.every(config.pricingSyncIntervalS));
   }
   const inflight = createInflight();
+  const alerts = createAlerts({ database });
   const limits = createLimits({
     database,
     priceBook: pricing.priceBook,
@@ -128,6 +130,10 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     timeoutMs: config.databaseTimeoutMs,
     reservationTtlMs: reservationTtlMs(config),
     onError: (message, err) => logger.error({ err }, message),
+    // each refusal for credit: the account's credits.exhausted alert (once per crossing)
+    onRefusal: refusalFanOut([(refusal) => alerts.creditsRefused(refusal)], (message, err) =>
+      logger.error({ err }, message),
+    ),
   });
   const stopReaper = limits.startReaper();
   const metrics = createMetrics({ recorderStats: () => recorder.stats(), defaultModel: config.defaultModel });
@@ -148,7 +154,7 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     usageReport: createUsageReport({ database }),
     logger,
     metrics,
-    alerts: createAlerts({ database }),
+    alerts,
     audit: createAudit({ database }),
     adminApiKey,
     inflight,
@@ -218,12 +224,17 @@ function alertDeliverer(
     onOutcome(alert, outcome) {
       metrics.alert(outcome.kind === 'retry' ? 'retried' : outcome.kind);
       if (outcome.kind === 'delivered') return;
-      const fields = { alert_id: alert.id, key_id: alert.api_key_id, attempts: alert.attempts + 1 };
+      const fields = {
+        alert_id: alert.id,
+        type: alert.type,
+        key_id: alert.api_key_id,
+        account_id: alert.account_id,
+        attempts: alert.attempts + 1,
+      };
+      const what = alert.type === 'budget.threshold' ? 'budget alert' : 'credit alert';
       logger.warn(
         { ...fields, error: outcome.error },
-        outcome.kind === 'failed'
-          ? 'budget alert undeliverable: gave up'
-          : 'budget alert delivery failed; will retry',
+        outcome.kind === 'failed' ? `${what} undeliverable: gave up` : `${what} delivery failed; will retry`,
       );
     },
     onError: (message, err) => logger.error({ err }, message),

@@ -2,7 +2,7 @@
 // thresholds, and the alerts raised this period with their delivery state.
 
 import type { KeyWithSpend } from '../services/admission/keys.ts';
-import type { AlertView } from '../services/alerts/alerts.ts';
+import type { AlertView, BudgetAlertView } from '../services/alerts/alerts.ts';
 import { perMille } from './chart.tsx';
 
 const usd = (value: string) => `$${value}`;
@@ -32,7 +32,10 @@ export function KeysPanel({ keys, alerts }: { keys: KeyWithSpend[]; alerts: Aler
             {keys.map((k) => (
               <KeyRow
                 k={k}
-                alerts={alerts.filter((a) => a.key_id === k.id && a.period_start === k.period_start)}
+                alerts={alerts.filter(
+                  (a): a is BudgetAlertView =>
+                    a.type === 'budget.threshold' && a.key_id === k.id && a.period_start === k.period_start,
+                )}
               />
             ))}
           </tbody>
@@ -42,7 +45,7 @@ export function KeysPanel({ keys, alerts }: { keys: KeyWithSpend[]; alerts: Aler
   );
 }
 
-function KeyRow({ k, alerts }: { k: KeyWithSpend; alerts: AlertView[] }) {
+function KeyRow({ k, alerts }: { k: KeyWithSpend; alerts: BudgetAlertView[] }) {
   const budget = k.monthly_budget_usd;
   const used = budget ? perMille(k.period_spend_usd, budget) : 0;
   return (

@@ -1,20 +1,30 @@
-// budget_alerts reads and the deliverer's claim: an alert is locked (FOR UPDATE SKIP LOCKED) for the
+// The alert outbox (budget_alerts: budget thresholds and account credit alerts): its reads, the raise of
+// credits.exhausted on a refusal, and the deliverer's claim: an alert is locked (FOR UPDATE SKIP LOCKED) for the
 // whole of one delivery try and its outcome is written in that same transaction, so no two replicas
 // ever try the same alert at once, and an alert marked delivered is never tried again.
 import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 
 export type AlertState = 'pending' | 'delivered' | 'failed';
+export type AlertType = 'budget.threshold' | 'credits.low' | 'credits.exhausted';
 
 export type AlertRecord = {
   id: string;
-  api_key_id: string;
+  type: AlertType;
+  /** budget.threshold: the key; credits.exhausted: the key refused; credits.low: null */
+  api_key_id: string | null;
   key_name: string | null;
   budget_period: 'day' | 'week' | 'month' | null;
-  period_start: string;
-  threshold: string;
-  spent_usd: string;
-  budget_usd: string;
+  /** budget.threshold only (else null) */
+  period_start: string | null;
+  threshold: string | null;
+  spent_usd: string | null;
+  budget_usd: string | null;
+  /** credits.* only (else null): the account, its balance then and the threshold crossed (USD) */
+  account_id: string | null;
+  account_name: string | null;
+  balance_usd: string | null;
+  threshold_usd: string | null;
   /** ISO 8601 with microseconds, UTC: the keyset position too */
   created_at: string;
   state: AlertState;
@@ -26,6 +36,7 @@ export type AlertRecord = {
 
 export type AlertFilters = {
   keyId?: string | undefined;
+  accountId?: string | undefined;
   state?: AlertState | undefined;
   from?: Date | undefined;
   to?: Date | undefined;
@@ -40,10 +51,14 @@ export type TryOutcome =
 const iso = (column: string) =>
   sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`);
 
-const SELECTED = sql`a.id, a.api_key_id, k.name as key_name, k.budget_period, a.period_start::text,
+const SELECTED = sql`a.id, a.type, a.api_key_id, k.name as key_name, k.budget_period, a.period_start::text,
   trim_scale(a.threshold)::text as threshold, a.spent_usd::text, a.budget_usd::text,
+  a.account_id, ac.name as account_name, a.balance_usd::text, a.threshold_usd::text,
   ${iso('a.created_at')} as created_at, a.state, a.attempts, ${iso('a.next_attempt_at')} as next_attempt_at,
   a.last_error, ${iso('a.delivered_at')} as delivered_at`;
+
+const FROM = sql`budget_alerts a left join api_keys k on k.id = a.api_key_id
+  left join accounts ac on ac.id = a.account_id`;
 
 /** Newest first; `after` is the (created_at, id) of the last row of the previous page. */
 export async function selectAlerts(
@@ -56,16 +71,45 @@ export async function selectAlerts(
 ): Promise<AlertRecord[]> {
   const where: SQL[] = [sql`true`];
   if (filters.keyId !== undefined) where.push(sql`a.api_key_id = ${filters.keyId}`);
+  if (filters.accountId !== undefined) where.push(sql`a.account_id = ${filters.accountId}`);
   if (filters.state !== undefined) where.push(sql`a.state = ${filters.state}`);
   if (filters.from) where.push(sql`a.created_at >= ${filters.from.toISOString()}::timestamptz`);
   if (filters.to) where.push(sql`a.created_at < ${filters.to.toISOString()}::timestamptz`);
   if (after) where.push(sql`(a.created_at, a.id) < (${after.createdAt}::timestamptz, ${after.id})`);
   return database.rows<AlertRecord>(sql`
     select ${SELECTED}
-    from budget_alerts a left join api_keys k on k.id = a.api_key_id
+    from ${FROM}
     where ${sql.join(where, sql` and `)}
     order by a.created_at desc, a.id desc
     limit ${limit}`);
+}
+
+/**
+ * credits.exhausted for a refusal of `accountId`'s request, if armed: the flag is cleared and the alert
+ * written in one statement, under the balance row's lock, so concurrent refusals on any replica raise it
+ * once per crossing (a rise of the balance re-arms it: drizzle/0016). Resolves to the alert's id or null.
+ */
+export async function raiseCreditsExhausted(
+  database: Database,
+  { accountId, keyId }: { accountId: string; keyId: string },
+): Promise<string | null> {
+  const [raised] = await database.rows<{ id: string }>(sql`
+    with disarmed as (
+      update account_balance ab
+      set exhausted_armed = false, exhausted_crossings = ab.exhausted_crossings + 1
+      from accounts ac
+      where ab.account_id = ${accountId} and ac.id = ab.account_id and ab.exhausted_armed
+      returning ab.account_id, ab.exhausted_crossings, ab.balance_usd, -ac.credit_limit_usd as exhausted_at
+    ), raised as (
+      insert into budget_alerts (type, account_id, api_key_id, crossing, balance_usd, threshold_usd)
+      select 'credits.exhausted', account_id, ${keyId}, exhausted_crossings, balance_usd, exhausted_at
+      from disarmed
+      on conflict (account_id, type, crossing) where account_id is not null do nothing
+      returning id
+    )
+    -- wakes the deliverers at commit; they also poll
+    select id, pg_notify('tollgate_alerts', id) from raised`);
+  return raised?.id ?? null;
 }
 
 /**
@@ -81,7 +125,7 @@ export async function tryNextDue(
 ): Promise<boolean> {
   const claim = sql`
     select ${SELECTED}
-    from budget_alerts a left join api_keys k on k.id = a.api_key_id
+    from ${FROM}
     where a.state = 'pending' and a.next_attempt_at <= clock_timestamp()
     -- thresholds raised together (one jump past several) go out lowest first
     order by a.next_attempt_at, a.api_key_id, a.period_start, a.threshold

@@ -5,6 +5,7 @@ import {
   boolean,
   check,
   index,
+  integer,
   numeric,
   pgTable,
   text,
@@ -69,6 +70,11 @@ export const accountBalance = pgTable('account_balance', {
     .references(() => accounts.id),
   balanceUsd: numeric('balance_usd').notNull().default('0'),
   reservedUsd: numeric('reserved_usd').notNull().default('0'),
+  /** whether the next fall below low_balance_usd / refusal for credit raises an alert (drizzle/0016) */
+  lowArmed: boolean('low_armed').notNull().default(true),
+  lowCrossings: integer('low_crossings').notNull().default(0),
+  exhaustedArmed: boolean('exhausted_armed').notNull().default(true),
+  exhaustedCrossings: integer('exhausted_crossings').notNull().default(0),
 });
 
 /** The credit ledger: append-only, one entry per (account, idempotency_key). */

@@ -1,4 +1,4 @@
-// GET /admin/alerts: budget alerts raised and their delivery state, newest first, a page at a time.
+// GET /admin/alerts: budget and account credit alerts raised and their delivery state, newest first, a page at a time.
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../middleware/context.ts';
@@ -17,6 +17,7 @@ const instant = z
 export const alertsQuery = z
   .strictObject({
     key_id: z.string().min(1, 'must not be empty').max(200, 'is too long').optional(),
+    account_id: z.string().min(1, 'must not be empty').max(200, 'is too long').optional(),
     state: z.enum(STATES, { error: `must be one of ${STATES.join(', ')}` }).optional(),
     from: instant.optional(),
     to: instant.optional(),
@@ -38,7 +39,7 @@ export function adminAlertsRoutes({ alerts }: { alerts: Alerts }) {
   return new Hono<AppEnv>().get('/alerts', async function listAlerts(c) {
     const q = parseWith(alertsQuery, c.req.query(), 'query');
     const page = await alerts.list(
-      { keyId: q.key_id, state: q.state, from: q.from, to: q.to },
+      { keyId: q.key_id, accountId: q.account_id, state: q.state, from: q.from, to: q.to },
       { limit: q.limit, cursor: q.cursor },
     );
     return c.json({ object: 'list', ...page });

@@ -159,7 +159,7 @@ export function operations({
     {
       method: 'get',
       path: '/admin/alerts',
-      summary: 'Budget alerts raised and their delivery state, newest first',
+      summary: 'Budget and account credit alerts raised and their delivery state, newest first',
       tag: 'admin',
       query: alertsQuery,
       responses: { '200': 'The alerts', ...ADMIN_ERRORS },

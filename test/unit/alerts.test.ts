@@ -6,6 +6,7 @@ import { alertPayload } from '../../src/services/alerts/alerts.ts';
 
 const alert: AlertRecord = {
   id: 'alr_0123456789abcdef0123456789abcdef',
+  type: 'budget.threshold',
   api_key_id: 'key_1',
   key_name: 'prod <eu>',
   budget_period: 'week',
@@ -13,6 +14,10 @@ const alert: AlertRecord = {
   threshold: '0.8',
   spent_usd: '12.000000000000000000',
   budget_usd: '10.00',
+  account_id: null,
+  account_name: null,
+  balance_usd: null,
+  threshold_usd: null,
   created_at: '2026-12-01T08:00:00.000000Z',
   state: 'pending',
   attempts: 0,

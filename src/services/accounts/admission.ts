@@ -26,6 +26,24 @@ export function insufficientCredits(r: AccountReservation): GatewayError {
 
 export type AccountRefusal = { keyId: string; reason: 'credits'; accountId: string };
 
+/** Told of each refusal for credit; admission waits for it (bounded) before answering 402. */
+export type RefusalListener = (refusal: AccountRefusal) => void | Promise<void>;
+
+/**
+ * One hook for several listeners (the credits.exhausted alert, refusal counts): each is called, none can
+ * fail the others or the 402; a failure goes to `onError`.
+ */
+export function refusalFanOut(
+  listeners: readonly RefusalListener[],
+  onError: (message: string, err: unknown) => void = () => {},
+): RefusalListener {
+  return async function onRefusal(refusal) {
+    const results = await Promise.allSettled(listeners.map(async (listener) => listener(refusal)));
+    for (const result of results)
+      if (result.status === 'rejected') onError('a refusal listener failed', result.reason);
+  };
+}
+
 /**
  * An account's key: the key's budget (if any) and the account's balance in one database call, key_spend
  * locked before account_balance (the settlement's order). Resolves with the key's part held (USD).
@@ -38,7 +56,7 @@ export async function reserveAccountCharge(
   }: {
     database: Database;
     bounded: <T>(work: Promise<T>, what: string) => Promise<T>;
-    onRefusal?: ((refusal: AccountRefusal) => void) | undefined;
+    onRefusal?: RefusalListener | undefined;
   },
   {
     requestId,
@@ -89,6 +107,11 @@ export async function reserveAccountCharge(
       `$${exactText(result.spent)}`,
       exactText(result.key_reserved),
     );
-  onRefusal?.({ keyId, reason: 'credits', accountId: account.id });
+  // the refusal is recorded (its alert raised) before it is answered, within the statements' deadline
+  if (onRefusal)
+    await bounded(
+      Promise.resolve(onRefusal({ keyId, reason: 'credits', accountId: account.id })),
+      'recording a refusal',
+    ).catch(() => {});
   throw insufficientCredits(result);
 }

@@ -7,7 +7,7 @@ import { withDeadline } from '../../db/deadline.ts';
 import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../../db/limits-repo.ts';
 import type { MeteredBody } from '../../endpoints/adapter.ts';
 import { GatewayError } from '../../errors.ts';
-import { reserveAccountCharge } from '../accounts/admission.ts';
+import { type RefusalListener, reserveAccountCharge } from '../accounts/admission.ts';
 import { budgetExceeded, budgetPeriod } from './budget-periods.ts';
 import { createConcurrency } from './concurrency.ts';
 import type { KeyLimits } from './key-limits.ts';
@@ -117,7 +117,7 @@ export function createLimits({
   reservationTtlMs?: number;
   onError?: (message: string, err: unknown) => void;
   /** told of each refusal for credit (counts, the credits.exhausted alert) */
-  onRefusal?: ((refusal: { keyId: string; reason: 'credits'; accountId: string }) => void) | undefined;
+  onRefusal?: RefusalListener | undefined;
 }) {
   const slots = createConcurrency();
   const bounded = <T>(work: Promise<T>, what: string) => withDeadline(work, timeoutMs, what);

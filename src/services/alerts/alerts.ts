@@ -1,14 +1,26 @@
-// Budget alerts as admins and receivers see them: the /admin/alerts listing and the webhook payload
-// (JSON with a `text` a Slack or Teams incoming webhook shows as is). Raising them is the database's
-// job (the trigger on key_spend, drizzle/0008); delivering them is alert-deliverer.ts's.
+// Alerts as admins and receivers see them: the /admin/alerts listing and the webhook payload (JSON with a
+// `text` a Slack or Teams incoming webhook shows as is). Raising them is the database's job (triggers on
+// key_spend, drizzle/0008, and on account_balance, 0016; a refusal's raiseCreditsExhausted); delivering
+// them is alert-deliverer.ts's. Account credit alerts' views and texts are in credit-alerts.ts.
 import { canonical, formatDecimal, parseDecimal, times } from '../../billing/money.ts';
-import { type AlertFilters, type AlertRecord, type AlertState, selectAlerts } from '../../db/alerts-repo.ts';
+import {
+  type AlertFilters,
+  type AlertRecord,
+  type AlertState,
+  raiseCreditsExhausted,
+  selectAlerts,
+} from '../../db/alerts-repo.ts';
 import type { Database } from '../../db/client.ts';
 import { badRequest } from '../../errors.ts';
 import { periodAdjective } from '../admission/limits.ts';
+import { dollars, slackSafe } from './alert-text.ts';
+import { type CreditAlertPayload, type CreditAlertView, creditPayload, creditView } from './credit-alerts.ts';
 
-export type AlertView = {
+export type AlertView = BudgetAlertView | CreditAlertView;
+
+export type BudgetAlertView = {
   id: string;
+  type: 'budget.threshold';
   key_id: string;
   key_name: string | null;
   period_start: string;
@@ -24,7 +36,9 @@ export type AlertView = {
   delivered_at: string | null;
 };
 
-export type AlertPayload = {
+export type AlertPayload = BudgetAlertPayload | CreditAlertPayload;
+
+export type BudgetAlertPayload = {
   type: 'budget.threshold';
   id: string;
   key_id: string;
@@ -37,6 +51,8 @@ export type AlertPayload = {
 };
 
 export type Alerts = {
+  /** credits.exhausted for a request refused for credit, once per crossing (a refusal listener) */
+  creditsRefused(refusal: { accountId: string; keyId: string }): Promise<void>;
   list(
     filters: AlertFilters,
     page: { limit: number; cursor?: string | undefined },
@@ -45,6 +61,9 @@ export type Alerts = {
 
 export function createAlerts({ database }: { database: Database }): Alerts {
   return {
+    async creditsRefused({ accountId, keyId }) {
+      await raiseCreditsExhausted(database, { accountId, keyId });
+    },
     async list(filters, { limit, cursor }) {
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
       // one row more than asked says whether another page follows
@@ -59,21 +78,38 @@ export function createAlerts({ database }: { database: Database }): Alerts {
   };
 }
 
-function toView(row: AlertRecord): AlertView {
+/** A budget alert's own fields (the database's check guarantees them on its rows). */
+function budgetFields(row: AlertRecord) {
   return {
-    id: row.id,
-    key_id: row.api_key_id,
-    key_name: row.key_name,
-    period_start: row.period_start,
-    threshold: Number(row.threshold),
-    spent_usd: canonical(row.spent_usd),
-    budget_usd: canonical(row.budget_usd),
+    key_id: row.api_key_id ?? '',
+    period_start: row.period_start ?? '',
+    threshold: row.threshold ?? '0',
+    spent_usd: canonical(row.spent_usd ?? '0'),
+    budget_usd: canonical(row.budget_usd ?? '0'),
+  };
+}
+
+function toView(row: AlertRecord): AlertView {
+  const delivery = {
     created_at: row.created_at,
     state: row.state,
     attempts: row.attempts,
     next_attempt_at: row.state === 'pending' ? row.next_attempt_at : null,
     last_error: row.last_error,
     delivered_at: row.delivered_at,
+  };
+  if (row.type !== 'budget.threshold') return { ...creditView(row, row.type), ...delivery };
+  const budget = budgetFields(row);
+  return {
+    id: row.id,
+    type: row.type,
+    key_id: budget.key_id,
+    key_name: row.key_name,
+    period_start: budget.period_start,
+    threshold: Number(budget.threshold),
+    spent_usd: budget.spent_usd,
+    budget_usd: budget.budget_usd,
+    ...delivery,
   };
 }
 
@@ -98,31 +134,25 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
 
 /** The webhook body of an alert: exact decimal strings for money, a sentence for chat tools. */
 export function alertPayload(alert: AlertRecord): AlertPayload {
-  const spent = canonical(alert.spent_usd);
-  const budget = canonical(alert.budget_usd);
-  const name = alert.key_name ?? alert.api_key_id;
+  if (alert.type !== 'budget.threshold') return creditPayload(alert, alert.type);
+  const { key_id, period_start, threshold, spent_usd: spent, budget_usd: budget } = budgetFields(alert);
+  const name = alert.key_name ?? key_id;
   const period = periodAdjective(alert.budget_period ?? 'month');
   const text =
     `Tollgate: key '${slackSafe(name)}' has spent ${dollars(spent)} of its ${dollars(budget)} ${period} budget ` +
-    `(${percentOf(spent, budget)}%), reaching its ${percent(alert.threshold)}% alert threshold ` +
-    `for the period starting ${alert.period_start} (UTC).`;
+    `(${percentOf(spent, budget)}%), reaching its ${percent(threshold)}% alert threshold ` +
+    `for the period starting ${period_start} (UTC).`;
   return {
     type: 'budget.threshold',
     id: alert.id,
-    key_id: alert.api_key_id,
+    key_id,
     key_name: alert.key_name,
-    period_start: alert.period_start,
-    threshold: Number(alert.threshold),
+    period_start,
+    threshold: Number(threshold),
     spent_usd: spent,
     budget_usd: budget,
     text,
   };
-}
-
-/** "$8.00", "$0.000222": cents always shown, every exact digit kept. */
-function dollars(amount: string): string {
-  const [whole, fraction = ''] = amount.split('.');
-  return `$${whole}.${fraction.padEnd(2, '0')}`;
 }
 
 /** A threshold (a fraction, e.g. "0.8") as a percentage, exactly: "80", "12.5". */
@@ -134,9 +164,4 @@ function percent(threshold: string): string {
 function percentOf(spent: string, budget: string): string {
   const b = parseDecimal(budget);
   return b > 0n ? ((parseDecimal(spent) * 100n) / b).toString() : '0';
-}
-
-/** Slack reads &, < and > as markup in `text`. */
-function slackSafe(text: string): string {
-  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
