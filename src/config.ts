@@ -174,7 +174,7 @@ export const configSchema = z.object({
   ALERT_WEBHOOK_URL: webhookUrl
     .optional()
     .describe(
-      'where budget alerts are POSTed as JSON, used exactly as given (e.g. a Slack incoming webhook); unset: alerts are raised and listed, never sent. Secret',
+      'where budget and credit alerts are POSTed as JSON, used exactly as given (e.g. a Slack incoming webhook); unset: alerts are raised and listed, never sent. Secret',
     ),
   ALERT_WEBHOOK_SECRET: z
     .string()
