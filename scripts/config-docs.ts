@@ -1,9 +1,9 @@
-// Renders docs/configuration.md from the config schema (src/config.ts), so the table cannot drift.
+// Renders docs/configuration.md from the config schema (src/config-schema.ts), so the table cannot drift.
 // `npm run docs:config` writes it; test/unit/config-docs.test.ts fails when the file is stale.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { configSchema } from '../src/config.ts';
+import { configSchema } from '../src/config-schema.ts';
 
 export const CONFIG_DOCS_PATH = join(import.meta.dirname, '..', 'docs', 'configuration.md');
 
