@@ -19,7 +19,6 @@ import {
   ERROR_TYPE,
   GEN_AI,
   HTTP_STATUS,
-  operationOf,
   rowAttributes,
   rowErrorType,
   TOLLGATE,
@@ -93,7 +92,7 @@ export function createCalls({
 
   return {
     startCall(start: CallStart): CallSpan {
-      const operation = operationOf(start.endpoint);
+      const { operation } = start;
       const carrier: Record<string, string> = {};
       if (start.traceparent) carrier.traceparent = start.traceparent;
       if (start.tracestate) carrier.tracestate = start.tracestate;
