@@ -17,38 +17,22 @@ import {
 } from 'drizzle-orm/pg-core';
 import { DEFAULT_ENDPOINT } from '../endpoints/default-endpoint.ts';
 
-import { accountBalance, accountCredits, accounts, plans } from './schema-accounts.ts';
-import { budgetAlerts } from './schema-alerts.ts';
+import * as accountTables from './schema-accounts.ts';
+import * as alertTables from './schema-alerts.ts';
 import { createdAt } from './schema-columns.ts';
-import { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
-import { budgetReservations, keyRateWindows, keySpend } from './schema-limits.ts';
-import { apiProviderPricing, usageCorrections } from './schema-pricing.ts';
-import {
-  usageDaily,
-  usageDailyRoutes,
-  usageDailyTags,
-  usageDailyUsers,
-  usageHourly,
-  usageHourlyRoutes,
-  usageHourlyTags,
-  usageHourlyUsers,
-} from './schema-rollups.ts';
+import * as dashboardTables from './schema-dashboard.ts';
+import * as limitTables from './schema-limits.ts';
+import * as pricingTables from './schema-pricing.ts';
+import * as rollupTables from './schema-rollups.ts';
 
-export { accountBalance, accountCredits, accounts, plans } from './schema-accounts.ts';
-export { budgetAlerts } from './schema-alerts.ts';
-export { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
-export { budgetReservations, keyRateWindows, keySpend } from './schema-limits.ts';
-export { apiProviderPricing, usageCorrections } from './schema-pricing.ts';
-export {
-  usageDaily,
-  usageDailyRoutes,
-  usageDailyTags,
-  usageDailyUsers,
-  usageHourly,
-  usageHourlyRoutes,
-  usageHourlyTags,
-  usageHourlyUsers,
-} from './schema-rollups.ts';
+// each schema-*.ts file exports only its tables (and their row types): a table added there is
+// exported here and given to drizzle without a second list
+export * from './schema-accounts.ts';
+export * from './schema-alerts.ts';
+export * from './schema-dashboard.ts';
+export * from './schema-limits.ts';
+export * from './schema-pricing.ts';
+export * from './schema-rollups.ts';
 
 /** Client keys: only the SHA-256 of the secret is stored. */
 export const apiKeys = pgTable(
@@ -177,34 +161,20 @@ export const adminAudit = pgTable(
 );
 
 export const schema = {
-  apiProviderPricing,
   apiKeys,
   usageLogs,
-  usageCorrections,
-  usageHourly,
-  usageHourlyRoutes,
-  usageHourlyUsers,
-  usageHourlyTags,
-  usageDaily,
-  usageDailyRoutes,
-  usageDailyUsers,
-  usageDailyTags,
-  dashboardSessions,
-  dashboardLoginAttempts,
-  keySpend,
-  budgetReservations,
-  keyRateWindows,
   adminAudit,
-  budgetAlerts,
-  plans,
-  accounts,
-  accountBalance,
-  accountCredits,
+  ...pricingTables,
+  ...rollupTables,
+  ...dashboardTables,
+  ...limitTables,
+  ...alertTables,
+  ...accountTables,
 };
 
 export type UsageLogInsert = typeof usageLogs.$inferInsert;
 export type UsageLogRow = typeof usageLogs.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
-export type BudgetAlertRow = typeof budgetAlerts.$inferSelect;
-export type PricingRow = typeof apiProviderPricing.$inferSelect;
-export type UsageCorrectionRow = typeof usageCorrections.$inferSelect;
+export type BudgetAlertRow = typeof alertTables.budgetAlerts.$inferSelect;
+export type PricingRow = typeof pricingTables.apiProviderPricing.$inferSelect;
+export type UsageCorrectionRow = typeof pricingTables.usageCorrections.$inferSelect;
