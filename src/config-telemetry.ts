@@ -63,7 +63,7 @@ export type TraceSampler = TelemetryEnv['OTEL_TRACES_SAMPLER'];
 export type TelemetryConfig = {
   /** base URL; the signal paths (/v1/traces, /v1/metrics) are appended */
   endpoint: string;
-  protocol: 'http/protobuf' | 'http/json';
+  protocol: TelemetryEnv['OTEL_EXPORTER_OTLP_PROTOCOL'];
   /** sent with every export; may hold a collector's token: never logged */
   headers: Record<string, string>;
   serviceName: string;

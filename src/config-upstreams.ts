@@ -125,8 +125,8 @@ export function parseUpstreams({
 }
 
 /**
- * UPSTREAMS (or the file UPSTREAMS_FILE names) → validated upstreams; pushes one
- * line per problem. Each token is read here, from the variable its descriptor's token_env names.
+ * UPSTREAMS (or the file UPSTREAMS_FILE names) → validated upstreams; pushes one line per problem.
+ * Each token is read here, from the variable its descriptor's token_env names.
  */
 export function upstreamsOf(
   env: Env,
