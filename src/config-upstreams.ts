@@ -1,15 +1,23 @@
 // The UPSTREAMS descriptors (DESIGN §12) validated: one JSON array, each descriptor checked with zod,
-// names and prefixes checked against each other. config.ts reads the variables and hands tokens in.
+// names and prefixes checked against each other; the UPSTREAMS / UPSTREAMS_FILE variables read here from
+// the environment config.ts hands in.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { type Env, url } from './config-fields.ts';
 
-const url = z
-  .string()
-  .trim()
-  .refine(
-    (value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol),
-    'must be an http(s) URL',
-  )
-  .transform((value) => value.replace(/\/+$/, ''));
+/** The upstreams' fields of the config schema (config-schema.ts spreads them in). */
+export const upstreamsEnv = {
+  // issue 24: more upstreams (DESIGN §12); parsed by upstreamsOf()
+  UPSTREAMS: z
+    .string()
+    .optional()
+    .describe('more upstreams than the HuggingFace router: a JSON array of descriptors (docs/upstreams.md)'),
+  UPSTREAMS_FILE: z
+    .string()
+    .trim()
+    .optional()
+    .describe('a path to a file holding the same JSON array as UPSTREAMS (one of the two, not both)'),
+};
 
 /** An upstream's name or pricing provider: what api_provider_pricing.provider and log fields accept. */
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -114,4 +122,37 @@ export function parseUpstreams({
     });
   });
   return out;
+}
+
+/**
+ * UPSTREAMS (or the file UPSTREAMS_FILE names) → validated upstreams; pushes one line per problem.
+ * Each token is read here, from the variable its descriptor's token_env names.
+ */
+export function upstreamsOf(
+  env: Env,
+  inline: string | undefined,
+  file: string | undefined,
+  problems: string[],
+): UpstreamConfig[] {
+  if (inline !== undefined && file !== undefined) {
+    problems.push('UPSTREAMS_FILE: set UPSTREAMS or UPSTREAMS_FILE, not both');
+    return [];
+  }
+  let text = inline;
+  if (file !== undefined) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      problems.push(`UPSTREAMS_FILE: cannot be read (${code}: ${file})`);
+      return [];
+    }
+  }
+  if (text === undefined) return [];
+  return parseUpstreams({
+    text,
+    label: file === undefined ? 'UPSTREAMS' : 'UPSTREAMS_FILE',
+    tokenOf: (name) => env[name]?.trim() || undefined,
+    problems,
+  });
 }

@@ -77,3 +77,12 @@ export function perMillionToPerToken(text: string): Decimal {
     throw new RangeError(`too many decimal places for a per-million price: ${text}`);
   return (perMillion / MILLION) as Decimal;
 }
+
+/**
+ * A decimal string as the nearest JS number, for a value that is a float by nature: an OpenTelemetry
+ * counter is summed and exported as a double, so a metric of money may be off in its last digits. Never
+ * for arithmetic, storage or a reply; the exact decimal travels beside it (the span's gen_ai.usage.cost).
+ */
+export function toApproximateFloat(text: string): number {
+  return Number(text);
+}

@@ -51,25 +51,28 @@ export type Suggestion = [value: string, label: string];
 /** The top values of each high-cardinality filter, by cost in the selected period. */
 export type Suggestions = Record<'model' | 'key_id' | 'user' | 'tag', Suggestion[]>;
 
+/** The free-text filters' fixed text: what an empty input says and the longest value (characters). */
+const SEARCHES: Record<keyof Suggestions, { label: string; placeholder: string; maxlength: number }> = {
+  model: { label: 'Model', placeholder: 'all models', maxlength: 512 },
+  key_id: { label: 'Key', placeholder: 'all keys (id or master)', maxlength: 512 },
+  user: { label: 'End user', placeholder: 'any end user', maxlength: 256 },
+  tag: { label: 'Tag', placeholder: 'any tag', maxlength: 64 },
+};
+
 /**
  * A free-text filter with a `<datalist>` of the top values: any value can be typed, and the page
  * stays the same size however many distinct values the ledger holds.
  */
 function Search({
-  label,
   name,
-  placeholder,
-  maxlength,
   suggestions,
   value,
 }: {
-  label: string;
-  name: string;
-  placeholder: string;
-  maxlength: number;
+  name: keyof Suggestions;
   suggestions: Suggestion[];
   value: string | undefined;
 }) {
+  const { label, placeholder, maxlength } = SEARCHES[name];
   const list = `${name}-values`;
   return (
     <label>
@@ -104,6 +107,9 @@ export function FiltersForm({
   endpoints: string[];
 }) {
   const pairs = (values: string[]): Array<[string, string]> => values.map((v) => [v, v]);
+  const search = (name: keyof Suggestions) => (
+    <Search name={name} suggestions={suggestions[name]} value={filters[name]} />
+  );
   return (
     <form class="filters" method="get" action="/dashboard">
       <Choice label="Period" name="period" options={PERIODS} selected={period.name} />
@@ -114,22 +120,8 @@ export function FiltersForm({
         To{' '}
         <input type="date" name="to" value={new Date(period.to.getTime() - 1).toISOString().slice(0, 10)} />
       </label>
-      <Search
-        label="Model"
-        name="model"
-        placeholder="all models"
-        maxlength={512}
-        suggestions={suggestions.model}
-        value={filters.model}
-      />
-      <Search
-        label="Key"
-        name="key_id"
-        placeholder="all keys (id or master)"
-        maxlength={512}
-        suggestions={suggestions.key_id}
-        value={filters.key_id}
-      />
+      {search('model')}
+      {search('key_id')}
       <Choice
         label="Status"
         name="status"
@@ -148,22 +140,8 @@ export function FiltersForm({
         Served by
         <input name="served_by" value={filters.served_by ?? ''} placeholder="any provider" maxlength={512} />
       </label>
-      <Search
-        label="End user"
-        name="user"
-        placeholder="any end user"
-        maxlength={256}
-        suggestions={suggestions.user}
-        value={filters.user}
-      />
-      <Search
-        label="Tag"
-        name="tag"
-        placeholder="any tag"
-        maxlength={64}
-        suggestions={suggestions.tag}
-        value={filters.tag}
-      />
+      {search('user')}
+      {search('tag')}
       <button type="submit">Apply</button>
     </form>
   );

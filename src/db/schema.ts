@@ -1,11 +1,10 @@
-// The tables (DESIGN §4). Money is `numeric` (exact), never float. Migrations in drizzle/ are generated
-// from this file by `npm run db:generate`.
+// The tables (DESIGN §4): keys, the usage ledger and the audit log here, the others in schema-*.ts, all
+// re-exported. Money is `numeric` (exact), never float. drizzle-kit reads this file (drizzle.config.ts).
 import { sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
   check,
-  date,
   index,
   integer,
   jsonb,
@@ -18,101 +17,22 @@ import {
 } from 'drizzle-orm/pg-core';
 import { DEFAULT_ENDPOINT } from '../endpoints/default-endpoint.ts';
 
-import { accountBalance, accountCredits, accounts, plans } from './schema-accounts.ts';
-import { budgetAlerts } from './schema-alerts.ts';
+import * as accountTables from './schema-accounts.ts';
+import * as alertTables from './schema-alerts.ts';
 import { createdAt } from './schema-columns.ts';
-import { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
-import {
-  usageDaily,
-  usageDailyRoutes,
-  usageDailyTags,
-  usageDailyUsers,
-  usageHourly,
-  usageHourlyRoutes,
-  usageHourlyTags,
-  usageHourlyUsers,
-} from './schema-rollups.ts';
+import * as dashboardTables from './schema-dashboard.ts';
+import * as limitTables from './schema-limits.ts';
+import * as pricingTables from './schema-pricing.ts';
+import * as rollupTables from './schema-rollups.ts';
 
-export { accountBalance, accountCredits, accounts, plans } from './schema-accounts.ts';
-export { budgetAlerts } from './schema-alerts.ts';
-export { dashboardLoginAttempts, dashboardSessions } from './schema-dashboard.ts';
-export {
-  usageDaily,
-  usageDailyRoutes,
-  usageDailyTags,
-  usageDailyUsers,
-  usageHourly,
-  usageHourlyRoutes,
-  usageHourlyTags,
-  usageHourlyUsers,
-} from './schema-rollups.ts';
-
-/** Versioned prices: never updated in place. A change is a new version; a delete is a retiring version. */
-export const apiProviderPricing = pgTable(
-  'api_provider_pricing',
-  {
-    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    provider: text('provider').notNull(),
-    modelName: text('model_name').notNull(),
-    /** USD per token */
-    inputTokenCost: numeric('input_token_cost').notNull(),
-    /** USD per token */
-    outputTokenCost: numeric('output_token_cost').notNull(),
-    /** USD per cached input token; null: the input price applies */
-    cachedInputTokenCost: numeric('cached_input_token_cost'),
-    /**
-     * `env` (written at start from HUGGINGFACE_*_TOKEN_COST), `admin` (PUT /admin/pricing: always wins
-     * for its model name) or `catalog` (read from the router's catalog by pricing:sync)
-     */
-    source: text('source').notNull(),
-    /** a version that ends the price for (provider, model_name): the resolver falls through */
-    retired: boolean('retired').notNull().default(false),
-    effectiveFrom: timestamp('effective_from', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-    createdAt: createdAt(),
-  },
-  (t) => [index('api_provider_pricing_lookup').on(t.provider, t.modelName, t.effectiveFrom)],
-);
-
-/**
- * Corrections of usage rows, appended by POST /admin/reprice: a row's cost is its cost_total plus the
- * delta_usd of its corrections. A trigger adds each delta to usage_hourly and key_spend.
- */
-export const usageCorrections = pgTable(
-  'usage_corrections',
-  {
-    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
-    /** the usage_logs row corrected */
-    requestId: text('request_id').notNull(),
-    createdAt: createdAt(),
-    /** who asked (`master`: the admin key) */
-    actor: text('actor').notNull(),
-    /** the reprice run that appended this entry (its audit-log target) */
-    repriceId: text('reprice_id').notNull(),
-    oldPricingId: bigint('old_pricing_id', { mode: 'number' }),
-    oldPricingSource: text('old_pricing_source').notNull(),
-    /** USD per token, before this correction */
-    oldInputTokenCost: numeric('old_input_token_cost').notNull(),
-    oldCachedInputTokenCost: numeric('old_cached_input_token_cost'),
-    oldOutputTokenCost: numeric('old_output_token_cost').notNull(),
-    /** USD, before this correction */
-    oldCostInput: numeric('old_cost_input').notNull(),
-    oldCostOutput: numeric('old_cost_output').notNull(),
-    oldCostTotal: numeric('old_cost_total').notNull(),
-    newPricingId: bigint('new_pricing_id', { mode: 'number' }),
-    newPricingSource: text('new_pricing_source').notNull(),
-    /** USD per token, applied by this correction */
-    newInputTokenCost: numeric('new_input_token_cost').notNull(),
-    newCachedInputTokenCost: numeric('new_cached_input_token_cost').notNull(),
-    newOutputTokenCost: numeric('new_output_token_cost').notNull(),
-    /** USD, after this correction */
-    newCostInput: numeric('new_cost_input').notNull(),
-    newCostOutput: numeric('new_cost_output').notNull(),
-    newCostTotal: numeric('new_cost_total').notNull(),
-    /** new_cost_total − old_cost_total, USD, exact */
-    deltaUsd: numeric('delta_usd').notNull(),
-  },
-  (t) => [index('usage_corrections_request_id').on(t.requestId, t.id)],
-);
+// each schema-*.ts file exports only its tables (and their row types): a table added there is
+// exported here and given to drizzle without a second list
+export * from './schema-accounts.ts';
+export * from './schema-alerts.ts';
+export * from './schema-dashboard.ts';
+export * from './schema-limits.ts';
+export * from './schema-pricing.ts';
+export * from './schema-rollups.ts';
 
 /** Client keys: only the SHA-256 of the secret is stored. */
 export const apiKeys = pgTable(
@@ -225,57 +145,6 @@ export const usageLogs = pgTable(
   ],
 );
 
-/**
- * Spend per key and budget period (period = the period's first day, UTC: see tollgate_period_start). `spent_usd` is maintained by a
- * trigger on usage_logs in the same transaction as the row insert; `reserved_usd` holds the worst
- * case of requests in flight (the sum of their budget_reservations rows), added at admission by one
- * conditional statement.
- */
-export const keySpend = pgTable(
-  'key_spend',
-  {
-    apiKeyId: text('api_key_id').notNull(),
-    period: date('period', { mode: 'string' }).notNull(),
-    spentUsd: numeric('spent_usd').notNull().default('0'),
-    reservedUsd: numeric('reserved_usd').notNull().default('0'),
-  },
-  (t) => [primaryKey({ columns: [t.apiKeyId, t.period] })],
-);
-
-/**
- * One row per budget reservation in flight, keyed by the request id that holds it (= usage_logs.request_id).
- * The usage row's insert trigger deletes it and subtracts `amount` from key_spend.reserved_usd; a request
- * that ends without a row deletes it itself; the reaper deletes the ones whose owner died (migration 0010).
- */
-export const budgetReservations = pgTable(
-  'budget_reservations',
-  {
-    id: text('id').primaryKey(),
-    apiKeyId: text('api_key_id').notNull(),
-    period: date('period', { mode: 'string' }).notNull(),
-    /** USD, the request's worst case */
-    amount: numeric('amount').notNull(),
-    /** the account whose balance this request's worst-case charge is held against (drizzle/0014) */
-    accountId: text('account_id'),
-    /** USD, the worst-case charge held in account_balance.reserved_usd */
-    accountAmount: numeric('account_amount'),
-    createdAt: createdAt(),
-  },
-  (t) => [index('budget_reservations_created_at').on(t.createdAt)],
-);
-
-/** Fixed one-minute windows of requests and tokens per key, shared by every replica. */
-export const keyRateWindows = pgTable(
-  'key_rate_windows',
-  {
-    apiKeyId: text('api_key_id').notNull(),
-    windowStart: timestamp('window_start', { withTimezone: true, mode: 'date' }).notNull(),
-    requests: integer('requests').notNull().default(0),
-    tokens: bigint('tokens', { mode: 'number' }).notNull().default(0),
-  },
-  (t) => [primaryKey({ columns: [t.apiKeyId, t.windowStart] })],
-);
-
 /** Who changed what: keys created, revoked, limits and prices changed. Append-only. */
 export const adminAudit = pgTable(
   'admin_audit',
@@ -292,34 +161,20 @@ export const adminAudit = pgTable(
 );
 
 export const schema = {
-  apiProviderPricing,
   apiKeys,
   usageLogs,
-  usageCorrections,
-  usageHourly,
-  usageHourlyRoutes,
-  usageHourlyUsers,
-  usageHourlyTags,
-  usageDaily,
-  usageDailyRoutes,
-  usageDailyUsers,
-  usageDailyTags,
-  dashboardSessions,
-  dashboardLoginAttempts,
-  keySpend,
-  budgetReservations,
-  keyRateWindows,
   adminAudit,
-  budgetAlerts,
-  plans,
-  accounts,
-  accountBalance,
-  accountCredits,
+  ...pricingTables,
+  ...rollupTables,
+  ...dashboardTables,
+  ...limitTables,
+  ...alertTables,
+  ...accountTables,
 };
 
 export type UsageLogInsert = typeof usageLogs.$inferInsert;
 export type UsageLogRow = typeof usageLogs.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
-export type BudgetAlertRow = typeof budgetAlerts.$inferSelect;
-export type PricingRow = typeof apiProviderPricing.$inferSelect;
-export type UsageCorrectionRow = typeof usageCorrections.$inferSelect;
+export type BudgetAlertRow = typeof alertTables.budgetAlerts.$inferSelect;
+export type PricingRow = typeof pricingTables.apiProviderPricing.$inferSelect;
+export type UsageCorrectionRow = typeof pricingTables.usageCorrections.$inferSelect;

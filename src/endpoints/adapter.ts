@@ -53,6 +53,8 @@ export type StreamMembers<Body extends MeteredBody = MeteredBody> = {
 export type EndpointSpec<Body extends MeteredBody = MeteredBody> = {
   /** the row's `endpoint` column (`chat.completions`, `responses`, `embeddings`): filters, reports */
   name: string;
+  /** OpenTelemetry's gen_ai.operation.name for its spans and metrics (`chat`); unset: the name */
+  operation?: string;
   /** the route under /v1, as OpenAI's clients call it */
   path: string;
   /** one line for /openapi.json and /docs */
@@ -77,8 +79,11 @@ export type EndpointSpec<Body extends MeteredBody = MeteredBody> = {
  * An endpoint as the pipeline sees it: the spec with its stream members flat, and whether it streams.
  * A JSON-only endpoint's stream members are never reached (the route refuses a streamed request).
  */
-export type EndpointAdapter<Body extends MeteredBody = MeteredBody> = Omit<EndpointSpec<Body>, 'stream'> &
-  StreamMembers<Body> & { streams: boolean };
+export type EndpointAdapter<Body extends MeteredBody = MeteredBody> = Omit<
+  EndpointSpec<Body>,
+  'stream' | 'operation'
+> &
+  StreamMembers<Body> & { streams: boolean; operation: string };
 
 const NO_STREAM: StreamMembers = {
   streamBody() {
@@ -90,8 +95,13 @@ const NO_STREAM: StreamMembers = {
 
 /** An endpoint file's export: its spec made an adapter. */
 export function defineEndpoint<Body extends MeteredBody>(spec: EndpointSpec<Body>): EndpointAdapter<Body> {
-  const { stream, ...rest } = spec;
-  return { ...rest, ...(stream ?? (NO_STREAM as StreamMembers<Body>)), streams: stream !== undefined };
+  const { stream, operation = spec.name, ...rest } = spec;
+  return {
+    ...rest,
+    ...(stream ?? (NO_STREAM as StreamMembers<Body>)),
+    streams: stream !== undefined,
+    operation,
+  };
 }
 
 type Json = Record<string, unknown>;

@@ -36,6 +36,7 @@ function choiceText(holder: unknown): string {
 export const chatCompletions = defineEndpoint<ChatBody>({
   path: '/chat/completions',
   name: DEFAULT_ENDPOINT,
+  operation: 'chat',
   summary: 'Chat completion (JSON, or SSE with "stream": true), metered before it is answered',
   schema: chatBody,
   endUser: endUserOfBody,

@@ -32,6 +32,7 @@ export type EmbeddingsBody = z.output<typeof embeddingsBody>;
 export const embeddings = defineEndpoint<EmbeddingsBody>({
   path: '/embeddings',
   name: 'embeddings',
+  operation: 'embeddings',
   summary: 'Embeddings (JSON only), metered by prompt tokens before the reply is answered',
   schema: embeddingsBody,
   endUser: endUserOfBody,

@@ -66,6 +66,7 @@ function outputText(response: unknown): string {
 export const responses = defineEndpoint<ResponsesBody>({
   path: '/responses',
   name: 'responses',
+  operation: 'responses',
   summary: 'Responses API (JSON, or SSE with "stream": true), metered before the terminal event',
   schema: responsesBody,
   endUser: endUserOfBody,

@@ -42,7 +42,7 @@ export function meteredRoutes({
 }: MeteredRoutesDeps) {
   const app = new Hono<AppEnv>();
   for (const adapter of adapters) {
-    if (telemetry) app.use(adapter.path, traceCalls(telemetry, adapter.name));
+    if (telemetry) app.use(adapter.path, traceCalls(telemetry, adapter));
     app.post(adapter.path, async function metered(c) {
       const raw = await readBody(c);
       const body = parseWith(adapter.schema, parseJsonBody(raw), 'body');

@@ -49,11 +49,6 @@ export const DURATION_BUCKETS = [
   0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 ];
 
-/** gen_ai.operation.name of an endpoint adapter. */
-export function operationOf(endpoint: string): string {
-  return endpoint === 'chat.completions' ? 'chat' : endpoint;
-}
-
 export type Attributes = Record<string, string | number | boolean>;
 
 /** A committed row as span attributes: counts, models, cost. Never a prompt or a completion. */

@@ -12,6 +12,7 @@ import {
   type TextMapPropagator,
   type Tracer,
 } from '@opentelemetry/api';
+import { toApproximateFloat } from '../billing/money.ts';
 import type { UsageLogInsert } from '../db/schema.ts';
 import { modelLabel } from '../metrics.ts';
 import {
@@ -19,7 +20,6 @@ import {
   ERROR_TYPE,
   GEN_AI,
   HTTP_STATUS,
-  operationOf,
   rowAttributes,
   rowErrorType,
   TOLLGATE,
@@ -88,12 +88,12 @@ export function createCalls({
     instruments.tokenUsage.record(row.promptTokens ?? 0, { ...attributes, [GEN_AI.tokenType]: 'input' });
     instruments.tokenUsage.record(row.completionTokens ?? 0, { ...attributes, [GEN_AI.tokenType]: 'output' });
     // a metric is a float by nature; the exact decimal is on the span (gen_ai.usage.cost)
-    instruments.cost.add(Number(row.costTotal), attributes);
+    instruments.cost.add(toApproximateFloat(row.costTotal), attributes);
   }
 
   return {
     startCall(start: CallStart): CallSpan {
-      const operation = operationOf(start.endpoint);
+      const { operation } = start;
       const carrier: Record<string, string> = {};
       if (start.traceparent) carrier.traceparent = start.traceparent;
       if (start.tracestate) carrier.tracestate = start.tracestate;

@@ -1,6 +1,6 @@
 // Loads the OpenTelemetry implementation on demand: with OTEL_EXPORTER_OTLP_ENDPOINT unset this module
 // is never called and no OpenTelemetry SDK module is imported (start time and memory stay as they were).
-import type { TelemetryConfig } from '../config.ts';
+import type { TelemetryConfig } from '../config-telemetry.ts';
 import type { Telemetry } from './types.ts';
 
 export type TelemetryOptions = {

@@ -2,13 +2,18 @@
 // traceparent), ended when the call ends: a JSON reply or a refusal when the handler returns, a stream
 // when its row is committed (Telemetry.metered). No OpenTelemetry import: the span comes from deps.
 import type { MiddlewareHandler } from 'hono';
+import type { EndpointAdapter } from '../endpoints/adapter.ts';
 import type { AppEnv } from '../middleware/context.ts';
 import { failureOf, type Telemetry } from './types.ts';
 
-export function traceCalls(telemetry: Telemetry, endpoint: string): MiddlewareHandler<AppEnv> {
+export function traceCalls(
+  telemetry: Telemetry,
+  adapter: Pick<EndpointAdapter, 'name' | 'operation'>,
+): MiddlewareHandler<AppEnv> {
   return async function traceCallsMiddleware(c, next) {
     const span = telemetry.startCall({
-      endpoint,
+      endpoint: adapter.name,
+      operation: adapter.operation,
       requestId: c.get('requestId'),
       traceparent: c.req.header('traceparent'),
       tracestate: c.req.header('tracestate'),

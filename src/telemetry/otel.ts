@@ -2,7 +2,7 @@
 // OTLP/HTTP (protobuf or JSON). Loaded only through load.ts; the SDK packages are imported dynamically
 // too, so the production bundle keeps them as separate, unloaded files (scripts/bundle.mjs).
 import type { Sampler } from '@opentelemetry/sdk-trace';
-import type { TelemetryConfig } from '../config.ts';
+import type { TelemetryConfig } from '../config-telemetry.ts';
 import { DURATION_BUCKETS, METRICS, TOKEN_BUCKETS } from './attributes.ts';
 import { createCalls } from './calls.ts';
 import type { TelemetryOptions } from './load.ts';

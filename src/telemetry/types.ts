@@ -4,8 +4,10 @@ import type { UsageLogInsert } from '../db/schema.ts';
 import { GatewayError } from '../errors.ts';
 
 export type CallStart = {
-  /** the endpoint adapter's name (chat.completions, responses, embeddings) */
+  /** the endpoint adapter's name (the row's `endpoint` column) */
   endpoint: string;
+  /** the adapter's gen_ai.operation.name */
+  operation: string;
   requestId: string;
   /** the caller's W3C trace context headers: the span becomes a child of theirs */
   traceparent: string | undefined;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_DOCS_PATH, renderConfigDocs } from '../../scripts/config-docs.ts';
-import { configSchema } from '../../src/config.ts';
+import { configSchema } from '../../src/config-schema.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const schemaNames = Object.keys(configSchema.shape).sort();

@@ -10,6 +10,7 @@ import {
   perMillionToPerToken,
   subtract,
   times,
+  toApproximateFloat,
   ZERO,
 } from '../../src/billing/money.ts';
 
@@ -141,5 +142,11 @@ describe('catalog prices per million tokens', () => {
   it('refuses a per-million price that would need more than 18 decimal places per token', () => {
     expect(() => perMillionToPerToken('0.0000000000001')).toThrow(/decimal places/);
     expect(() => perMillionToPerToken('cheap')).toThrow(/not a decimal/);
+  });
+
+  it('gives a metric the nearest number to a decimal, inexact past the precision of a double', () => {
+    expect(toApproximateFloat('0.000123')).toBe(0.000123);
+    expect(toApproximateFloat('12')).toBe(12);
+    expect(toApproximateFloat('1.000000000000000001')).toBe(1);
   });
 });

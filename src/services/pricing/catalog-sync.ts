@@ -45,10 +45,9 @@ export type SyncOptions = {
   allowRetire?: boolean;
 };
 
+/** One upstream's catalog sync; catalog-syncs.ts runs them in turn, once or on a timer. */
 export type CatalogSync = {
   syncOnce(options?: SyncOptions): Promise<SyncResult>;
-  /** syncs now and every `intervalS` seconds until the returned stop() */
-  every(intervalS: number): () => Promise<void>;
 };
 
 export function createCatalogSync({
@@ -209,29 +208,7 @@ export function createCatalogSync({
     return { ok: true, ...outcome, problems: catalog.problems };
   }
 
-  return {
-    syncOnce,
-    every(intervalS) {
-      let running: Promise<unknown> = Promise.resolve();
-      let busy = false;
-      const tick = () => {
-        if (busy) return;
-        busy = true;
-        running = syncOnce()
-          .catch((err: unknown) => logger.error({ err }, 'pricing sync failed'))
-          .finally(() => {
-            busy = false;
-          });
-      };
-      tick();
-      const timer = setInterval(tick, intervalS * 1000);
-      timer.unref();
-      return async () => {
-        clearInterval(timer);
-        await running;
-      };
-    },
-  };
+  return { syncOnce };
 }
 
 function describe(err: unknown): string {
