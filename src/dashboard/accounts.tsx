@@ -24,10 +24,13 @@ export function AccountsPage({
   accounts,
   plans,
   period,
+  creditRefusals,
 }: {
   accounts: AccountView[];
   plans: PlanRecord[];
   period: string;
+  /** per account: requests its keys were refused for credit this month (402, no usage row) */
+  creditRefusals: Map<string, number>;
 }) {
   const planOf = new Map(plans.map((p) => [p.id, p]));
   return (
@@ -47,6 +50,9 @@ export function AccountsPage({
                   <th class="num">Cost</th>
                   <th class="num">Charge</th>
                   <th class="num">Margin</th>
+                  <th class="num" title="requests refused for credit (402) this month: they have no usage row">
+                    Refused (credit)
+                  </th>
                   <th>Statement</th>
                 </tr>
               </thead>
@@ -55,14 +61,17 @@ export function AccountsPage({
                   const plan = a.plan_id ? planOf.get(a.plan_id) : undefined;
                   return (
                     <tr data-account={a.id}>
-                      <td>{a.name}</td>
-                      <td>{plan ? `${plan.name} (×${plan.markup}, ${plan.overage})` : 'none'}</td>
+                      <td class="name">{a.name}</td>
+                      <td class="name">{plan ? `${plan.name} (×${plan.markup}, ${plan.overage})` : 'none'}</td>
                       <td class="num">{usd(a.balance_usd)}</td>
                       <td class="num">{usd(a.reserved_usd)}</td>
                       <td class="num">{usd(a.period_cost_usd)}</td>
                       <td class="num">{usd(a.period_charge_usd)}</td>
                       <td class="num">
                         {usd(addExact(a.period_charge_usd, negateExact(a.period_cost_usd)))}
+                      </td>
+                      <td class="num" data-column="credit-refusals">
+                        {creditRefusals.get(a.id) ?? 0}
                       </td>
                       <td>
                         <a href={`/dashboard/accounts/${encodeURIComponent(a.id)}?period=${period}`}>
