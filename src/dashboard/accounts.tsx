@@ -115,9 +115,9 @@ export function StatementPage({ name, s }: { name: string; s: Statement }) {
               <tbody>
                 {s.entries.map((e) => (
                   <tr>
-                    <td>{e.created_at}</td>
+                    <td class="date">{e.created_at}</td>
                     <td>{e.kind}</td>
-                    <td>{e.note ?? e.idempotency_key}</td>
+                    <td class="id">{e.note ?? e.idempotency_key}</td>
                     <td class="num">{usd(e.amount_usd)}</td>
                   </tr>
                 ))}
@@ -135,7 +135,7 @@ export function StatementPage({ name, s }: { name: string; s: Statement }) {
               <tbody>
                 {s.usage.map((u) => (
                   <tr>
-                    <td>{u.model}</td>
+                    <td class="name">{u.model}</td>
                     <td class="num">{u.requests}</td>
                     <td class="num">{usd(u.cost_usd)}</td>
                     <td class="num">{usd(u.charge_usd)}</td>

@@ -88,7 +88,7 @@ function KeyRow({
         {k.revoked_at ? ' (revoked)' : ''}
       </td>
       <td>
-        {k.budget_period} <span class="muted">from {k.period_start}</span>
+        {k.budget_period} <span class="muted nowrap">from {k.period_start}</span>
         {k.soft_budget ? <span class="muted"> · soft</span> : ''}
       </td>
       <td class="num mono">{usd(k.period_spend_usd)}</td>

@@ -2,9 +2,12 @@
 // (on both databases), in /metrics by reason, and shown on the dashboard's keys table and Accounts page.
 import { HttpResponse, http } from 'msw';
 import { sql } from 'drizzle-orm';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BACKENDS } from '../helpers/databases.ts';
 import { ADMIN_KEY, gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
+
+// PGlite's migrations alone take over 10 s on a loaded machine
+vi.setConfig({ hookTimeout: 60_000 });
 
 describe.each(BACKENDS)('refusals counted on %s', (backend) => {
   let gw: TestGateway;
