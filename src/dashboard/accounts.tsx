@@ -74,7 +74,10 @@ export function AccountsPage({
                         {creditRefusals.get(a.id) ?? 0}
                       </td>
                       <td>
-                        <a href={`/dashboard/accounts/${encodeURIComponent(a.id)}?period=${period}`}>
+                        <a
+                          class="nowrap"
+                          href={`/dashboard/accounts/${encodeURIComponent(a.id)}?period=${period}`}
+                        >
                           {period}
                         </a>
                       </td>
@@ -115,9 +118,11 @@ export function StatementPage({ name, s }: { name: string; s: Statement }) {
               <tbody>
                 {s.entries.map((e) => (
                   <tr>
-                    <td class="date">{e.created_at}</td>
+                    <td class="date" title={e.created_at}>
+                      {e.created_at.replace('T', ' ').slice(0, 16)}
+                    </td>
                     <td>{e.kind}</td>
-                    <td class="id">{e.note ?? e.idempotency_key}</td>
+                    {e.note ? <td class="text">{e.note}</td> : <td class="id">{e.idempotency_key}</td>}
                     <td class="num">{usd(e.amount_usd)}</td>
                   </tr>
                 ))}

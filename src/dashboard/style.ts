@@ -4,7 +4,7 @@ export const STYLE = `
 h1{font-size:20px;margin:0}h2{font-size:15px;margin:0 0 .6rem}
 main{max-width:1200px;margin:0 auto;padding:1rem}
 .top{display:flex;justify-content:space-between;align-items:center;padding:.75rem 1rem;background:#111827;color:#fff}
-.top h1{color:#fff}.link{background:none;border:0;color:#cbd5e1;cursor:pointer;font:inherit}
+.top h1{color:#fff}.top a{color:#cbd5e1}.link{background:none;border:0;color:#cbd5e1;cursor:pointer;font:inherit}
 .muted{color:#6b7280}.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
 .error{color:#b91c1c}
 .filters{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-end;background:#fff;padding:.75rem;border-radius:8px;border:1px solid #e5e7eb}
@@ -28,7 +28,7 @@ th{font-size:12px;color:#6b7280;font-weight:500;white-space:nowrap}
 .copy{font-size:11px;padding:0 .35rem;border-radius:4px;border:1px solid #d1d5db;background:#f9fafb;color:#374151}
 .tag{display:inline-block;font-size:11px;padding:0 .3rem;margin:.1rem .2rem 0 0;border-radius:4px;background:#eef2ff;color:#3730a3}
 .note{font-size:12px;margin:.4rem 0 0}
-td.name{word-break:keep-all;overflow-wrap:break-word;min-width:9rem}.id{overflow-wrap:anywhere}.nowrap,td.date{white-space:nowrap}
+td.name{word-break:keep-all;overflow-wrap:break-word;min-width:9rem}.id{overflow-wrap:anywhere;min-width:8rem}td.text{min-width:10rem}.nowrap,td.date{white-space:nowrap}
 .refused{display:inline-block;white-space:nowrap;margin-right:.5rem;font-size:12.5px}
 .badge{font-size:11.5px;padding:.05rem .4rem;border-radius:999px}.badge.ok{background:#dcfce7;color:#166534}.badge.bad{background:#fee2e2;color:#991b1b}
 .barcell{width:30%}#keys .barcell{width:12%;min-width:5rem}.price{white-space:normal;min-width:8rem}.bar{display:block;height:8px;border-radius:4px;background:#93c5fd}.barpct{font-size:.75rem;color:#6b7280}

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The dashboard's layout in real headless Chromium (Debian's, driven by playwright-core) at 1280×800 and
 // at a phone's 390×844, with long key names, several prices and an account with a plan: no table, cell
 // or figure reaches past its panel or card (the "Since" column once was clipped), names do not wrap

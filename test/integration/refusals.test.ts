@@ -84,7 +84,7 @@ describe.each(BACKENDS)('refusals counted on %s', (backend) => {
 
     const cookie = await signIn();
     const html = await (await gw.app.request('http://localhost/dashboard', { headers: { cookie } })).text();
-    const row = (id: string) => html.slice(html.indexOf(`data-key-id="${id}"`)).split('</tr>')[0] ?? '';
+    const row = (id: string | undefined) => html.slice(html.indexOf(`data-key-id="${id}"`)).split('</tr>')[0] ?? '';
     expect(row(rated.id)).toContain('rpm 3 / 3');
     expect(row(budgeted.id)).toContain('budget 1 / 1');
     expect(row(broke.id)).toContain('credits 1 / 1');
