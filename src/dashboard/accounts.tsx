@@ -50,7 +50,10 @@ export function AccountsPage({
                   <th class="num">Cost</th>
                   <th class="num">Charge</th>
                   <th class="num">Margin</th>
-                  <th class="num" title="requests refused for credit (402) this month: they have no usage row">
+                  <th
+                    class="num"
+                    title="requests refused for credit (402) this month: they have no usage row"
+                  >
                     Refused (credit)
                   </th>
                   <th>Statement</th>
@@ -62,7 +65,9 @@ export function AccountsPage({
                   return (
                     <tr data-account={a.id}>
                       <td class="name">{a.name}</td>
-                      <td class="name">{plan ? `${plan.name} (×${plan.markup}, ${plan.overage})` : 'none'}</td>
+                      <td class="name">
+                        {plan ? `${plan.name} (×${plan.markup}, ${plan.overage})` : 'none'}
+                      </td>
                       <td class="num">{usd(a.balance_usd)}</td>
                       <td class="num">{usd(a.reserved_usd)}</td>
                       <td class="num">{usd(a.period_cost_usd)}</td>

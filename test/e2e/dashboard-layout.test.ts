@@ -30,7 +30,9 @@ function overflowing(): string[] {
       if (child.closest('.scroll') && !child.classList.contains('scroll')) continue;
       const r = child.getBoundingClientRect();
       if (r.width > 0 && (r.right > outer.right + 1 || r.left < outer.left - 1))
-        found.push(`${child.tagName}.${child.className} in ${box.className}#${box.id}: ${r.left}–${r.right} outside ${outer.left}–${outer.right}`);
+        found.push(
+          `${child.tagName}.${child.className} in ${box.className}#${box.id}: ${r.left}–${r.right} outside ${outer.left}–${outer.right}`,
+        );
     }
   }
   return found;
@@ -78,7 +80,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard layout in Chromium', { tim
   beforeAll(async () => {
     upstream = await startMockUpstream(
       http.post('*/chat/completions', () =>
-        HttpResponse.json({ object: 'chat.completion', usage: { prompt_tokens: 1000, completion_tokens: 500 } }),
+        HttpResponse.json({
+          object: 'chat.completion',
+          usage: { prompt_tokens: 1000, completion_tokens: 500 },
+        }),
       ),
     );
     gw = await startTestGateway({ backend: 'pglite', upstreamUrl: upstream.url });
@@ -106,10 +111,22 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard layout in Chromium', { tim
       plan_id: plan.id,
     });
     accountId = account.id!;
-    await post(`/admin/accounts/${accountId}/credits`, { amount_usd: '25', idempotency_key: 'invoice-2026-000123-topup' });
+    await post(`/admin/accounts/${accountId}/credits`, {
+      amount_usd: '25',
+      idempotency_key: 'invoice-2026-000123-topup',
+    });
     const keys = [
-      await post('/admin/keys', { name: LONG_NAME, monthly_budget_usd: '5', rpm_limit: 1, tpm_limit: 100000 }),
-      await post('/admin/keys', { name: 'Globex mobile app', account_id: accountId, monthly_budget_usd: '50' }),
+      await post('/admin/keys', {
+        name: LONG_NAME,
+        monthly_budget_usd: '5',
+        rpm_limit: 1,
+        tpm_limit: 100000,
+      }),
+      await post('/admin/keys', {
+        name: 'Globex mobile app',
+        account_id: accountId,
+        monthly_budget_usd: '50',
+      }),
       await post('/admin/keys', { name: 'internal-evaluation-harness-nightly-batch-runner' }),
     ];
     const chat = (key: string, model = 'openai/gpt-oss-120b:groq') =>

@@ -1,7 +1,8 @@
 // Refusals at admission write no usage row: they are counted per key, day and reason in key_refusals
 // (on both databases), in /metrics by reason, and shown on the dashboard's keys table and Accounts page.
-import { HttpResponse, http } from 'msw';
+
 import { sql } from 'drizzle-orm';
+import { HttpResponse, http } from 'msw';
 import { describe, expect, it, vi } from 'vitest';
 import { BACKENDS } from '../helpers/databases.ts';
 import { ADMIN_KEY, gatewaySuite, type TestGateway } from '../helpers/gateway.ts';
@@ -32,7 +33,11 @@ describe.each(BACKENDS)('refusals counted on %s', (backend) => {
     gw.call('/v1/chat/completions', {
       method: 'POST',
       key,
-      json: { model: 'openai/gpt-oss-120b:groq', messages: [{ role: 'user', content: 'hi' }], max_tokens: 500 },
+      json: {
+        model: 'openai/gpt-oss-120b:groq',
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 500,
+      },
     });
   async function signIn(): Promise<string> {
     const res = await gw.app.request('http://localhost/dashboard/login', {
@@ -84,7 +89,8 @@ describe.each(BACKENDS)('refusals counted on %s', (backend) => {
 
     const cookie = await signIn();
     const html = await (await gw.app.request('http://localhost/dashboard', { headers: { cookie } })).text();
-    const row = (id: string | undefined) => html.slice(html.indexOf(`data-key-id="${id}"`)).split('</tr>')[0] ?? '';
+    const row = (id: string | undefined) =>
+      html.slice(html.indexOf(`data-key-id="${id}"`)).split('</tr>')[0] ?? '';
     expect(row(rated.id)).toContain('rpm 3 / 3');
     expect(row(budgeted.id)).toContain('budget 1 / 1');
     expect(row(broke.id)).toContain('credits 1 / 1');

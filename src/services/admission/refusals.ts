@@ -128,7 +128,10 @@ export function createRefusalCounter({
 }
 
 /** Refusals of one key by reason: today (UTC) and in its current budget period (reasons with none left out). */
-export type KeyRefusals = { today: Partial<Record<RefusalReason, number>>; period: Partial<Record<RefusalReason, number>> };
+export type KeyRefusals = {
+  today: Partial<Record<RefusalReason, number>>;
+  period: Partial<Record<RefusalReason, number>>;
+};
 
 /** Each key's refusals (keys refused neither today nor this period are absent from the map). */
 export async function refusalsOfKeys(
@@ -138,7 +141,8 @@ export async function refusalsOfKeys(
 ): Promise<Map<string, KeyRefusals>> {
   const today = at.toISOString().slice(0, 10);
   const starts = new Map(keys.map((k) => [k.id, k.period_start]));
-  const since = [...starts.values()].reduce((a, b) => (b < a ? b : a), today);
+  // the earliest period start (days as YYYY-MM-DD sort as dates)
+  const since = [today, ...starts.values()].sort()[0] ?? today;
   const result = new Map<string, KeyRefusals>();
   for (const row of await refusalsSince(database, { since, today })) {
     const start = starts.get(row.api_key_id);
