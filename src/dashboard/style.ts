@@ -40,7 +40,11 @@ details{margin-top:.6rem}summary{cursor:pointer;color:#374151}
 .login{max-width:360px;margin:12vh auto;background:#fff;border:1px solid #e5e7eb;border-radius:10px;padding:1.5rem}
 .login form{display:flex;flex-direction:column;gap:.6rem;margin-top:1rem}.login input{width:100%}
 @media (max-width:900px){.cards{grid-template-columns:repeat(2,minmax(0,1fr))}.two{grid-template-columns:1fr}.barcell{display:none}}
-@media (max-width:600px){main{padding:.6rem}.panel{padding:.7rem}th,td{padding:.3rem .3rem}td.name{min-width:6rem}}
+@media (max-width:600px){main{padding:.6rem}.panel{padding:.7rem}th,td{padding:.3rem .3rem}td.name{min-width:6rem}
+/* table.stack on a phone: each row a block, each cell a line with its column's name before it */
+table.stack thead{display:none}table.stack,table.stack tbody,table.stack tr{display:block;width:100%}table.stack tr{border-bottom:1px solid #e5e7eb;padding:.3rem 0}
+table.stack td{display:flex;justify-content:space-between;gap:.8rem;border:0;padding:.15rem .2rem;text-align:right;min-width:0}
+table.stack td::before{content:attr(data-label);color:#6b7280;font-size:12px;text-align:left;flex:none}}
 `;
 
 /** The usage log's copy buttons: the whole request id to the clipboard (the cell shows it shortened). */
