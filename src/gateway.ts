@@ -13,10 +13,10 @@ import { createRecorder } from './ledger/recorder.ts';
 import { createSpool } from './ledger/spool.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
-import { refusalFanOut } from './services/accounts/admission.ts';
 import { createAudit } from './services/admin/audit.ts';
 import { createKeyService } from './services/admission/keys.ts';
 import { createLimits, reservationTtlMs } from './services/admission/limits.ts';
+import { createRefusalCounter, type RefusalCounter } from './services/admission/refusals.ts';
 import { type AlertDeliverer, createAlertDeliverer } from './services/alerts/alert-deliverer.ts';
 import { createAlerts } from './services/alerts/alerts.ts';
 import { createLedgerPartitions } from './services/ledger/partitions.ts';
@@ -43,6 +43,8 @@ export type Gateway = {
   adminKeyGenerated: boolean;
   /** sends budget and credit alerts; undefined when ALERT_WEBHOOK_URL is unset */
   deliverer: AlertDeliverer | undefined;
+  /** counts refusals into key_refusals; flush() writes what is pending now (tests, shutdown) */
+  refusals: RefusalCounter;
   /**
    * Cuts the requests still in flight and waits (bounded) for their rows, flushes the recorder, closes
    * every connection. server.ts cuts them itself first, once SHUTDOWN_GRACE_MS is over.
@@ -121,6 +123,13 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
   }
   const inflight = createInflight();
   const alerts = createAlerts({ database });
+  const metrics = createMetrics({ recorderStats: () => recorder.stats(), defaultModel: config.defaultModel });
+  // refusals write no usage row: counted per key, day and reason in key_refusals, and in /metrics
+  const refusals = createRefusalCounter({
+    database,
+    onError: (message, err) => logger.error({ err }, message),
+  });
+  refusals.start();
   const limits = createLimits({
     database,
     priceBook: pricing.priceBook,
@@ -130,13 +139,18 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     timeoutMs: config.databaseTimeoutMs,
     reservationTtlMs: reservationTtlMs(config),
     onError: (message, err) => logger.error({ err }, message),
-    // each refusal for credit: the account's credits.exhausted alert (once per crossing)
-    onRefusal: refusalFanOut([(refusal) => alerts.creditsRefused(refusal)], (message, err) =>
-      logger.error({ err }, message),
-    ),
+    // each refusal: counted (key_refusals, /metrics); one for credit raises the account's
+    // credits.exhausted alert (once per crossing), committed before the 402 is answered
+    onRefusal: [
+      refusals.count,
+      (refusal) => metrics.refusal(refusal.reason),
+      (refusal) =>
+        refusal.reason === 'credits' && refusal.accountId
+          ? alerts.creditsRefused({ accountId: refusal.accountId, keyId: refusal.keyId })
+          : undefined,
+    ],
   });
   const stopReaper = limits.startReaper();
-  const metrics = createMetrics({ recorderStats: () => recorder.stats(), defaultModel: config.defaultModel });
   // OpenTelemetry only when OTEL_EXPORTER_OTLP_ENDPOINT is set: otherwise not one SDK module is loaded
   const telemetry = config.telemetry
     ? await loadTelemetry(config.telemetry, {
@@ -172,12 +186,14 @@ export async function createGateway(config: Config, overrides: GatewayOverrides 
     adminApiKey,
     adminKeyGenerated,
     deliverer,
+    refusals,
     async close() {
       // a row still being metered must reach the recorder before its last flush
       inflight.abortAll('The gateway closed while this request was in flight.');
       if (!(await inflight.settled(ROWS_SETTLE_MS)))
         logger.error({ in_flight: inflight.size() }, 'closing: rows of cut requests did not settle in time');
       stopReaper();
+      await refusals.stop();
       stopPartitions();
       await deliverer?.stop();
       await recorder.close();

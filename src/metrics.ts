@@ -6,6 +6,7 @@ import { add, type Decimal, parseDecimal, ZERO } from './billing/money.ts';
 import { type PricingSource, shortModelName, UNPRICED_SOURCES } from './billing/pricing.ts';
 import type { UsageLogInsert } from './db/schema.ts';
 import type { RecorderStats } from './ledger/recorder.ts';
+import { REFUSAL_REASONS, type RefusalReason } from './services/admission/refusals.ts';
 
 export type Metrics = {
   registry: Registry;
@@ -19,6 +20,8 @@ export type Metrics = {
   usage(row: UsageLogInsert): void;
   /** one budget-alert delivery try by this process, by what it came to */
   alert(state: AlertOutcome): void;
+  /** one request refused at admission by this process (it writes no usage row) */
+  refusal(reason: RefusalReason): void;
 };
 
 /** delivered (a 2xx), retried (failed, another try scheduled), failed (given up) */
@@ -114,6 +117,14 @@ export function createMetrics({
   // every state present from the start: a scraper sees 0, not a missing series, before the first try
   for (const state of ['delivered', 'retried', 'failed'] as const) alerts.inc({ state }, 0);
 
+  const refusals = new Counter({
+    name: 'tollgate_refusals_total',
+    help: 'Requests refused at admission by this process, by reason: budget, credits, rpm, tpm, concurrency',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of REFUSAL_REASONS) refusals.inc({ reason }, 0);
+
   // keyed by modelLabel, so bounded like the label set
   const costByModel = new Map<string, Decimal>();
   new Counter({
@@ -177,6 +188,9 @@ export function createMetrics({
     },
     alert(state) {
       alerts.inc({ state });
+    },
+    refusal(reason) {
+      refusals.inc({ reason });
     },
   };
 }

@@ -24,10 +24,13 @@ export function AccountsPage({
   accounts,
   plans,
   period,
+  creditRefusals,
 }: {
   accounts: AccountView[];
   plans: PlanRecord[];
   period: string;
+  /** per account: requests its keys were refused for credit this month (402, no usage row) */
+  creditRefusals: Map<string, number>;
 }) {
   const planOf = new Map(plans.map((p) => [p.id, p]));
   return (
@@ -37,7 +40,7 @@ export function AccountsPage({
         <section class="panel" id="accounts">
           <h2>Customers, this plan period</h2>
           <div class="scroll">
-            <table>
+            <table class="stack">
               <thead>
                 <tr>
                   <th>Account</th>
@@ -47,6 +50,12 @@ export function AccountsPage({
                   <th class="num">Cost</th>
                   <th class="num">Charge</th>
                   <th class="num">Margin</th>
+                  <th
+                    class="num"
+                    title="requests refused for credit (402) this month: they have no usage row"
+                  >
+                    Refused (credit)
+                  </th>
                   <th>Statement</th>
                 </tr>
               </thead>
@@ -55,17 +64,35 @@ export function AccountsPage({
                   const plan = a.plan_id ? planOf.get(a.plan_id) : undefined;
                   return (
                     <tr data-account={a.id}>
-                      <td>{a.name}</td>
-                      <td>{plan ? `${plan.name} (×${plan.markup}, ${plan.overage})` : 'none'}</td>
-                      <td class="num">{usd(a.balance_usd)}</td>
-                      <td class="num">{usd(a.reserved_usd)}</td>
-                      <td class="num">{usd(a.period_cost_usd)}</td>
-                      <td class="num">{usd(a.period_charge_usd)}</td>
-                      <td class="num">
+                      <td class="name" data-label="Account">
+                        {a.name}
+                      </td>
+                      <td class="name" data-label="Plan">
+                        {plan ? `${plan.name} (×${plan.markup}, ${plan.overage})` : 'none'}
+                      </td>
+                      <td class="num" data-label="Balance">
+                        {usd(a.balance_usd)}
+                      </td>
+                      <td class="num" data-label="In flight">
+                        {usd(a.reserved_usd)}
+                      </td>
+                      <td class="num" data-label="Cost">
+                        {usd(a.period_cost_usd)}
+                      </td>
+                      <td class="num" data-label="Charge">
+                        {usd(a.period_charge_usd)}
+                      </td>
+                      <td class="num" data-label="Margin">
                         {usd(addExact(a.period_charge_usd, negateExact(a.period_cost_usd)))}
                       </td>
-                      <td>
-                        <a href={`/dashboard/accounts/${encodeURIComponent(a.id)}?period=${period}`}>
+                      <td class="num" data-label="Refused (credit)" data-column="credit-refusals">
+                        {creditRefusals.get(a.id) ?? 0}
+                      </td>
+                      <td data-label="Statement">
+                        <a
+                          class="nowrap"
+                          href={`/dashboard/accounts/${encodeURIComponent(a.id)}?period=${period}`}
+                        >
                           {period}
                         </a>
                       </td>
@@ -94,7 +121,7 @@ export function StatementPage({ name, s }: { name: string; s: Statement }) {
             <strong id="closing">{usd(s.closing_balance_usd)}</strong>
           </p>
           <div class="scroll">
-            <table>
+            <table class="stack">
               <thead>
                 <tr>
                   <th>When</th>
@@ -106,15 +133,27 @@ export function StatementPage({ name, s }: { name: string; s: Statement }) {
               <tbody>
                 {s.entries.map((e) => (
                   <tr>
-                    <td>{e.created_at}</td>
-                    <td>{e.kind}</td>
-                    <td>{e.note ?? e.idempotency_key}</td>
-                    <td class="num">{usd(e.amount_usd)}</td>
+                    <td class="date" data-label="When" title={e.created_at}>
+                      {e.created_at.replace('T', ' ').slice(0, 16)}
+                    </td>
+                    <td data-label="Credit">{e.kind}</td>
+                    {e.note ? (
+                      <td class="text" data-label="Note">
+                        {e.note}
+                      </td>
+                    ) : (
+                      <td class="id" data-label="Key">
+                        {e.idempotency_key}
+                      </td>
+                    )}
+                    <td class="num" data-label="Amount">
+                      {usd(e.amount_usd)}
+                    </td>
                   </tr>
                 ))}
               </tbody>
             </table>
-            <table>
+            <table class="stack">
               <thead>
                 <tr>
                   <th>Model</th>
@@ -126,10 +165,18 @@ export function StatementPage({ name, s }: { name: string; s: Statement }) {
               <tbody>
                 {s.usage.map((u) => (
                   <tr>
-                    <td>{u.model}</td>
-                    <td class="num">{u.requests}</td>
-                    <td class="num">{usd(u.cost_usd)}</td>
-                    <td class="num">{usd(u.charge_usd)}</td>
+                    <td class="name" data-label="Model">
+                      {u.model}
+                    </td>
+                    <td class="num" data-label="Requests">
+                      {u.requests}
+                    </td>
+                    <td class="num" data-label="Cost">
+                      {usd(u.cost_usd)}
+                    </td>
+                    <td class="num" data-label="Charge">
+                      {usd(u.charge_usd)}
+                    </td>
                   </tr>
                 ))}
               </tbody>

@@ -2,6 +2,7 @@
 // thresholds, and the alerts raised this period with their delivery state.
 
 import type { KeyWithSpend } from '../services/admission/keys.ts';
+import { type KeyRefusals, REFUSAL_REASONS } from '../services/admission/refusals.ts';
 import type { AlertView, BudgetAlertView } from '../services/alerts/alerts.ts';
 import { perMille } from './chart.tsx';
 
@@ -10,7 +11,15 @@ const usd = (value: string) => `$${value}`;
 const pct = (fraction: number) => `${Math.round(fraction * 10_000) / 100}%`;
 const STATE_BADGE = { delivered: 'badge ok', failed: 'badge bad', pending: 'badge' } as const;
 
-export function KeysPanel({ keys, alerts }: { keys: KeyWithSpend[]; alerts: AlertView[] }) {
+export function KeysPanel({
+  keys,
+  alerts,
+  refusals,
+}: {
+  keys: KeyWithSpend[];
+  alerts: AlertView[];
+  refusals: Map<string, KeyRefusals>;
+}) {
   return (
     <section class="panel" id="keys">
       <h2>Keys, this budget period</h2>
@@ -26,6 +35,9 @@ export function KeysPanel({ keys, alerts }: { keys: KeyWithSpend[]; alerts: Aler
               <th>Alerts at</th>
               <th>Alerts this period</th>
               <th>Limits</th>
+              <th title="requests refused at admission (no usage row): today / this budget period">
+                Refused today / period
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -36,6 +48,7 @@ export function KeysPanel({ keys, alerts }: { keys: KeyWithSpend[]; alerts: Aler
                   (a): a is BudgetAlertView =>
                     a.type === 'budget.threshold' && a.key_id === k.id && a.period_start === k.period_start,
                 )}
+                refused={refusals.get(k.id)}
               />
             ))}
           </tbody>
@@ -45,17 +58,40 @@ export function KeysPanel({ keys, alerts }: { keys: KeyWithSpend[]; alerts: Aler
   );
 }
 
-function KeyRow({ k, alerts }: { k: KeyWithSpend; alerts: BudgetAlertView[] }) {
+/** "credits 2 / 9" per reason refused this period, or "—" */
+function Refused({ r }: { r: KeyRefusals | undefined }) {
+  const shown = REFUSAL_REASONS.filter((reason) => (r?.period[reason] ?? 0) + (r?.today[reason] ?? 0) > 0);
+  if (!r || shown.length === 0) return <>—</>;
+  return (
+    <>
+      {shown.map((reason) => (
+        <span class="refused" data-reason={reason}>
+          {`${reason} ${r.today[reason] ?? 0} / ${r.period[reason] ?? 0}`}
+        </span>
+      ))}
+    </>
+  );
+}
+
+function KeyRow({
+  k,
+  alerts,
+  refused,
+}: {
+  k: KeyWithSpend;
+  alerts: BudgetAlertView[];
+  refused: KeyRefusals | undefined;
+}) {
   const budget = k.monthly_budget_usd;
   const used = budget ? perMille(k.period_spend_usd, budget) : 0;
   return (
     <tr class={k.revoked_at ? 'muted' : ''} data-key-id={k.id}>
-      <td>
-        {k.name} <span class="mono muted">{k.key_prefix}…</span>
+      <td class="name">
+        {k.name} <span class="mono muted nowrap">{k.key_prefix}…</span>
         {k.revoked_at ? ' (revoked)' : ''}
       </td>
       <td>
-        {k.budget_period} <span class="muted">from {k.period_start}</span>
+        {k.budget_period} <span class="muted nowrap">from {k.period_start}</span>
         {k.soft_budget ? <span class="muted"> · soft</span> : ''}
       </td>
       <td class="num mono">{usd(k.period_spend_usd)}</td>
@@ -92,6 +128,9 @@ function KeyRow({ k, alerts }: { k: KeyWithSpend; alerts: BudgetAlertView[] }) {
         {[k.rpm_limit ? `${k.rpm_limit} rpm` : '', k.tpm_limit ? `${k.tpm_limit} tpm` : '']
           .filter(Boolean)
           .join(' · ') || '—'}
+      </td>
+      <td class="refusals">
+        <Refused r={refused} />
       </td>
     </tr>
   );

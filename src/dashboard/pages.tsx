@@ -3,6 +3,7 @@
 // prices and keys. One inline script (copy a request id), no build step, nothing from a CDN.
 
 import type { KeyWithSpend } from '../services/admission/keys.ts';
+import type { KeyRefusals } from '../services/admission/refusals.ts';
 import type { AlertView } from '../services/alerts/alerts.ts';
 import type { CurrentPriceView, PriceView } from '../services/pricing/pricing.ts';
 import type { SummaryGroup, UsageRow, UsageTotals } from '../services/reports/usage-report.ts';
@@ -38,6 +39,8 @@ export type DashboardData = {
   /** the registered endpoints' names, for the endpoint filter */
   endpoints: string[];
   keys: KeyWithSpend[];
+  /** each key's requests refused at admission (they have no usage row) */
+  refusals: Map<string, KeyRefusals>;
   prices: CurrentPriceView[];
   priceHistory: PriceView[];
   /** recent budget alerts, for the keys table */
@@ -136,10 +139,9 @@ export function DashboardPage({ data }: { data: DashboardData }) {
           ) : null}
         </section>
 
-        <div class="two">
-          <PricePanel prices={data.prices} history={data.priceHistory} />
-          <KeysPanel keys={data.keys} alerts={data.alerts} />
-        </div>
+        {/* full width each: nine and six columns do not fit half of 1280 px */}
+        <KeysPanel keys={data.keys} alerts={data.alerts} refusals={data.refusals} />
+        <PricePanel prices={data.prices} history={data.priceHistory} />
       </main>
     </Layout>
   );

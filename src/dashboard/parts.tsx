@@ -49,21 +49,23 @@ export function Breakdown({
       {groups.length === 0 ? (
         <p class="muted">Nothing yet.</p>
       ) : (
-        <table>
-          <tbody>
-            {groups.map((g) => (
-              <tr>
-                <td class="name">{name(g.group)}</td>
-                <td class="num">{number(g.requests)} req</td>
-                <td class="num">{number(g.total_tokens)} tok</td>
-                <td class="num mono">{usd(g.cost_usd)}</td>
-                <td class="barcell">
-                  <span class="bar" style={`width:${Math.max(0.2, perMille(g.cost_usd, top) / 10)}%`} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <div class="scroll">
+          <table>
+            <tbody>
+              {groups.map((g) => (
+                <tr>
+                  <td class="name">{name(g.group)}</td>
+                  <td class="num">{number(g.requests)} req</td>
+                  <td class="num">{number(g.total_tokens)} tok</td>
+                  <td class="num mono">{usd(g.cost_usd)}</td>
+                  <td class="barcell">
+                    <span class="bar" style={`width:${Math.max(0.2, perMille(g.cost_usd, top) / 10)}%`} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       {note ? <p class="muted note">{note}</p> : null}
     </section>

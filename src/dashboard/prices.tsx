@@ -32,14 +32,14 @@ export function PricePanel({ prices, history }: { prices: CurrentPriceView[]; hi
           <tbody>
             {prices.map((p) => (
               <tr data-model={p.model_name}>
-                <td>{p.model_name}</td>
+                <td class="name">{p.model_name}</td>
                 <td data-source={p.source}>{p.source}</td>
                 {SOURCES.map((s) => (
-                  <td class="num mono" data-column={s}>
+                  <td class="num mono price" data-column={s}>
                     {unitPrices(p.sources[s])}
                   </td>
                 ))}
-                <td>{p.effective_from.slice(0, 10)}</td>
+                <td class="date">{p.effective_from.slice(0, 10)}</td>
               </tr>
             ))}
           </tbody>
@@ -49,19 +49,21 @@ export function PricePanel({ prices, history }: { prices: CurrentPriceView[]; hi
         <summary>
           History ({history.length} {history.length === 1 ? 'version' : 'versions'})
         </summary>
-        <table>
-          <tbody>
-            {history.map((p) => (
-              <tr>
-                <td class="mono">#{p.id}</td>
-                <td>{p.model_name}</td>
-                <td class="num mono">{unitPrices(p)}</td>
-                <td>{p.source}</td>
-                <td>{p.effective_from.replace('T', ' ').slice(0, 16)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <div class="scroll">
+          <table>
+            <tbody>
+              {history.map((p) => (
+                <tr>
+                  <td class="mono">#{p.id}</td>
+                  <td class="name">{p.model_name}</td>
+                  <td class="num mono">{unitPrices(p)}</td>
+                  <td>{p.source}</td>
+                  <td class="date">{p.effective_from.replace('T', ' ').slice(0, 16)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       </details>
     </section>
   );

@@ -11,6 +11,7 @@ import type { AccountService } from '../services/accounts/accounts.ts';
 import type { Grants } from '../services/accounts/grants.ts';
 import { statementOf } from '../services/accounts/statements.ts';
 import { createDashboardSessions, SESSION_COOKIE } from '../services/admin/dashboard-sessions.ts';
+import { creditRefusalsOfAccounts } from '../services/admission/refusals.ts';
 import { parseWith } from './validation.ts';
 
 const statementQuery = z.object({
@@ -37,8 +38,13 @@ export function dashboardAccountsRoutes({
       await next();
     })
     .get('/', async function accountsPage(c) {
-      const [list, plans] = await Promise.all([accounts.list(), accounts.listPlans()]);
-      return c.html(AccountsPage({ accounts: list, plans, period: new Date().toISOString().slice(0, 7) }));
+      const period = new Date().toISOString().slice(0, 7);
+      const [list, plans, creditRefusals] = await Promise.all([
+        accounts.list(),
+        accounts.listPlans(),
+        creditRefusalsOfAccounts(database, `${period}-01`),
+      ]);
+      return c.html(AccountsPage({ accounts: list, plans, period, creditRefusals }));
     })
     .get('/:id', async function statementPage(c) {
       const { period } = parseWith(statementQuery, c.req.query(), 'query');

@@ -21,6 +21,7 @@ import {
   SESSION_TTL_S,
 } from '../services/admin/dashboard-sessions.ts';
 import type { KeyService } from '../services/admission/keys.ts';
+import { refusalsOfKeys } from '../services/admission/refusals.ts';
 import type { Alerts } from '../services/alerts/alerts.ts';
 import type { PricingService } from '../services/pricing/pricing.ts';
 import {
@@ -199,6 +200,7 @@ export function dashboardRoutes({
           pricing.list({ history: true }),
           alerts.list({}, { limit: KEY_ALERTS }),
         ]);
+        const refusals = await refusalsOfKeys(database, keyList);
         const keyLabel = new Map<string, string>([
           ['master', 'master (admin key)'],
           ...keyList.map((k): [string, string] => [k.id, `${k.name} (${k.key_prefix}…)`]),
@@ -231,6 +233,7 @@ export function dashboardRoutes({
                 tag: tag.values.map((v) => [v, '']),
               },
               keys: keyList,
+              refusals,
               alerts: recent.data,
               prices,
               priceHistory: [...priceHistory].reverse(),

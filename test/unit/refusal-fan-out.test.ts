@@ -1,15 +1,15 @@
 // The refusal hook's fan-out: every listener hears each refusal for credit (the credits.exhausted alert,
 // refusal counts), and one that fails neither stops the others nor escapes into the 402.
 import { describe, expect, it } from 'vitest';
-import { type AccountRefusal, refusalFanOut } from '../../src/services/accounts/admission.ts';
+import { fanOut, type Refusal } from '../../src/services/admission/refusals.ts';
 
-const refusal: AccountRefusal = { keyId: 'key_1', reason: 'credits', accountId: 'acct_1' };
+const refusal: Refusal = { keyId: 'key_1', reason: 'credits', accountId: 'acct_1' };
 
-describe('refusalFanOut', () => {
+describe('the refusal fan-out', () => {
   it('tells every listener, waits for the async ones, and reports a failing one without throwing', async () => {
     const heard: string[] = [];
     const errors: unknown[] = [];
-    const hook = refusalFanOut(
+    const hook = fanOut(
       [
         (r) => {
           heard.push(`count ${r.keyId}`);

@@ -8,6 +8,7 @@ import type { Database } from '../../db/client.ts';
 import { GatewayError } from '../../errors.ts';
 import { budgetExceeded } from '../admission/budget-periods.ts';
 import type { KeyAccount, KeyLimits } from '../admission/key-limits.ts';
+import type { Refusal } from '../admission/refusals.ts';
 
 const usd = (text: string | null) => (text === null ? 'unknown' : `$${exactText(text)}`);
 
@@ -24,26 +25,6 @@ export function insufficientCredits(r: AccountReservation): GatewayError {
   );
 }
 
-export type AccountRefusal = { keyId: string; reason: 'credits'; accountId: string };
-
-/** Told of each refusal for credit; admission waits for it (bounded) before answering 402. */
-export type RefusalListener = (refusal: AccountRefusal) => void | Promise<void>;
-
-/**
- * One hook for several listeners (the credits.exhausted alert, refusal counts): each is called, none can
- * fail the others or the 402; a failure goes to `onError`.
- */
-export function refusalFanOut(
-  listeners: readonly RefusalListener[],
-  onError: (message: string, err: unknown) => void = () => {},
-): RefusalListener {
-  return async function onRefusal(refusal) {
-    const results = await Promise.allSettled(listeners.map(async (listener) => listener(refusal)));
-    for (const result of results)
-      if (result.status === 'rejected') onError('a refusal listener failed', result.reason);
-  };
-}
-
 /**
  * An account's key: the key's budget (if any) and the account's balance in one database call, key_spend
  * locked before account_balance (the settlement's order). Resolves with the key's part held (USD).
@@ -56,7 +37,8 @@ export async function reserveAccountCharge(
   }: {
     database: Database;
     bounded: <T>(work: Promise<T>, what: string) => Promise<T>;
-    onRefusal?: RefusalListener | undefined;
+    /** the refusal fan-out (admission/refusals.ts): awaited, so a credit alert is written before the 402 */
+    onRefusal?: ((refusal: Refusal) => unknown) | undefined;
   },
   {
     requestId,

@@ -2,8 +2,9 @@
 // replica (N replicas admit up to N × max_concurrent), which is what bounds one key's share of this
 // process's connections and sockets. A slot is taken at admission and freed by Admission.finish().
 import { GatewayError } from '../../errors.ts';
+import type { RefusalListener } from './refusals.ts';
 
-export function createConcurrency() {
+export function createConcurrency({ onRefusal = () => {} }: { onRefusal?: RefusalListener } = {}) {
   const inFlight = new Map<string, number>();
 
   return {
@@ -12,6 +13,7 @@ export function createConcurrency() {
       if (max === null) return () => {};
       const now = inFlight.get(keyId) ?? 0;
       if (now >= max) {
+        onRefusal({ keyId, reason: 'concurrency' });
         throw new GatewayError(
           429,
           `Too many requests in flight for this key: at most ${max} at once. Retry when one finishes.`,

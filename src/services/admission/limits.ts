@@ -7,11 +7,12 @@ import { withDeadline } from '../../db/deadline.ts';
 import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../../db/limits-repo.ts';
 import type { MeteredBody } from '../../endpoints/adapter.ts';
 import { GatewayError } from '../../errors.ts';
-import { type RefusalListener, reserveAccountCharge } from '../accounts/admission.ts';
+import { reserveAccountCharge } from '../accounts/admission.ts';
 import { budgetExceeded, budgetPeriod } from './budget-periods.ts';
 import { createConcurrency } from './concurrency.ts';
 import type { KeyLimits } from './key-limits.ts';
 import { createRateLimits } from './rate-limits.ts';
+import { fanOut, type RefusalListener } from './refusals.ts';
 import { type BodyReading, MESSAGES_READING, requestBounds } from './request-bounds.ts';
 
 export { budgetPeriod, periodAdjective } from './budget-periods.ts';
@@ -116,12 +117,16 @@ export function createLimits({
   /** reservations older than this are reaped (see reservationTtlMs()) */
   reservationTtlMs?: number;
   onError?: (message: string, err: unknown) => void;
-  /** told of each refusal for credit (counts, the credits.exhausted alert) */
-  onRefusal?: RefusalListener | undefined;
+  /**
+   * told of each request refused at admission, by reason (refusals.ts): the counts, /metrics, the
+   * credits.exhausted alert. Several listeners are each told; one that throws is logged.
+   */
+  onRefusal?: RefusalListener | readonly RefusalListener[] | undefined;
 }) {
-  const slots = createConcurrency();
+  const refused = fanOut(onRefusal, onError);
+  const slots = createConcurrency({ onRefusal: refused });
   const bounded = <T>(work: Promise<T>, what: string) => withDeadline(work, timeoutMs, what);
-  const rates = createRateLimits({ database, bounded });
+  const rates = createRateLimits({ database, bounded, onRefusal: refused });
 
   async function admit(input: AdmissionInput): Promise<Admission> {
     const { requestId, keyId, limits, body, at, reading = MESSAGES_READING } = input;
@@ -169,6 +174,8 @@ export function createLimits({
       });
     } catch (err) {
       if (err instanceof GatewayError) {
+        // both budget paths (a key's own, an account's key) throw this one error
+        if (err.code === 'budget_exceeded') refused({ keyId, reason: 'budget' });
         // refused: nothing this request took stays taken (a rate refusal gives the budget back)
         freeSlot();
         if (reservedUsd !== null) await releaseQuietly(requestId);
@@ -214,7 +221,7 @@ export function createLimits({
     const account = limits.account ?? null;
     if (account !== null)
       return reserveAccountCharge(
-        { database, bounded, onRefusal },
+        { database, bounded, onRefusal: refused },
         { requestId, keyId, budget, limits, period, amount, floor, account },
       );
     if (budget === null) return '0';

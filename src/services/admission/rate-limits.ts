@@ -4,16 +4,20 @@ import type { Database } from '../../db/client.ts';
 import { pruneRateWindows, rateWindowOf, takeRateSlot } from '../../db/limits-repo.ts';
 import { GatewayError } from '../../errors.ts';
 import type { KeyLimits } from './key-limits.ts';
+import type { RefusalListener } from './refusals.ts';
 
 const WINDOW_MS = 60_000;
 
 export function createRateLimits({
   database,
   bounded,
+  onRefusal = () => {},
 }: {
   database: Database;
   /** puts a deadline on a statement */
   bounded: <T>(work: Promise<T>, what: string) => Promise<T>;
+  /** told of each request refused here (rpm or tpm) */
+  onRefusal?: RefusalListener;
 }) {
   let admissions = 0;
 
@@ -44,11 +48,13 @@ export function createRateLimits({
       counts ?? (await bounded(rateWindowOf(database, keyId, windowStart), 'reading the rate window'));
     const headers = rateHeaders(limits, seen, resetS);
     if (!counts) {
+      const byRequests = !tooLarge && limits.rpm !== null && seen.requests + 1 > limits.rpm;
       const which = tooLarge
         ? 'tokens per minute (this request alone is larger)'
-        : limits.rpm !== null && seen.requests + 1 > limits.rpm
+        : byRequests
           ? 'requests per minute'
           : 'tokens per minute';
+      onRefusal({ keyId, reason: byRequests ? 'rpm' : 'tpm' });
       throw new GatewayError(429, `Rate limit reached for this key: ${which}. Try again in ${resetS}s.`, {
         type: 'requests',
         code: 'rate_limit_exceeded',
