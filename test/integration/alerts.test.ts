@@ -275,7 +275,8 @@ describe.each(BACKENDS)('budget alerts on %s', (backend) => {
     const html = await page.text();
     const start = html.indexOf(`data-key-id="${key.id}"`);
     const row = html.slice(start, html.indexOf('</tr>', start));
-    expect(row).toContain(`week <span class="muted">from ${budgetPeriod(new Date(), 'week')}</span>`);
+    // the period's start never wraps (class nowrap since the 1280 px layout fix)
+    expect(row).toContain(`week <span class="muted nowrap">from ${budgetPeriod(new Date(), 'week')}</span>`);
     expect(row).toContain(`$${formatDecimal(ONE)}`);
     expect(row).toContain('7% 50%');
     expect(row).toMatch(/class="bar spend" style="width:10%"/);
