@@ -31,8 +31,10 @@ const COLUMNS = [
   'pricing_id input_token_cost cached_input_token_cost output_token_cost pricing_source',
   'cost_input cost_output cost_total',
   'latency_ms ttft_ms upstream_request_id error',
-  // issue 15: the row's corrections added up, and its cost with them
-  'corrections_usd corrected_cost_total',
+  // issue 25: the key's account, the markup applied and the charge
+  'account_id markup charge_usd',
+  // issue 15: the row's corrections added up, and its cost with them (and its charge, issue 25)
+  'corrections_usd corrected_cost_total corrected_charge_usd',
 ]
   .join(' ')
   .split(' ');
