@@ -40,34 +40,14 @@ export type UsageFilters = {
   accountId?: string | undefined;
 };
 
-export type GroupBy =
-  | 'day'
-  | 'hour'
-  | 'model'
-  | 'key'
-  | 'status'
-  | 'endpoint'
-  | 'served_by'
-  | 'user'
-  | 'tag'
-  | 'account';
-
-/** What a report can filter or group on besides time. */
-// No rollup holds the account (adding it to their keys would widen every one): a report that filters or
-// groups on it reads usage_logs, by the (account_id, created_at) index when it filters.
+/**
+ * What a report can filter or group on besides time. No rollup holds the account (adding it to their
+ * keys would widen every one): a report on it reads usage_logs, by its (account_id, created_at) index.
+ */
 type Dimension = 'key' | 'model' | 'status' | 'endpoint' | 'servedBy' | 'user' | 'tag' | 'account';
 
-const FILTER_DIMENSIONS = [
-  'keyId',
-  'model',
-  'status',
-  'endpoint',
-  'servedBy',
-  'user',
-  'tag',
-  'accountId',
-] as const;
-const FILTER_DIMENSION: Record<(typeof FILTER_DIMENSIONS)[number], Dimension> = {
+/** The filters that name a dimension, and which. */
+const FILTER_DIMENSION = {
   keyId: 'key',
   model: 'model',
   status: 'status',
@@ -76,8 +56,8 @@ const FILTER_DIMENSION: Record<(typeof FILTER_DIMENSIONS)[number], Dimension> = 
   user: 'user',
   tag: 'tag',
   accountId: 'account',
-};
-const GROUP_DIMENSION: Record<GroupBy, Dimension | undefined> = {
+} as const satisfies Partial<Record<keyof UsageFilters, Dimension>>;
+const GROUP_DIMENSION = {
   day: undefined,
   hour: undefined,
   model: 'model',
@@ -88,7 +68,9 @@ const GROUP_DIMENSION: Record<GroupBy, Dimension | undefined> = {
   user: 'user',
   tag: 'tag',
   account: 'account',
-};
+} as const satisfies Record<string, Dimension | undefined>;
+
+export type GroupBy = keyof typeof GROUP_DIMENSION;
 
 /** One layer of a rollup: its table, its time column (an hour's or a UTC day's start), its dimensions. */
 type Layer = {
@@ -172,7 +154,8 @@ const ROLLUPS: Rollup[] = [
 
 function dimensionsOf(filters: UsageFilters, groupBy: GroupBy | undefined): Dimension[] {
   const needed = new Set<Dimension>();
-  for (const name of FILTER_DIMENSIONS) if (filters[name] !== undefined) needed.add(FILTER_DIMENSION[name]);
+  for (const [name, dimension] of Object.entries(FILTER_DIMENSION))
+    if (filters[name as keyof typeof FILTER_DIMENSION] !== undefined) needed.add(dimension);
   const grouped = groupBy ? GROUP_DIMENSION[groupBy] : undefined;
   if (grouped) needed.add(grouped);
   return [...needed];
