@@ -1,5 +1,5 @@
-// The summary rollups over usage_logs (drizzle/0004, 0009): hourly sums kept by triggers, read by
-// /usage/summary.
+// The summary rollups over usage_logs (drizzle/0004, 0009, 0015, 0017): hourly and daily sums kept by
+// triggers, read by /usage/summary.
 import { bigint, index, numeric, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 /**
@@ -22,6 +22,8 @@ export const usageHourly = pgTable(
     costUsd: numeric('cost_usd').notNull(),
     /** rows priced by a guess: the env fallback or the built-in price (pricing_source env | builtin) */
     unpricedRequests: bigint('unpriced_requests', { mode: 'bigint' }).notNull(),
+    /** what the rows were charged (charge_usd, or cost × markup) with their corrections × markup (drizzle/0017) */
+    chargeUsd: numeric('charge_usd').notNull().default('0'),
   },
   (t) => [primaryKey({ columns: [t.hour, t.apiKeyId, t.model, t.status] })],
 );
@@ -34,6 +36,7 @@ const rollupSums = () => ({
   totalTokens: bigint('total_tokens', { mode: 'bigint' }).notNull(),
   costUsd: numeric('cost_usd').notNull(),
   unpricedRequests: bigint('unpriced_requests', { mode: 'bigint' }).notNull(),
+  chargeUsd: numeric('charge_usd').notNull().default('0'),
 });
 
 /**

@@ -31,6 +31,8 @@ export type UsageAggregate = {
   totalTokens: bigint;
   costUsd: string;
   unpricedRequests: bigint;
+  /** USD: what the rows were charged (cost × markup) with their corrections × markup, numeric text */
+  chargeUsd: string;
 };
 
 export type UsageGroupAggregate = UsageAggregate & { group: string };
@@ -83,7 +85,8 @@ const AGGREGATES = sql`
   coalesce(sum(completion_tokens), 0)::text as completion_tokens,
   coalesce(sum(total_tokens), 0)::text as total_tokens,
   coalesce(sum(cost_usd), 0)::text as cost_usd,
-  coalesce(sum(unpriced_requests), 0)::text as unpriced_requests`;
+  coalesce(sum(unpriced_requests), 0)::text as unpriced_requests,
+  coalesce(sum(charge_usd), 0)::text as charge_usd`;
 
 type AggregateText = {
   requests: string;
@@ -92,6 +95,7 @@ type AggregateText = {
   total_tokens: string;
   cost_usd: string;
   unpriced_requests: string;
+  charge_usd: string;
 };
 
 const fromText = (row: AggregateText): UsageAggregate => ({
@@ -101,6 +105,7 @@ const fromText = (row: AggregateText): UsageAggregate => ({
   totalTokens: BigInt(row.total_tokens),
   costUsd: row.cost_usd,
   unpricedRequests: BigInt(row.unpriced_requests),
+  chargeUsd: row.charge_usd,
 });
 
 /** Sums over the whole selection. */
@@ -130,6 +135,7 @@ const GROUPS: Record<
   served_by: textBuckets(sql`served_by`),
   user: textBuckets(sql`end_user`),
   tag: textBuckets(sql`tag`),
+  account: textBuckets(sql`account_id`),
 };
 
 function timeBuckets(bucket: SQL) {
@@ -156,10 +162,10 @@ function textBuckets(bucket: SQL) {
 const SUMS = sql`
   sum(requests) as requests, sum(prompt_tokens) as prompt_tokens,
   sum(completion_tokens) as completion_tokens, sum(total_tokens) as total_tokens,
-  sum(cost_usd) as cost_usd, sum(unpriced_requests) as unpriced_requests`;
+  sum(cost_usd) as cost_usd, sum(unpriced_requests) as unpriced_requests, sum(charge_usd) as charge_usd`;
 const AS_TEXT = sql`requests::text as requests, prompt_tokens::text as prompt_tokens,
   completion_tokens::text as completion_tokens, total_tokens::text as total_tokens,
-  cost_usd::text as cost_usd, unpriced_requests::text as unpriced_requests`;
+  cost_usd::text as cost_usd, unpriced_requests::text as unpriced_requests, charge_usd::text as charge_usd`;
 
 /** Where a page of groups starts: strictly after this group in the group_by's order. */
 export type GroupPosition = {

@@ -36,15 +36,28 @@ export type UsageFilters = {
   user?: string | undefined;
   /** rows whose tags contain it */
   tag?: string | undefined;
+  /** rows of this account's keys (usage_logs.account_id, as written when the row was) */
+  accountId?: string | undefined;
 };
 
-export type GroupBy = 'day' | 'hour' | 'model' | 'key' | 'status' | 'endpoint' | 'served_by' | 'user' | 'tag';
+/**
+ * What a report can filter or group on besides time. No rollup holds the account (adding it to their
+ * keys would widen every one): a report on it reads usage_logs, by its (account_id, created_at) index.
+ */
+type Dimension = 'key' | 'model' | 'status' | 'endpoint' | 'servedBy' | 'user' | 'tag' | 'account';
 
-/** What a report can filter or group on besides time. */
-type Dimension = 'key' | 'model' | 'status' | 'endpoint' | 'servedBy' | 'user' | 'tag';
-
-const FILTER_DIMENSIONS = ['keyId', 'model', 'status', 'endpoint', 'servedBy', 'user', 'tag'] as const;
-const GROUP_DIMENSION: Record<GroupBy, Dimension | undefined> = {
+/** The filters that name a dimension, and which. */
+const FILTER_DIMENSION = {
+  keyId: 'key',
+  model: 'model',
+  status: 'status',
+  endpoint: 'endpoint',
+  servedBy: 'servedBy',
+  user: 'user',
+  tag: 'tag',
+  accountId: 'account',
+} as const satisfies Partial<Record<keyof UsageFilters, Dimension>>;
+const GROUP_DIMENSION = {
   day: undefined,
   hour: undefined,
   model: 'model',
@@ -54,7 +67,10 @@ const GROUP_DIMENSION: Record<GroupBy, Dimension | undefined> = {
   served_by: 'servedBy',
   user: 'user',
   tag: 'tag',
-};
+  account: 'account',
+} as const satisfies Record<string, Dimension | undefined>;
+
+export type GroupBy = keyof typeof GROUP_DIMENSION;
 
 /** One layer of a rollup: its table, its time column (an hour's or a UTC day's start), its dimensions. */
 type Layer = {
@@ -138,8 +154,8 @@ const ROLLUPS: Rollup[] = [
 
 function dimensionsOf(filters: UsageFilters, groupBy: GroupBy | undefined): Dimension[] {
   const needed = new Set<Dimension>();
-  for (const name of FILTER_DIMENSIONS)
-    if (filters[name] !== undefined) needed.add(name === 'keyId' ? 'key' : name);
+  for (const [name, dimension] of Object.entries(FILTER_DIMENSION))
+    if (filters[name as keyof typeof FILTER_DIMENSION] !== undefined) needed.add(dimension);
   const grouped = groupBy ? GROUP_DIMENSION[groupBy] : undefined;
   if (grouped) needed.add(grouped);
   return [...needed];
@@ -152,8 +168,8 @@ function rollupSelect(rollup: Layer): SQL {
   return sql`${rollup.time} at time zone 'UTC' as hour_utc,
     ${key ? sql`nullif(${key}, '')` : sql`null::text`} as api_key_id, ${text(model)} as model,
     ${text(status)} as status, ${text(endpoint)} as endpoint, ${text(servedBy)} as served_by,
-    ${text(user)} as end_user, ${text(tag)} as tag,
-    requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests`;
+    ${text(user)} as end_user, ${text(tag)} as tag, null::text as account_id,
+    requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd`;
 }
 
 function rollupWhere(rollup: Layer, filters: UsageFilters): SQL {
@@ -181,7 +197,7 @@ function rollupWhere(rollup: Layer, filters: UsageFilters): SQL {
  * and the tag filter keeps that tag's line; otherwise it keeps the rows whose tags contain it.
  */
 export function logsWhere(filters: UsageFilters, { tagRows = false } = {}): SQL {
-  const { from, to, model, keyId, status, endpoint, servedBy, user, tag } = filters;
+  const { from, to, model, keyId, status, endpoint, servedBy, user, tag, accountId } = filters;
   return (
     and(
       from ? gte(usageLogs.createdAt, from) : undefined,
@@ -196,6 +212,7 @@ export function logsWhere(filters: UsageFilters, { tagRows = false } = {}): SQL 
       endpoint !== undefined ? eq(usageLogs.endpoint, endpoint) : undefined,
       servedBy !== undefined ? eq(usageLogs.servedBy, servedBy) : undefined,
       user !== undefined ? eq(usageLogs.endUser, user) : undefined,
+      accountId !== undefined ? eq(usageLogs.accountId, accountId) : undefined,
       tag === undefined
         ? undefined
         : tagRows
@@ -220,12 +237,15 @@ function rawSums(selections: UsageFilters[], tagRows: boolean): SQL {
     select date_trunc('hour', ${usageLogs.createdAt} at time zone 'UTC') as hour_utc, ${usageLogs.apiKeyId} as api_key_id,
            ${usageLogs.model} as model, ${usageLogs.status} as status, ${usageLogs.endpoint} as endpoint,
            coalesce(${usageLogs.servedBy}, '') as served_by, coalesce(${usageLogs.endUser}, '') as end_user,
-           ${tagRows ? sql`t.tag` : sql`null::text`} as tag, 1::bigint as requests,
+           ${tagRows ? sql`t.tag` : sql`null::text`} as tag, coalesce(${usageLogs.accountId}, '') as account_id,
+           1::bigint as requests,
            ${usageLogs.promptTokens}::bigint as prompt_tokens, ${usageLogs.completionTokens}::bigint as completion_tokens,
            ${usageLogs.totalTokens}::bigint as total_tokens,
-           ${usageLogs.costTotal} + ${correctionsOf(usageLogs.requestId)} as cost_usd,
-           (${usageLogs.pricingSource} in ('env', 'builtin'))::int::bigint as unpriced_requests
-    from ${usageLogs} ${perTag}
+           ${usageLogs.costTotal} + corrected.delta as cost_usd,
+           (${usageLogs.pricingSource} in ('env', 'builtin'))::int::bigint as unpriced_requests,
+           coalesce(${usageLogs.chargeUsd}, ${usageLogs.costTotal} * ${usageLogs.markup})
+             + corrected.delta * ${usageLogs.markup} as charge_usd
+    from ${usageLogs} cross join lateral (select ${correctionsOf(usageLogs.requestId)} as delta) as corrected ${perTag}
     where ${where}`;
 }
 
@@ -247,8 +267,9 @@ function split(from: Date | undefined, to: Date | undefined, unit: number) {
 
 /**
  * The selection as sums per UTC hour (or day, see below) and dimensions. Columns: hour_utc (timestamp,
- * UTC), api_key_id (null for the master key), model, status, endpoint, served_by, end_user, tag ('' for
- * none; null where the source does not keep it), and the sums. Sources, coarsest first, from the first
+ * UTC), api_key_id (null for the master key), model, status, endpoint, served_by, end_user, tag,
+ * account_id ('' for none; null where the source does not keep it), and the sums, charge_usd with its
+ * corrections × markup as cost_usd has its corrections. Sources, coarsest first, from the first
  * rollup holding every dimension needed: whole UTC days from its daily layer (hour_utc is the day's
  * start, so not when grouping by hour), the whole hours left at either end from its hourly layer, and the
  * partial hours at the edges of [from, to) from usage_logs itself (at most two hours of rows, read by the

@@ -270,6 +270,13 @@ async function top(
 /** The summary's groups on every bucket of the period; buckets without requests are zero. */
 function dense(groups: SummaryGroup[], starts: string[]): SummaryGroup[] {
   const byStart = new Map(groups.map((g) => [g.group, g]));
-  const zero = { requests: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: '0' };
+  const zero = {
+    requests: 0,
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    total_tokens: 0,
+    cost_usd: '0',
+    charge_usd: '0',
+  };
   return starts.map((start) => byStart.get(start) ?? { group: start, ...zero });
 }

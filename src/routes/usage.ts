@@ -32,8 +32,11 @@ export const GROUPS = [
   'tag',
   'endpoint',
   'served_by',
+  'account',
 ] as const;
 const TAG = /^[A-Za-z0-9._:-]{1,64}$/;
+/** an account id as the admin API makes them (acct_ and base64url) */
+const ACCOUNT_ID = /^acct_[A-Za-z0-9_-]{1,64}$/;
 
 const instant = z
   .string()
@@ -68,6 +71,11 @@ const filterFields = (endpoints: [string, ...string[]]) => ({
     .regex(TAG, { error: 'must be 1 to 64 characters of A-Z a-z 0-9 . _ : -' })
     .optional()
     .describe('rows whose tags contain it'),
+  account_id: z
+    .string()
+    .regex(ACCOUNT_ID, { error: 'must be an account id (acct_ then up to 64 of A-Z a-z 0-9 _ -)' })
+    .optional()
+    .describe('rows of this account’s keys (the account the key had when the row was written)'),
 });
 
 type Range = {
@@ -175,6 +183,7 @@ const toFilters = (
   servedBy: q.served_by,
   user: q.user ?? q.end_user,
   tag: q.tag,
+  accountId: q.account_id,
 });
 
 /** `format` decides when given; else CSV when the Accept header rates text/csv above application/json. */

@@ -72,10 +72,13 @@ describe('the API description', () => {
         'tag',
         'endpoint',
         'served_by',
+        'account',
       ]),
     );
-    // the nine groups of DESIGN §3 and end_user, the column's own name for user
-    expect(schemaOf('/usage/summary', 'group_by')?.enum).toHaveLength(10);
+    // the nine groups of DESIGN §3, end_user (the column's own name for user) and account (§6c)
+    expect(schemaOf('/usage/summary', 'group_by')?.enum).toHaveLength(11);
+    expect(schemaOf('/usage', 'account_id')).toBeDefined();
+    expect(schemaOf('/usage/summary', 'account_id')).toBeDefined();
     expect(schemaOf('/usage', 'endpoint')?.enum).toEqual(['chat.completions', 'responses', 'embeddings']);
     expect(doc.paths['/v1/embeddings']?.post?.requestBody).toBeDefined();
     expect(doc.paths['/v1/models/{id}']?.get).toBeDefined();

@@ -4,6 +4,7 @@
 // here from the rows themselves, after inserts, skipped replays, deletes, updates and a truncate.
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addExact, exactText, multiplyExact } from '../../src/billing/charge.ts';
 import {
   add,
   canonical,
@@ -74,10 +75,24 @@ function makeRows(): UsageLogInsert[] {
       costOutput: '0',
       costTotal: `0.${String((i * 982_451_653) % 1_000_000_007).padStart(18, '0')}`,
       latencyMs: 10,
+      ...chargeOf(i, `0.${String((i * 982_451_653) % 1_000_000_007).padStart(18, '0')}`),
     });
   }
   return rows;
 }
+
+/**
+ * Issue 25: a third of the rows are account acct_a's at markup 1.25 (a charge with 20 decimals, past
+ * money.ts's 18), a fifth acct_b's at 3; the others have no account, half of those written before
+ * accounts existed (charge_usd null: charged their cost).
+ */
+function chargeOf(i: number, cost: string): Partial<UsageLogInsert> {
+  if (i % 3 === 0) return { accountId: 'acct_a', markup: '1.25', chargeUsd: multiplyExact(cost, '1.25') };
+  if (i % 5 === 0) return { accountId: 'acct_b', markup: '3', chargeUsd: multiplyExact(cost, '3') };
+  return i % 2 === 0 ? { markup: '1', chargeUsd: cost } : {};
+}
+
+const chargeOfRow = (row: UsageLogInsert) => row.chargeUsd ?? multiplyExact(row.costTotal, row.markup ?? '1');
 
 type Sums = {
   requests: bigint;
@@ -86,6 +101,8 @@ type Sums = {
   total: bigint;
   cost: Decimal;
   unpriced: bigint;
+  /** exact at any scale (charge.ts) */
+  charge: string;
 };
 
 /** A row's groups under `groupBy`: one, or one per distinct tag ('' when it has none). */
@@ -109,6 +126,8 @@ function labelsOf(row: UsageLogInsert, at: number, groupBy: GroupBy | undefined)
       return [row.endUser ?? ''];
     case 'tag':
       return row.tags && row.tags.length > 0 ? [...new Set(row.tags)] : [''];
+    case 'account':
+      return [row.accountId ?? ''];
     default:
       return [''];
   }
@@ -128,6 +147,7 @@ function expected(rows: UsageLogInsert[], filters: UsageFilters, groupBy?: Group
     if (filters.servedBy !== undefined && row.servedBy !== filters.servedBy) continue;
     if (filters.user !== undefined && row.endUser !== filters.user) continue;
     if (filters.tag !== undefined && !row.tags?.includes(filters.tag)) continue;
+    if (filters.accountId !== undefined && row.accountId !== filters.accountId) continue;
     // grouped by tag with a tag filter: that tag's group only
     const labels = labelsOf(row, at, groupBy).filter(
       (label) => groupBy !== 'tag' || filters.tag === undefined || label === filters.tag,
@@ -140,6 +160,7 @@ function expected(rows: UsageLogInsert[], filters: UsageFilters, groupBy?: Group
         total: 0n,
         cost: ZERO,
         unpriced: 0n,
+        charge: '0',
       };
       sums.requests += 1n;
       sums.prompt += BigInt(row.promptTokens ?? 0);
@@ -147,6 +168,7 @@ function expected(rows: UsageLogInsert[], filters: UsageFilters, groupBy?: Group
       sums.total += BigInt(row.totalTokens ?? 0);
       sums.cost = add(sums.cost, parseDecimal(row.costTotal));
       sums.unpriced += row.pricingSource === 'builtin' || row.pricingSource === 'env' ? 1n : 0n;
+      sums.charge = addExact(sums.charge, chargeOfRow(row));
       groups.set(label, sums);
     }
   }
@@ -167,10 +189,15 @@ function expected(rows: UsageLogInsert[], filters: UsageFilters, groupBy?: Group
       totalTokens: s.total,
       costUsd: formatDecimal(s.cost),
       unpricedRequests: s.unpriced,
+      chargeUsd: s.charge,
     }));
 }
 
-const exact = (a: UsageAggregate & { group?: string }) => ({ ...a, costUsd: canonical(a.costUsd) });
+const exact = (a: UsageAggregate & { group?: string }) => ({
+  ...a,
+  costUsd: canonical(a.costUsd),
+  chargeUsd: exactText(a.chargeUsd),
+});
 const at = (hours: number, ms = 0) => new Date(T0 + hours * HOUR + ms);
 
 /** Ranges on hour boundaries, between them, inside one hour, open on either side, and filtered. */
@@ -199,6 +226,9 @@ const SELECTIONS: Array<[string, UsageFilters]> = [
   ['end user and tag', { user: 'carol@example.com', tag: 'prod' }],
   ['tag and status, ragged', { tag: 'staging', status: 'ok', from: at(4, 4) }],
   ['end user and served_by', { user: 'dave', servedBy: 'cerebras', to: at(25, 1) }],
+  // no rollup holds the account (issue 25): usage_logs alone
+  ['one account, ragged', { accountId: 'acct_a', from: at(2, 1_234_567), to: at(19, 2_345_678) }],
+  ['one account, one model', { accountId: 'acct_b', model: MODELS[0] as string }],
 ];
 const GROUP_BYS: GroupBy[] = [
   'day',
@@ -210,6 +240,7 @@ const GROUP_BYS: GroupBy[] = [
   'served_by',
   'user',
   'tag',
+  'account',
 ];
 
 describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
@@ -219,6 +250,8 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
   beforeAll(async () => {
     db = await createTestDatabase(backend);
     await migrate(db.database);
+    // the accounts the rows name (their charges move these balances)
+    await db.database.execute(`insert into accounts (id, name) values ('acct_a', 'A'), ('acct_b', 'B')`, []);
   });
   afterAll(async () => {
     await db.drop();
@@ -232,7 +265,7 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
         expect(all?.requests ?? 0n, name).toBeGreaterThan(0n);
       const totals = await selectUsageTotals(db.database, filters);
       const { group: _, ...sums } = all ?? { group: '', ...exact(zeroSums()) };
-      expect(exact(totals)).toEqual({ ...sums, costUsd: canonical(sums.costUsd) });
+      expect(exact(totals)).toEqual(exact(sums));
       for (const groupBy of GROUP_BYS) {
         // every group on one page (the query is paged since issue 23)
         const { groups } = await selectUsageGroups(db.database, { filters, groupBy, limit: 100_000 });
@@ -298,5 +331,6 @@ function zeroSums(): UsageAggregate {
     totalTokens: 0n,
     costUsd: '0',
     unpricedRequests: 0n,
+    chargeUsd: '0',
   };
 }

@@ -14,6 +14,7 @@ type Sums = {
   completion_tokens: number;
   total_tokens: number;
   cost_usd: string;
+  charge_usd: string;
 };
 type Group = Sums & { group: string };
 type Summary = {
@@ -36,14 +37,16 @@ const tagOf = (i: number) => `t${String(i).padStart(3, '0')}`;
 function pagePlusOther(reply: Summary): Sums {
   const sums = { requests: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
   let cost = ZERO;
+  let charge = ZERO;
   for (const g of [...reply.data, reply.other]) {
     sums.requests += g.requests;
     sums.prompt_tokens += g.prompt_tokens;
     sums.completion_tokens += g.completion_tokens;
     sums.total_tokens += g.total_tokens;
     cost = add(cost, parseDecimal(g.cost_usd));
+    charge = add(charge, parseDecimal(g.charge_usd));
   }
-  return { ...sums, cost_usd: formatDecimal(cost) };
+  return { ...sums, cost_usd: formatDecimal(cost), charge_usd: formatDecimal(charge) };
 }
 
 const withoutUnpriced = ({ unpriced_requests: _, ...sums }: Summary['totals']): Sums => sums;

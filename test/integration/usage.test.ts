@@ -16,6 +16,8 @@ type Totals = {
   total_tokens: number;
   cost_usd: string;
   unpriced_requests: number;
+  /** issue 25: these rows' keys have no account, so each is charged its cost */
+  charge_usd: string;
 };
 type Row = Record<string, unknown> & { id: number; request_id: string; created_at: string };
 type List = { object: string; data: Row[]; totals: Totals; next_cursor: string | null };
@@ -31,8 +33,10 @@ const COLUMNS = [
   'pricing_id input_token_cost cached_input_token_cost output_token_cost pricing_source',
   'cost_input cost_output cost_total',
   'latency_ms ttft_ms upstream_request_id error',
-  // issue 15: the row's corrections added up, and its cost with them
-  'corrections_usd corrected_cost_total',
+  // issue 25: the key's account, the markup applied and the charge
+  'account_id markup charge_usd',
+  // issue 15: the row's corrections added up, and its cost with them (and its charge, issue 25)
+  'corrections_usd corrected_cost_total corrected_charge_usd',
 ]
   .join(' ')
   .split(' ');
@@ -126,6 +130,7 @@ const NO_OTHER = {
   completion_tokens: 0,
   total_tokens: 0,
   cost_usd: '0',
+  charge_usd: '0',
 };
 
 function totalsOf(rows: Seed[]): Totals {
@@ -138,6 +143,7 @@ function totalsOf(rows: Seed[]): Totals {
     cost_usd: formatDecimal(rows.reduce<Decimal>((acc, s) => add(acc, parseDecimal(s.cost)), ZERO)),
     // env (for a model other than the default) and builtin prices are guesses (DESIGN §5)
     unpriced_requests: rows.filter((s) => s.pricing === 'builtin' || s.pricing === 'env').length,
+    charge_usd: formatDecimal(rows.reduce<Decimal>((acc, s) => add(acc, parseDecimal(s.cost)), ZERO)),
   };
 }
 
@@ -261,6 +267,7 @@ describe.each(BACKENDS)('GET /usage and /usage/summary on %s', (backend) => {
       total_tokens: 660,
       cost_usd: '0.3000000001',
       unpriced_requests: 3,
+      charge_usd: '0.3000000001',
     });
   });
 
@@ -411,7 +418,10 @@ describe.each(BACKENDS)('GET /usage and /usage/summary on %s', (backend) => {
     expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect(res.headers.get('content-disposition')).toBe('attachment; filename="usage.csv"');
     const text = await res.text();
-    expect(text).toContain(',"said ""no"", then, left\nearly",0,0.0000000001\r\n');
+    // error, then (issue 25) no account, markup 1, charged its cost, then corrections and corrected figures
+    expect(text).toContain(
+      ',"said ""no"", then, left\nearly",,1,0.0000000001,0,0.0000000001,0.0000000001\r\n',
+    );
     const [header, ...records] = parseCsv(text);
     expect(header).toEqual(COLUMNS);
     const { data } = await list(`${WINDOW}&limit=1000`);

@@ -27,6 +27,7 @@ function fingerprint(filters: UsageFilters, groupBy: GroupBy): string {
     filters.servedBy ?? '',
     filters.user ?? '',
     filters.tag ?? '',
+    filters.accountId ?? '',
   ];
   // JSON keeps the parts apart whatever they contain; undefined and '' cannot both be filters (empty is refused)
   return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 16);

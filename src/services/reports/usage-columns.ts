@@ -1,5 +1,6 @@
 // A usage_logs row as /usage, its CSV and the dashboard show it: the columns, in table order, under
 // their snake_case names, money as canonical decimal strings.
+import { addExact, exactText, multiplyExact } from '../../billing/charge.ts';
 import { add, canonical, formatDecimal, parseDecimal } from '../../billing/money.ts';
 import type { CorrectionView } from '../../db/corrections-repo.ts';
 import type { UsagePageRow } from '../../db/usage-repo.ts';
@@ -39,9 +40,15 @@ export const USAGE_COLUMNS = [
   'ttft_ms',
   'upstream_request_id',
   'error',
+  // issue 25: the key's account when the row was written, the markup applied and the charge
+  'account_id',
+  'markup',
+  'charge_usd',
   // after the row's own columns (issue 15): its corrections' sum and its cost with them, USD
   'corrections_usd',
   'corrected_cost_total',
+  // and its charge with them: charge_usd + corrections_usd × markup
+  'corrected_charge_usd',
 ] as const;
 
 /** One usage_logs row under its column names; money as canonical decimal strings (USD, USD per token). */
@@ -86,15 +93,25 @@ export type UsageRow = {
   ttft_ms: number | null;
   upstream_request_id: string | null;
   error: string | null;
+  /** the key's account when the row was written; null for a key without one */
+  account_id: string | null;
+  /** the account plan's markup applied; 1 without an account */
+  markup: string;
+  /** USD: cost_total × markup, exact (the cost itself without an account) */
+  charge_usd: string;
   /** USD: the sum of the deltas of the row's corrections ('0' when none) */
   corrections_usd: string;
   /** USD: cost_total + corrections_usd, what the request is billed */
   corrected_cost_total: string;
+  /** USD: charge_usd + corrections_usd × markup, what the customer is charged for the request */
+  corrected_charge_usd: string;
   /** the correction entries themselves, oldest first (JSON only) */
   corrections?: CorrectionView[];
 };
 
 export function toRow(row: UsagePageRow): UsageRow {
+  // rows from before accounts existed hold no charge: their cost × markup (1) is what they were charged
+  const charge = exactText(row.chargeUsd ?? multiplyExact(row.costTotal, row.markup));
   return {
     id: row.id,
     request_id: row.requestId,
@@ -130,8 +147,12 @@ export function toRow(row: UsagePageRow): UsageRow {
     ttft_ms: row.ttftMs,
     upstream_request_id: row.upstreamRequestId,
     error: row.error,
+    account_id: row.accountId,
+    markup: exactText(row.markup),
+    charge_usd: charge,
     corrections_usd: canonical(row.correctedBy),
     corrected_cost_total: formatDecimal(add(parseDecimal(row.costTotal), parseDecimal(row.correctedBy))),
+    corrected_charge_usd: addExact(charge, multiplyExact(row.correctedBy, row.markup)),
   };
 }
 

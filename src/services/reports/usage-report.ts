@@ -1,6 +1,7 @@
 // Reads the ledger for admins: filtered rows by keyset page, exact totals, pages of sums by time, model,
-// key, status, endpoint, served_by, end user or tag (the rest as one `other` entry), and CSV. /usage,
+// key, status, endpoint, served_by, end user, tag or account (the rest as one `other` entry), and CSV. /usage,
 // /usage/summary and the dashboard all answer from here; nothing here speaks HTTP.
+import { addExact, exactText, negateExact } from '../../billing/charge.ts';
 import {
   add,
   canonical,
@@ -39,11 +40,13 @@ export type UsageTotals = {
   cost_usd: string;
   /** rows priced with the built-in last-resort price (pricing_source = builtin) */
   unpriced_requests: number;
+  /** USD, exact decimal string: what the rows were charged (cost × markup; cost without an account), with corrections */
+  charge_usd: string;
 };
 
 /**
  * One group of a summary: a UTC bucket start (`2026-11-24T00:00:00.000Z`), a model, a key id or
- * `master`, a status, an endpoint, a served_by, an end user or a tag ('' for rows without one).
+ * `master`, a status, an endpoint, a served_by, an end user, a tag or an account ('' for rows without one).
  */
 export type SummaryGroup = { group: string } & Omit<UsageTotals, 'unpriced_requests'>;
 
@@ -211,12 +214,15 @@ function toTotals(sums: UsageAggregate): UsageTotals {
     total_tokens: jsonInteger(sums.totalTokens, 'total_tokens'),
     cost_usd: canonical(sums.costUsd),
     unpriced_requests: jsonInteger(sums.unpricedRequests, 'unpriced_requests'),
+    // cost × markup may need more than money.ts's 18 places: exact at any scale
+    charge_usd: exactText(sums.chargeUsd),
   };
 }
 
 /** The groups' sums added up exactly (bigint counts, 10^-18 USD). */
 function sumOf(groups: UsageAggregate[]): UsageAggregate {
   let cost: Decimal = ZERO;
+  let charge = '0';
   const sums = {
     requests: 0n,
     promptTokens: 0n,
@@ -231,8 +237,9 @@ function sumOf(groups: UsageAggregate[]): UsageAggregate {
     sums.totalTokens += g.totalTokens;
     sums.unpricedRequests += g.unpricedRequests;
     cost = add(cost, parseDecimal(g.costUsd));
+    charge = addExact(charge, g.chargeUsd);
   }
-  return { ...sums, costUsd: formatDecimal(cost) };
+  return { ...sums, costUsd: formatDecimal(cost), chargeUsd: charge };
 }
 
 /** What the whole selection's groups add up to beyond the page's: exact, as both sides are. */
@@ -244,6 +251,7 @@ function minus(all: UsageAggregate, part: UsageAggregate): UsageAggregate {
     totalTokens: all.totalTokens - part.totalTokens,
     costUsd: formatDecimal(subtract(parseDecimal(all.costUsd), parseDecimal(part.costUsd))),
     unpricedRequests: all.unpricedRequests - part.unpricedRequests,
+    chargeUsd: addExact(all.chargeUsd, negateExact(part.chargeUsd)),
   };
 }
 
