@@ -44,7 +44,11 @@ describe.each(BACKENDS)("an account's own budget on %s", (backend) => {
             object: 'chat.completion',
             model: 'openai/gpt-oss-120b',
             choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
-            usage: { prompt_tokens: PROMPT, completion_tokens: MAX_TOKENS, total_tokens: PROMPT + MAX_TOKENS },
+            usage: {
+              prompt_tokens: PROMPT,
+              completion_tokens: MAX_TOKENS,
+              total_tokens: PROMPT + MAX_TOKENS,
+            },
           }),
         ),
       ],
@@ -122,10 +126,9 @@ describe.each(BACKENDS)("an account's own budget on %s", (backend) => {
     // the next period admits again: a period whose start is not this month's (or, on a day that starts
     // every period, the spend moved to an earlier period)
     const now = new Date();
-    const other = (['day', 'week'] as const).find(
-      (p) => budgetPeriod(now, p) !== budgetPeriod(now, 'month'),
-    );
-    if (other) expect((await post(`/admin/accounts/${id}`, { budget_period: other }, 'PATCH')).status).toBe(200);
+    const other = (['day', 'week'] as const).find((p) => budgetPeriod(now, p) !== budgetPeriod(now, 'month'));
+    if (other)
+      expect((await post(`/admin/accounts/${id}`, { budget_period: other }, 'PATCH')).status).toBe(200);
     else await rows(sql`update account_spend set period = period - 40 where account_id = ${id}`);
     expect((await chat(keys[0]!.key)).status).toBe(200);
   });
