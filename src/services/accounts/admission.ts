@@ -36,8 +36,9 @@ export function accountBudgetExceeded(r: AccountReservation): GatewayError {
 }
 
 /**
- * An account's key: the key's budget (if any) and the account's balance in one database call, key_spend
- * locked before account_balance (the settlement's order). Resolves with the key's part held (USD).
+ * An account's key: the key's budget (if any), the account's balance and its own budget (if any) in one
+ * database call, key_spend locked before account_balance before account_spend (the settlement's order).
+ * Resolves with the key's part held (USD).
  */
 export async function reserveAccountCharge(
   {
