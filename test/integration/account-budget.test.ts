@@ -145,6 +145,43 @@ describe.each(BACKENDS)("an account's own budget on %s", (backend) => {
     expect((await post(`/admin/accounts/${id}`, undefined, 'GET')).body).toMatchObject({ reserved_usd: '0' });
   });
 
+  it("settles a reprice's correction × markup in the period's spend", async () => {
+    const model = 'acme/account-budget:groq';
+    const past = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    const price = async (input: string) => {
+      const res = await gw.call('/admin/pricing', {
+        method: 'PUT',
+        json: { model_name: model, input_token_cost: input, output_token_cost: '0', effective_from: past },
+      });
+      expect(res.status).toBeLessThan(300);
+    };
+    await price('0.00001');
+    const { id, keys } = await accountWithKeys({ budget_usd: '100' }, 1);
+    const res = await gw.call('/v1/chat/completions', {
+      method: 'POST',
+      json: { ...body, model },
+      key: keys[0]!.key,
+    });
+    expect(res.status).toBe(200);
+    await price('0.000001');
+    const done = await post('/admin/reprice', {
+      from: past,
+      to: new Date(Date.now() + 1000).toISOString(),
+      model,
+    });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    const [want] = await rows<{ charge: string; corrected: string }>(sql`
+      select sum(u.charge_usd)::text as charge,
+             (sum(u.charge_usd) + coalesce(sum(c.delta_usd * u.markup), 0))::text as corrected
+      from usage_logs u left join usage_corrections c on c.request_id = u.request_id
+      where u.account_id = ${id}`);
+    expect(want!.corrected).not.toBe(want!.charge);
+    const [spend] = await rows<{ spent: string }>(
+      sql`select sum(spent_usd)::text as spent from account_spend where account_id = ${id}`,
+    );
+    expect(formatDecimal(parseDecimal(spend!.spent))).toBe(formatDecimal(parseDecimal(want!.corrected)));
+  });
+
   it('leaves an account without a budget as it was: no budget refusals, no account_spend rows', async () => {
     const { id, keys } = await accountWithKeys({}, 2);
     const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => chat(keys[i % 2]!.key)));
