@@ -133,7 +133,7 @@ export async function periodChargeOf(
 }
 
 export type AccountReservation = {
-  outcome: 'admitted' | 'budget' | 'credits';
+  outcome: 'admitted' | 'budget' | 'credits' | 'account_budget';
   /** USD held against the key's budget (0 when the key tracks none) */
   amount: string;
   spent: string;
@@ -143,9 +143,17 @@ export type AccountReservation = {
   balance: string | null;
   account_reserved: string | null;
   credit_limit: string | null;
+  /** the account's own budget (drizzle/0019): null when it has none */
+  account_budget: string | null;
+  account_budget_period: 'day' | 'week' | 'month' | null;
+  account_spent: string | null;
+  account_budget_reserved: string | null;
 };
 
-/** One call: the key's budget (when it tracks one), then the account's balance (drizzle/0014). */
+/**
+ * One call: the key's budget (when it tracks one), then the account's balance, then the account's own
+ * budget when it has one (drizzle/0014, 0019).
+ */
 export async function reserveForAccount(
   database: Database,
   r: {

@@ -4,10 +4,12 @@ import {
   bigint,
   boolean,
   check,
+  date,
   index,
   integer,
   numeric,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -76,6 +78,23 @@ export const accountBalance = pgTable('account_balance', {
   exhaustedArmed: boolean('exhausted_armed').notNull().default(true),
   exhaustedCrossings: integer('exhausted_crossings').notNull().default(0),
 });
+
+/**
+ * An account's budget per period (drizzle/0019), as key_spend for a key: the period's settled charges
+ * (with corrections × markup) and the worst-case charges in flight. Kept only while budget_usd is set.
+ */
+export const accountSpend = pgTable(
+  'account_spend',
+  {
+    accountId: text('account_id')
+      .notNull()
+      .references(() => accounts.id),
+    period: date('period', { mode: 'string' }).notNull(),
+    spentUsd: numeric('spent_usd').notNull().default('0'),
+    reservedUsd: numeric('reserved_usd').notNull().default('0'),
+  },
+  (t) => [primaryKey({ name: 'account_spend_pk', columns: [t.accountId, t.period] })],
+);
 
 /** The credit ledger: append-only, one entry per (account, idempotency_key). */
 export const accountCredits = pgTable(

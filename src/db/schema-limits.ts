@@ -46,6 +46,8 @@ export const budgetReservations = pgTable(
     accountId: text('account_id'),
     /** USD, the worst-case charge held in account_balance.reserved_usd */
     accountAmount: numeric('account_amount'),
+    /** the account_spend period this charge is held in; null when the account has no budget (drizzle/0019) */
+    accountPeriod: date('account_period', { mode: 'string' }),
     createdAt: createdAt(),
   },
   (t) => [index('budget_reservations_created_at').on(t.createdAt)],

@@ -1,12 +1,13 @@
-// The account's side of admission: reserving a request's worst-case charge against the balance (after
-// the key's own budget, in one database call: tollgate_reserve_account, drizzle/0014), and the 402 a
-// request gets when the balance cannot cover it.
+// The account's side of admission: reserving a request's worst-case charge against the balance and the
+// account's own budget (after the key's own budget, in one database call: tollgate_reserve_account,
+// drizzle/0014 and 0019), the 402 a request gets when the balance cannot cover it and the 429 when the
+// account's budget cannot.
 import { addExact, exactText, negateExact } from '../../billing/charge.ts';
 import { compare, type Decimal, formatDecimal, parseDecimal } from '../../billing/money.ts';
 import { type AccountReservation, reserveForAccount } from '../../db/accounts-repo.ts';
 import type { Database } from '../../db/client.ts';
 import { GatewayError } from '../../errors.ts';
-import { budgetExceeded } from '../admission/budget-periods.ts';
+import { budgetExceeded, periodAdjective } from '../admission/budget-periods.ts';
 import type { KeyAccount, KeyLimits } from '../admission/key-limits.ts';
 import type { Refusal } from '../admission/refusals.ts';
 
@@ -25,9 +26,19 @@ export function insufficientCredits(r: AccountReservation): GatewayError {
   );
 }
 
+/** The account's own budget cannot cover the request: a key's budget refusal (429, same type and code), naming the account's. */
+export function accountBudgetExceeded(r: AccountReservation): GatewayError {
+  return new GatewayError(
+    429,
+    `This account's ${periodAdjective(r.account_budget_period ?? 'month')} budget of ${usd(r.account_budget)} does not cover this request (worst case ${usd(r.account_amount)}; spent ${usd(r.account_spent)}, in flight ${usd(r.account_budget_reserved)}).`,
+    { type: 'insufficient_quota', code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
+  );
+}
+
 /**
- * An account's key: the key's budget (if any) and the account's balance in one database call, key_spend
- * locked before account_balance (the settlement's order). Resolves with the key's part held (USD).
+ * An account's key: the key's budget (if any), the account's balance and its own budget (if any) in one
+ * database call, key_spend locked before account_balance before account_spend (the settlement's order).
+ * Resolves with the key's part held (USD).
  */
 export async function reserveAccountCharge(
   {
@@ -89,6 +100,8 @@ export async function reserveAccountCharge(
       `$${exactText(result.spent)}`,
       exactText(result.key_reserved),
     );
+  // counted as a budget refusal by admission (the code is budget_exceeded), as a key's is
+  if (result.outcome === 'account_budget') throw accountBudgetExceeded(result);
   // the refusal is recorded (its alert raised) before it is answered, within the statements' deadline
   if (onRefusal)
     await bounded(
