@@ -120,11 +120,11 @@ export async function ledgerCounters(base: string): Promise<{ rows: number; inse
 }
 
 /**
- * What a case's client keys carry: `plain`, no limits; `limited`, a budget with RPM and TPM limits that a
+ * What a case's client keys carry: `plain`, no limits; `budget`, a budget alone; `limited`, a budget with RPM and TPM limits that a
  * run never reaches (as teams run keys: every request reserves, counts and settles); `account`, a key of
  * an account on a plan with a markup and a prepaid balance (every request reserves its worst-case charge).
  */
-export type KeyKind = 'plain' | 'limited' | 'account';
+export type KeyKind = 'plain' | 'budget' | 'limited' | 'account';
 
 async function admin(base: string, path: string, body: unknown): Promise<Record<string, unknown>> {
   const res = await request(`${base}${path}`, {
@@ -140,7 +140,9 @@ async function admin(base: string, path: string, body: unknown): Promise<Record<
 /** `n` client keys of one kind, created through the admin API: their secrets. */
 export async function createKeys(base: string, n: number, kind: KeyKind = 'plain'): Promise<string[]> {
   let limits: Record<string, unknown> = {};
-  if (kind === 'limited') {
+  if (kind === 'budget') {
+    limits = { monthly_budget_usd: '1000000' };
+  } else if (kind === 'limited') {
     limits = { monthly_budget_usd: '1000000', rpm_limit: 1_000_000_000, tpm_limit: 1_000_000_000 };
   } else if (kind === 'account') {
     const plan = await admin(base, '/admin/plans', { name: 'bench', markup: '1.25' });

@@ -96,8 +96,10 @@ const CASES: readonly Case[] = [
   { name: 'json c=256', stream: false, connections: 256 },
   { name: 'stream c=16', stream: true, connections: 16 },
   { name: 'json c=16 keys=1000', stream: false, connections: 16, keys: 1000 },
-  // one client key each: a key without limits, one with a budget and RPM/TPM limits, an account's key
+  // one client key each: a key without limits, one with a budget, one with a budget and RPM/TPM limits,
+  // an account's key (its balance reserved like a budget)
   { name: 'json c=16 key', stream: false, connections: 16, keys: 1 },
+  { name: 'json c=16 key+budget', stream: false, connections: 16, keys: 1, keyKind: 'budget' },
   { name: 'json c=16 key+limits', stream: false, connections: 16, keys: 1, keyKind: 'limited' },
   { name: 'json c=16 key+account', stream: false, connections: 16, keys: 1, keyKind: 'account' },
   { name: 'json c=16 prompt=32KB', stream: false, connections: 16, promptBytes: 32 * 1024 },
