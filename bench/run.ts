@@ -68,6 +68,11 @@ const GATEWAY_NODE_ARGS = (env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(
 const ROOT = repositoryRoot();
 /** another build of the gateway to measure with this harness (a checkout with its dist/ built) */
 const GATEWAY_ROOT = env.BENCH_GATEWAY_ROOT ?? ROOT;
+/**
+ * a second build measured beside this one in the same run (`baseline/<backend>`, taking turns with
+ * `gateway/<backend>`): an A/B on a shared machine, where two runs minutes apart differ by more than 5%
+ */
+const BASELINE_ROOT = env.BENCH_BASELINE_ROOT;
 if (!(DURATION_S > 0 && WARMUP_S >= 0 && REPEATS >= 1 && RECORDER_ROWS >= 0))
   throw new Error('BENCH_DURATION, BENCH_WARMUP, BENCH_REPEATS and BENCH_RECORDER_ROWS must be numbers');
 const TOOL = loadTool();
@@ -319,6 +324,8 @@ async function main(): Promise<void> {
         return undefined;
       })
     : undefined;
+  /** the baseline build's databases, dropped with pg */
+  const scratch: ScratchDatabase[] = [];
   const database: Results['database'] = {
     postgres: pg ? await databaseSettings(pg.url) : null,
     pglite: pgliteVersion(ROOT),
@@ -360,29 +367,37 @@ async function main(): Promise<void> {
     const kinds = [...new Set(RUN_CASES.filter((c) => c.keys).map((c) => c.keyKind ?? 'plain'))];
     const most = (kind: KeyKind) =>
       Math.max(0, ...RUN_CASES.filter((c) => (c.keyKind ?? 'plain') === kind).map((c) => c.keys ?? 0));
-    for (const [backend, databaseUrl] of backends) {
-      const gateway = await startGateway({
-        root: GATEWAY_ROOT,
-        backend,
-        upstream,
-        databaseUrl,
-        profile: PROFILE,
-        nodeArgs: GATEWAY_NODE_ARGS,
-      });
-      const windows: Array<[number, number]> = [];
-      gateways.push({ gateway, windows });
-      const keys = new Map<KeyKind, string[]>();
-      for (const kind of kinds) keys.set(kind, await createKeys(gateway.base, most(kind), kind));
-      targets.push({
-        name: `gateway/${backend}`,
-        url: `${gateway.base}/v1/chat/completions`,
-        pid: gateway.pid,
-        keys: (c) => (c.keys ? keys.get(c.keyKind ?? 'plain')?.slice(0, c.keys) : undefined),
-        probe: (c) => gatewayProbe(gateway, databaseUrl, c, windows) as Probe<unknown>,
-        gateway,
-      });
-      progress(`gateway on ${backend} ready`);
-    }
+    const builds: Array<[string, string]> = [['gateway', GATEWAY_ROOT]];
+    if (BASELINE_ROOT) builds.push(['baseline', BASELINE_ROOT]);
+    for (const [build, root] of builds)
+      for (const [backend, baseUrl] of backends) {
+        // each build its own scratch database, so neither one's rows or locks slow the other
+        const extra =
+          baseUrl && build !== 'gateway' ? await createScratchDatabase(serverUrl, 'tollgate_base') : null;
+        if (extra) scratch.push(extra);
+        const databaseUrl = extra?.url ?? baseUrl;
+        const gateway = await startGateway({
+          root,
+          backend,
+          upstream,
+          databaseUrl,
+          profile: PROFILE,
+          nodeArgs: GATEWAY_NODE_ARGS,
+        });
+        const windows: Array<[number, number]> = [];
+        gateways.push({ gateway, windows });
+        const keys = new Map<KeyKind, string[]>();
+        for (const kind of kinds) keys.set(kind, await createKeys(gateway.base, most(kind), kind));
+        targets.push({
+          name: `${build}/${backend}`,
+          url: `${gateway.base}/v1/chat/completions`,
+          pid: gateway.pid,
+          keys: (c) => (c.keys ? keys.get(c.keyKind ?? 'plain')?.slice(0, c.keys) : undefined),
+          probe: (c) => gatewayProbe(gateway, databaseUrl, c, windows) as Probe<unknown>,
+          gateway,
+        });
+        progress(`gateway on ${backend} ready`);
+      }
     progress(
       `load generator: ${TOOL}; ${REPEATS} × ${DURATION_S} s per case and target; fixtures: ${fixtures.source}`,
     );
@@ -463,6 +478,7 @@ async function main(): Promise<void> {
     await stop(mock.child);
     await mock.output;
     await pg?.drop();
+    for (const extra of scratch) await extra.drop();
   }
 
   const results: Results = {
