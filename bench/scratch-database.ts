@@ -5,11 +5,16 @@ import postgres from 'postgres';
 export type ScratchDatabase = { url: string; drop(): Promise<void> };
 
 /** Creates `<prefix>_<random>` on the server `serverUrl` points at; throws when it cannot. */
-export async function createScratchDatabase(serverUrl: string, prefix: string): Promise<ScratchDatabase> {
+export async function createScratchDatabase(
+  serverUrl: string,
+  prefix: string,
+  { template }: { template?: string } = {},
+): Promise<ScratchDatabase> {
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {}, connect_timeout: 3 });
   try {
-    await admin.unsafe(`create database ${name}`);
+    // a copy of `template` (a database nobody is connected to), or an empty one
+    await admin.unsafe(`create database ${name}${template ? ` template ${template}` : ''}`);
   } finally {
     await admin.end();
   }

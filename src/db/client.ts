@@ -48,6 +48,11 @@ export type DatabaseOptions = {
    * (db/deadline.ts).
    */
   statementTimeoutMs?: number;
+  /**
+   * In-memory PGlite only: a data directory dumped by PGlite's dumpDataDir to start from instead of a
+   * new cluster (tests start from one migrated image: initdb and the migrations run once per run)
+   */
+  pgliteImage?: Blob | undefined;
 };
 
 export async function openDatabase({
@@ -55,8 +60,11 @@ export async function openDatabase({
   dataDir,
   maxConnections = 10,
   statementTimeoutMs = 15_000,
+  pgliteImage,
 }: DatabaseOptions): Promise<Database> {
-  return databaseUrl ? openPostgres(databaseUrl, maxConnections, statementTimeoutMs) : openPglite(dataDir);
+  return databaseUrl
+    ? openPostgres(databaseUrl, maxConnections, statementTimeoutMs)
+    : openPglite(dataDir, pgliteImage);
 }
 
 function openPostgres(url: string, max: number, statementTimeoutMs: number): Database {
@@ -100,13 +108,16 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
 // folder leaves the process at ~1 GB. initdb runs once, in a child process that exits with its memory.
 const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
 
-async function openPglite(dataDir: string | undefined): Promise<Database> {
+async function openPglite(dataDir: string | undefined, image: Blob | undefined): Promise<Database> {
   let folder: string | undefined;
   if (dataDir) {
     folder = join(dataDir, 'pglite');
     if (!existsSync(join(folder, 'PG_VERSION'))) await createPgliteFolder(folder);
   }
-  const pg = await PGlite.create(folder, { startParams: PGLITE_START_PARAMS });
+  const pg = await PGlite.create(folder, {
+    startParams: PGLITE_START_PARAMS,
+    ...(image && !folder ? { loadDataDir: image } : {}),
+  });
   const db = drizzlePglite(pg, { schema }) as unknown as Db;
   return {
     kind: 'pglite',

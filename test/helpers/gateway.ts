@@ -44,7 +44,7 @@ export async function startTestGateway({
   endpoints?: readonly EndpointAdapter[];
 }): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
-  const db = await createTestDatabase(backend);
+  const db = await createTestDatabase(backend, { migrated: true });
   const config = loadConfig({
     ADMIN_API_KEY: ADMIN_KEY,
     HF_TOKEN,
