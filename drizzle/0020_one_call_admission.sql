@@ -38,6 +38,19 @@ DECLARE
   w_requests integer;
   w_tokens bigint;
 BEGIN
+  -- Without an account nothing this commits can overdraw money owed: a crash of the database may lose
+  -- the last few hundred ms of such commits (wal_writer_delay × 3 at most; visibility to other sessions
+  -- and replicas is unchanged, and the next synchronous commit flushes them). What is lost is counts in
+  -- a rate window (a few requests past an RPM in the crash's minute) and holds on a key's budget whose
+  -- requests' rows still settle their real cost (spent_usd is exact; only admission right after the
+  -- crash may pass a budget by those requests' worst case, as a client ignoring max_tokens already can).
+  -- It frees the hot key_spend and key_rate_windows rows at commit instead of after a WAL flush, which
+  -- is what serializes every request of one key. An account's admission stays synchronous: losing its
+  -- hold could let a prepaid balance be spent twice.
+  IF p_account IS NULL THEN
+    PERFORM set_config('synchronous_commit', 'off', true);
+  END IF;
+
   IF p_track_key THEN
     INSERT INTO key_spend AS ks (api_key_id, period, spent_usd, reserved_usd)
     VALUES (p_key, p_period, 0, p_amount)
