@@ -84,6 +84,9 @@ export function createLimits({
       });
     const freeSlot = slots.take(keyId, maxConcurrent);
     const reserving = budget !== null || account !== null;
+    // a key limited in concurrency alone counts no tokens (the count is a worker's round trip)
+    if (!reserving && rpm === null && tpm === null)
+      return admitted({ requestId: null, reservedUsd: null, headers: {}, freeSlot, bounded: false });
     try {
       const promptTokens = await bounds.promptTokens();
       const tokens = promptTokens + outputTokens;
@@ -94,8 +97,6 @@ export function createLimits({
             { promptTokens, outputTokens, floorTokens: bounds.floorTokens },
           )
         : null;
-      if (quote === null && rate === null)
-        return admitted({ requestId: null, reservedUsd: null, headers: {}, freeSlot, bounded: false });
       // one call, one commit: the budget, the account, the rate window, all or nothing (drizzle/0020)
       const result = await bounded(
         admitRequest(database, {
