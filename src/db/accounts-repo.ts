@@ -1,5 +1,5 @@
 // plans, accounts and account_balance reads and writes (drizzle/0014). The balance itself is only ever
-// moved by triggers; the one write here that touches it is the admission reservation.
+// moved by triggers; admission's hold on it is tollgate_admit's (limits-repo.ts, drizzle/0020).
 import { sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 
@@ -130,47 +130,4 @@ export async function periodChargeOf(
       on true
     where u.account_id = ${id} and u.created_at >= ${from}::timestamptz`);
   return row ?? { cost_usd: '0', charge_usd: '0' };
-}
-
-export type AccountReservation = {
-  outcome: 'admitted' | 'budget' | 'credits' | 'account_budget';
-  /** USD held against the key's budget (0 when the key tracks none) */
-  amount: string;
-  spent: string;
-  key_reserved: string;
-  /** USD, the worst-case charge held (or that would have been) against the account */
-  account_amount: string | null;
-  balance: string | null;
-  account_reserved: string | null;
-  credit_limit: string | null;
-  /** the account's own budget (drizzle/0019): null when it has none */
-  account_budget: string | null;
-  account_budget_period: 'day' | 'week' | 'month' | null;
-  account_spent: string | null;
-  account_budget_reserved: string | null;
-};
-
-/**
- * One call: the key's budget (when it tracks one), then the account's balance, then the account's own
- * budget when it has one (drizzle/0014, 0019).
- */
-export async function reserveForAccount(
-  database: Database,
-  r: {
-    id: string;
-    keyId: string;
-    period: string;
-    amount: string;
-    floor: string;
-    trackKey: boolean;
-    budget: string | null;
-    accountId: string;
-    markup: string;
-  },
-): Promise<AccountReservation> {
-  const [row] = await database.rows<AccountReservation>(sql`
-    select * from tollgate_reserve_account(${r.id}, ${r.keyId}, ${r.period}::date, ${r.amount}::numeric,
-      ${r.floor}::numeric, ${r.trackKey}, ${r.budget}::numeric, ${r.accountId}, ${r.markup}::numeric)`);
-  if (!row) throw new Error('tollgate_reserve_account returned nothing');
-  return row;
 }

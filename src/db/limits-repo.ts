@@ -1,5 +1,5 @@
-// Budgets and rate windows: each admission is one conditional statement, so replicas sharing the
-// database can never both take the last dollar or the last request of a minute. A budget reservation
+// Budgets and rate windows: each admission is one call of conditional statements, so replicas sharing
+// the database can never both take the last dollar or the last request of a minute. A budget reservation
 // is a budget_reservations row keyed by its request id, freed exactly once: by the usage row's trigger
 // (drizzle/0010), by releaseReservation, or by reapReservations.
 import { sql } from 'drizzle-orm';
@@ -96,40 +96,55 @@ export async function spendOf(
   return { spent: row?.spent_usd ?? '0', reserved: row?.reserved_usd ?? '0' };
 }
 
-/**
- * Counts one request and `tokens` in the key's current minute unless that passes a limit.
- * Returns the window's counts after the request, or undefined when it was refused.
- */
-export async function takeRateSlot(
-  database: Database,
-  {
-    keyId,
-    windowStart,
-    tokens,
-    rpm,
-    tpm,
-  }: { keyId: string; windowStart: Date; tokens: number; rpm: number | null; tpm: number | null },
-): Promise<{ requests: number; tokens: number } | undefined> {
-  const [row] = await database.rows<{ requests: number; tokens: string }>(sql`
-    insert into key_rate_windows as w (api_key_id, window_start, requests, tokens)
-    values (${keyId}, ${windowStart.toISOString()}::timestamptz, 1, ${tokens})
-    on conflict (api_key_id, window_start) do update
-      set requests = w.requests + 1, tokens = w.tokens + excluded.tokens
-      where (${rpm}::int is null or w.requests + 1 <= ${rpm}::int)
-        and (${tpm}::bigint is null or w.tokens + excluded.tokens <= ${tpm}::bigint)
-    returning requests, tokens::text`);
-  return row ? { requests: row.requests, tokens: Number(row.tokens) } : undefined;
-}
+/** What tollgate_admit (drizzle/0020) answers: which part refused, if any, and each part's figures. */
+export type AdmitResult = {
+  outcome: 'admitted' | 'budget' | 'credits' | 'account_budget' | 'rate';
+  /** USD held against the key's budget (0 when it tracks none); the worst case when refused */
+  amount: string;
+  spent: string | null;
+  key_reserved: string | null;
+  /** USD, the worst-case charge held (or that would have been) against the account */
+  account_amount: string | null;
+  balance: string | null;
+  account_reserved: string | null;
+  credit_limit: string | null;
+  /** the account's own budget (drizzle/0019): null when it has none */
+  account_budget: string | null;
+  account_budget_period: 'day' | 'week' | 'month' | null;
+  account_spent: string | null;
+  account_budget_reserved: string | null;
+  /** the rate window's counts: after this request when admitted, before it when refused */
+  requests: number | null;
+  tokens: number | null;
+};
 
-export async function rateWindowOf(
+/**
+ * A request's whole admission in one statement and one commit: the key's budget (when it tracks one,
+ * as reserveBudget), the account's balance and budget (when the key bills to one), the key's rate window
+ * (when it has rpm or tpm). All or nothing: a part that refuses leaves nothing taken (drizzle/0020).
+ */
+export async function admitRequest(
   database: Database,
-  keyId: string,
-  windowStart: Date,
-): Promise<{ requests: number; tokens: number }> {
-  const [row] = await database.rows<{ requests: number; tokens: string }>(sql`
-    select requests, tokens::text from key_rate_windows
-    where api_key_id = ${keyId} and window_start = ${windowStart.toISOString()}::timestamptz`);
-  return { requests: row?.requests ?? 0, tokens: Number(row?.tokens ?? 0) };
+  r: {
+    id: string;
+    keyId: string;
+    period: string;
+    amount: string;
+    floor: string;
+    trackKey: boolean;
+    budget: string | null;
+    account: { id: string; markup: string } | null;
+    rate: { windowStart: Date; tokens: number; rpm: number | null; tpm: number | null } | null;
+  },
+): Promise<AdmitResult> {
+  const { account, rate } = r;
+  const [row] = await database.rows<Omit<AdmitResult, 'tokens'> & { tokens: string | null }>(sql`
+    select * from tollgate_admit(${r.id}, ${r.keyId}, ${r.period}::date, ${r.amount}::numeric,
+      ${r.floor}::numeric, ${r.trackKey}, ${r.budget}::numeric, ${account?.id ?? null},
+      ${account?.markup ?? null}::numeric, ${rate?.windowStart.toISOString() ?? null}::timestamptz,
+      ${rate?.tokens ?? null}::bigint, ${rate?.rpm ?? null}::int, ${rate?.tpm ?? null}::bigint)`);
+  if (!row) throw new Error('tollgate_admit returned nothing');
+  return { ...row, tokens: row.tokens === null ? null : Number(row.tokens) };
 }
 
 /** Drops windows older than `before`; they can never limit anything again. */

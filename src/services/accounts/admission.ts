@@ -1,15 +1,15 @@
-// The account's side of admission: reserving a request's worst-case charge against the balance and the
-// account's own budget (after the key's own budget, in one database call: tollgate_reserve_account,
-// drizzle/0014 and 0019), the 402 a request gets when the balance cannot cover it and the 429 when the
+// The account's side of admission: a request's worst-case charge is reserved against the balance and the
+// account's own budget in admission's one database call (tollgate_admit, drizzle/0020, after the key's
+// own budget); here are the 402 a request gets when the balance cannot cover it and the 429 when the
 // account's budget cannot.
 import { addExact, exactText, negateExact } from '../../billing/charge.ts';
-import { compare, type Decimal, formatDecimal, parseDecimal } from '../../billing/money.ts';
-import { type AccountReservation, reserveForAccount } from '../../db/accounts-repo.ts';
-import type { Database } from '../../db/client.ts';
+import type { AdmitResult } from '../../db/limits-repo.ts';
 import { GatewayError } from '../../errors.ts';
-import { budgetExceeded, periodAdjective } from '../admission/budget-periods.ts';
-import type { KeyAccount, KeyLimits } from '../admission/key-limits.ts';
+import { periodAdjective } from '../admission/budget-periods.ts';
+import type { KeyAccount } from '../admission/key-limits.ts';
 import type { Refusal } from '../admission/refusals.ts';
+
+type AccountReservation = AdmitResult;
 
 const usd = (text: string | null) => (text === null ? 'unknown' : `$${exactText(text)}`);
 
@@ -36,77 +36,27 @@ export function accountBudgetExceeded(r: AccountReservation): GatewayError {
 }
 
 /**
- * An account's key: the key's budget (if any), the account's balance and its own budget (if any) in one
- * database call, key_spend locked before account_balance before account_spend (the settlement's order).
- * Resolves with the key's part held (USD).
+ * The error for an account's key refused by tollgate_admit's balance or budget (drizzle/0020; the key's
+ * own budget and its rate window are admission's). A credits refusal is recorded (its alert raised)
+ * before it is answered, within the statements' deadline; an account budget's is counted by admission as
+ * a budget refusal (its code is budget_exceeded), as a key's is.
  */
-export async function reserveAccountCharge(
+export async function accountRefusal(
   {
-    database,
     bounded,
     onRefusal,
   }: {
-    database: Database;
     bounded: <T>(work: Promise<T>, what: string) => Promise<T>;
     /** the refusal fan-out (admission/refusals.ts): awaited, so a credit alert is written before the 402 */
     onRefusal?: ((refusal: Refusal) => unknown) | undefined;
   },
-  {
-    requestId,
-    keyId,
-    budget,
-    limits,
-    period,
-    amount,
-    floor,
-    account,
-  }: {
-    requestId: string;
-    keyId: string;
-    budget: Decimal | null;
-    limits: KeyLimits;
-    /** the key's budget period (YYYY-MM-DD) */
-    period: string;
-    /** the worst-case cost, USD, and the least held while others are in flight */
-    amount: string;
-    floor: string;
-    account: KeyAccount;
-  },
-): Promise<string> {
-  const hard = budget !== null && !limits.softBudget;
-  // a worst case past the whole budget is refused before anything is held (as the budget-only path does)
-  if (hard && compare(parseDecimal(amount), budget) > 0)
-    throw budgetExceeded(limits.budgetPeriod, formatDecimal(budget), `$${amount}`, 'unknown', 'unknown');
-  const result = await bounded(
-    reserveForAccount(database, {
-      id: requestId,
-      keyId,
-      period,
-      amount,
-      floor,
-      trackKey: budget !== null,
-      budget: hard ? formatDecimal(budget) : null,
-      accountId: account.id,
-      markup: account.markup,
-    }),
-    'reserving budget and credits',
-  );
-  if (result.outcome === 'admitted') return exactText(result.amount);
-  if (result.outcome === 'budget' && budget !== null)
-    throw budgetExceeded(
-      limits.budgetPeriod,
-      formatDecimal(budget),
-      `$${amount}`,
-      `$${exactText(result.spent)}`,
-      exactText(result.key_reserved),
-    );
-  // counted as a budget refusal by admission (the code is budget_exceeded), as a key's is
-  if (result.outcome === 'account_budget') throw accountBudgetExceeded(result);
-  // the refusal is recorded (its alert raised) before it is answered, within the statements' deadline
+  { keyId, account, result }: { keyId: string; account: KeyAccount; result: AccountReservation },
+): Promise<GatewayError> {
+  if (result.outcome === 'account_budget') return accountBudgetExceeded(result);
   if (onRefusal)
     await bounded(
       Promise.resolve(onRefusal({ keyId, reason: 'credits', accountId: account.id })),
       'recording a refusal',
     ).catch(() => {});
-  throw insufficientCredits(result);
+  return insufficientCredits(result);
 }

@@ -1,5 +1,7 @@
 // Budget periods (UTC day, ISO week, calendar month) and the refusal a budget gives: shared by admission
 // and by whatever shows a key's or an account's period.
+import { exactText } from '../../billing/charge.ts';
+import { canonical } from '../../billing/money.ts';
 import { GatewayError } from '../../errors.ts';
 import type { BudgetPeriod } from './key-limits.ts';
 
@@ -38,5 +40,49 @@ export function budgetExceeded(
     429,
     `This key's ${periodAdjective(period)} budget of $${limit} does not cover this request (worst case ${worstCase}; spent ${spent}, in flight ${reserved === 'unknown' ? reserved : `$${reserved}`}).`,
     { type: 'insufficient_quota', code: 'budget_exceeded', headers: { 'x-should-retry': 'false' } },
+  );
+}
+
+/** What admission reserves for a request against its key's budget (see reserveBudget, drizzle/0020). */
+export type Quote = {
+  /** the key's budget period (YYYY-MM-DD) */
+  period: string;
+  /** USD, the worst case, and the least held while other requests of the key are in flight */
+  amount: string;
+  floor: string;
+  /** the budget that refuses (null: none, or a soft one) */
+  hardLimit: string | null;
+};
+
+/**
+ * A key's own budget refused `quote` (`spent`, `reserved`: the period's figures, null when unknown). The
+ * key of an account says its worst case alone; a key's own says the floor when others were in flight.
+ */
+export function keyBudgetRefusal(
+  period: BudgetPeriod,
+  quote: Quote,
+  { spent, key_reserved }: { spent: string | null; key_reserved: string | null },
+  ofAccount: boolean,
+): GatewayError {
+  const limit = quote.hardLimit ?? 'unknown';
+  const { amount, floor } = quote;
+  if (ofAccount)
+    return budgetExceeded(
+      period,
+      limit,
+      `$${amount}`,
+      spent === null ? 'unknown' : `$${exactText(spent)}`,
+      key_reserved === null ? 'unknown' : exactText(key_reserved),
+    );
+  const reserved = key_reserved === null ? 'unknown' : canonical(key_reserved);
+  // with others in flight the floor is what would have been held (see reserveBudget)
+  const worstCase =
+    floor !== amount && reserved !== '0' ? `$${amount}, $${floor} while others are in flight` : `$${amount}`;
+  return budgetExceeded(
+    period,
+    limit,
+    worstCase,
+    spent === null ? 'unknown' : `$${canonical(spent)}`,
+    reserved,
   );
 }

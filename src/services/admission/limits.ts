@@ -1,14 +1,15 @@
 // Admission for client keys: the budget of the key's period (worst case reserved atomically, settled by
 // the usage row) and per-minute request and token limits, all counted in the database so they hold across replicas.
-import { add, canonical, compare, type Decimal, formatDecimal, times } from '../../billing/money.ts';
+import { exactText } from '../../billing/charge.ts';
+import { add, canonical, compare, formatDecimal, times } from '../../billing/money.ts';
 import type { PriceBook } from '../../billing/pricing.ts';
 import type { Database } from '../../db/client.ts';
 import { withDeadline } from '../../db/deadline.ts';
-import { reapReservations, releaseReservation, reserveBudget, spendOf } from '../../db/limits-repo.ts';
+import { admitRequest, reapReservations, releaseReservation, spendOf } from '../../db/limits-repo.ts';
 import { GatewayError } from '../../errors.ts';
-import { reserveAccountCharge } from '../accounts/admission.ts';
+import { accountRefusal } from '../accounts/admission.ts';
 import { type Admission, type AdmissionInput, type FailMode, LONGEST_REQUEST_MS } from './admission-types.ts';
-import { budgetExceeded, budgetPeriod } from './budget-periods.ts';
+import { budgetExceeded, budgetPeriod, keyBudgetRefusal, type Quote } from './budget-periods.ts';
 import { createConcurrency } from './concurrency.ts';
 import type { KeyLimits } from './key-limits.ts';
 import { createRateLimits } from './rate-limits.ts';
@@ -23,15 +24,6 @@ export {
 } from './admission-types.ts';
 export { budgetPeriod, periodAdjective } from './budget-periods.ts';
 export type { BudgetPeriod, KeyLimits } from './key-limits.ts';
-
-type ReserveFor = {
-  requestId: string;
-  keyId: string;
-  budget: Decimal | null;
-  model: string;
-  at: Date;
-  limits: KeyLimits;
-};
 
 /** How often each replica looks for stale reservations (the statement is idempotent). */
 const REAP_INTERVAL_MS = 60_000;
@@ -73,7 +65,7 @@ export function createLimits({
   const refused = fanOut(onRefusal, onError);
   const slots = createConcurrency({ onRefusal: refused });
   const bounded = <T>(work: Promise<T>, what: string) => withDeadline(work, timeoutMs, what);
-  const rates = createRateLimits({ database, bounded, onRefusal: refused });
+  const rates = createRateLimits({ database, onRefusal: refused });
 
   async function admit(input: AdmissionInput): Promise<Admission> {
     const { requestId, keyId, limits, body, at, reading = MESSAGES_READING } = input;
@@ -91,41 +83,59 @@ export function createLimits({
         bounded: false,
       });
     const freeSlot = slots.take(keyId, maxConcurrent);
-    let reserving = false;
-    let reservedUsd: string | null = null;
+    const reserving = budget !== null || account !== null;
+    // a key limited in concurrency alone counts no tokens (the count is a worker's round trip)
+    if (!reserving && rpm === null && tpm === null)
+      return admitted({ requestId: null, reservedUsd: null, headers: {}, freeSlot, bounded: false });
     try {
       const promptTokens = await bounds.promptTokens();
-      if (budget !== null || account !== null) {
-        reserving = true;
-        reservedUsd = await reserve(
-          { requestId, keyId, budget, model: body.model, at, limits },
-          {
-            promptTokens,
-            outputTokens,
-            floorTokens: bounds.floorTokens,
-          },
-        );
-      }
-      const headers =
-        rpm === null && tpm === null
-          ? {}
-          : await rates.take({ keyId, limits, tokens: promptTokens + outputTokens, at });
+      const tokens = promptTokens + outputTokens;
+      const rate = rpm === null && tpm === null ? null : rates.window(at);
+      const quote = reserving
+        ? await quoteFor(
+            { keyId, model: body.model, at, limits },
+            { promptTokens, outputTokens, floorTokens: bounds.floorTokens },
+          )
+        : null;
+      // one call, one commit: the budget, the account, the rate window, all or nothing (drizzle/0020)
+      const result = await bounded(
+        admitRequest(database, {
+          id: requestId,
+          keyId,
+          period: quote?.period ?? budgetPeriod(at, limits.budgetPeriod),
+          amount: quote?.amount ?? '0',
+          floor: quote?.floor ?? '0',
+          trackKey: budget !== null,
+          budget: quote?.hardLimit ?? null,
+          account,
+          rate: rate && { windowStart: rate.windowStart, tokens, rpm, tpm },
+        }),
+        reserving ? 'admitting (budget, credits, rate window)' : 'taking a rate slot',
+      );
+      const seen = { requests: result.requests ?? 0, tokens: result.tokens ?? 0 };
+      if (result.outcome === 'rate' && rate)
+        throw rates.refusal({ keyId, limits, tokens, seen, resetS: rate.resetS });
+      if (result.outcome === 'budget' && quote)
+        throw keyBudgetRefusal(limits.budgetPeriod, quote, result, account !== null);
+      if ((result.outcome === 'credits' || result.outcome === 'account_budget') && account)
+        throw await accountRefusal({ bounded, onRefusal: refused }, { keyId, account, result });
+      if (result.outcome !== 'admitted') throw new Error(`tollgate_admit answered ${result.outcome}`);
       return admitted({
-        requestId: reservedUsd === null ? null : requestId,
+        requestId: reserving ? requestId : null,
         // a key without a budget holds nothing of its own: only its account's part
-        reservedUsd: budget === null ? null : reservedUsd,
-        headers,
+        reservedUsd:
+          budget === null ? null : account === null ? canonical(result.amount) : exactText(result.amount),
+        headers: rate ? rates.headers(limits, seen, rate.resetS) : {},
         freeSlot,
         // what was reserved for is what the upstream may generate (a budget or a balance to protect)
-        bounded: budget !== null || account !== null,
+        bounded: reserving,
       });
     } catch (err) {
       if (err instanceof GatewayError) {
         // both budget paths (a key's own, an account's key) throw this one error
         if (err.code === 'budget_exceeded') refused({ keyId, reason: 'budget' });
-        // refused: nothing this request took stays taken (a rate refusal gives the budget back)
+        // refused: tollgate_admit took nothing (a refusal by any part undoes the others)
         freeSlot();
-        if (reservedUsd !== null) await releaseQuietly(requestId);
         throw err;
       }
       onError(`limits unavailable (failing ${failMode})`, err);
@@ -136,7 +146,7 @@ export function createLimits({
           reservedUsd: null,
           headers: {},
           freeSlot,
-          bounded: budget !== null || account !== null,
+          bounded: reserving,
         });
       }
       freeSlot();
@@ -148,56 +158,44 @@ export function createLimits({
     }
   }
 
-  /** Reserves the worst case; resolves with the amount held, or throws the budget's 429. */
-  async function reserve(
-    { requestId, keyId, budget, model, at, limits }: ReserveFor,
+  /**
+   * The worst case to reserve, its floor and the key's period; throws the budget's 429 when the worst
+   * case alone passes a hard budget (nothing is taken for a request that could never fit).
+   */
+  async function quoteFor(
+    { keyId, model, at, limits }: { keyId: string; model: string; at: Date; limits: KeyLimits },
     {
       promptTokens,
       outputTokens,
       floorTokens,
     }: { promptTokens: number; outputTokens: number; floorTokens: number },
-  ): Promise<string> {
+  ): Promise<Quote> {
     const target = priceTarget(model);
     const price = priceBook.resolve(target.provider, target.model, at);
     const cost = (output: number) =>
       add(times(promptTokens, price.inputTokenCost), times(output, price.outputTokenCost));
     const worst = cost(outputTokens);
-    const period = budgetPeriod(at, limits.budgetPeriod);
-    const amount = formatDecimal(worst);
-    const floor = formatDecimal(cost(floorTokens));
-    const account = limits.account ?? null;
-    if (account !== null)
-      return reserveAccountCharge(
-        { database, bounded, onRefusal: refused },
-        { requestId, keyId, budget, limits, period, amount, floor, account },
-      );
-    if (budget === null) return '0';
-    const limit = formatDecimal(budget);
+    const budget = limits.monthlyBudgetUsd;
     // a soft budget still reserves, so spend in flight is tracked and alerts fire, but never refuses
-    const hard = !limits.softBudget;
-    const result =
-      hard && compare(worst, budget) > 0
-        ? { admitted: false, amount, ...(await spendOrUnknown(keyId, period)) }
-        : await bounded(
-            reserveBudget(database, {
-              id: requestId,
-              keyId,
-              period,
-              amount,
-              floor,
-              budget: hard ? limit : null,
-            }),
-            'reserving budget',
-          );
-    if (result.admitted) return canonical(result.amount);
-    const spent = result.spent === null ? 'unknown' : `$${canonical(result.spent)}`;
-    const reserved = result.reserved === null ? 'unknown' : canonical(result.reserved);
-    // with others in flight the floor is what would have been held (see reserveBudget)
-    const worstCase =
-      floor !== amount && reserved !== '0'
-        ? `$${amount}, $${floor} while others are in flight`
-        : `$${amount}`;
-    throw budgetExceeded(limits.budgetPeriod, limit, worstCase, spent, reserved);
+    const hard = budget !== null && !limits.softBudget;
+    const quote = {
+      period: budgetPeriod(at, limits.budgetPeriod),
+      amount: formatDecimal(worst),
+      floor: formatDecimal(cost(floorTokens)),
+      hardLimit: hard ? formatDecimal(budget) : null,
+    };
+    if (!hard || compare(worst, budget) <= 0) return quote;
+    const limit = formatDecimal(budget);
+    // an account's key never read the spend for this refusal; a key's own says what it can
+    if (limits.account)
+      throw budgetExceeded(limits.budgetPeriod, limit, `$${quote.amount}`, 'unknown', 'unknown');
+    const spend = await spendOrUnknown(keyId, quote.period);
+    throw keyBudgetRefusal(
+      limits.budgetPeriod,
+      quote,
+      { spent: spend.spent, key_reserved: spend.reserved },
+      false,
+    );
   }
 
   /** The figures for a refusal that needs no reservation: a database that cannot say is no reason to admit. */

@@ -1,70 +1,65 @@
 // Per-minute request and token limits of a key, counted in the database (fixed one-minute windows) so
-// they hold across replicas, answered with OpenAI's x-ratelimit-* headers.
+// they hold across replicas, answered with OpenAI's x-ratelimit-* headers. The slot itself is taken in
+// admission's one call (tollgate_admit, drizzle/0020); this owns the window, the headers and the 429.
 import type { Database } from '../../db/client.ts';
-import { pruneRateWindows, rateWindowOf, takeRateSlot } from '../../db/limits-repo.ts';
+import { pruneRateWindows } from '../../db/limits-repo.ts';
 import { GatewayError } from '../../errors.ts';
 import type { KeyLimits } from './key-limits.ts';
 import type { RefusalListener } from './refusals.ts';
 
 const WINDOW_MS = 60_000;
 
+export type RateWindow = { windowStart: Date; resetS: number };
+
 export function createRateLimits({
   database,
-  bounded,
   onRefusal = () => {},
 }: {
   database: Database;
-  /** puts a deadline on a statement */
-  bounded: <T>(work: Promise<T>, what: string) => Promise<T>;
   /** told of each request refused here (rpm or tpm) */
   onRefusal?: RefusalListener;
 }) {
   let admissions = 0;
 
-  /** Counts one request and `tokens` in the key's minute; resolves with the reply's headers or throws 429. */
-  async function take({
-    keyId,
-    limits,
-    tokens,
-    at,
-  }: {
-    keyId: string;
-    limits: KeyLimits;
-    tokens: number;
-    at: Date;
-  }): Promise<Record<string, string>> {
+  /** The minute holding `at` and the seconds until it ends; every 1000th call prunes old windows. */
+  function window(at: Date): RateWindow {
     const windowStart = new Date(Math.floor(at.getTime() / WINDOW_MS) * WINDOW_MS);
     const resetS = Math.max(1, Math.ceil((windowStart.getTime() + WINDOW_MS - at.getTime()) / 1000));
     if (++admissions % 1000 === 0)
       void pruneRateWindows(database, new Date(windowStart.getTime() - 10 * WINDOW_MS)).catch(() => {});
-    const tooLarge = limits.tpm !== null && tokens > limits.tpm;
-    const counts = tooLarge
-      ? undefined
-      : await bounded(
-          takeRateSlot(database, { keyId, windowStart, tokens, rpm: limits.rpm, tpm: limits.tpm }),
-          'taking a rate slot',
-        );
-    const seen =
-      counts ?? (await bounded(rateWindowOf(database, keyId, windowStart), 'reading the rate window'));
-    const headers = rateHeaders(limits, seen, resetS);
-    if (!counts) {
-      const byRequests = !tooLarge && limits.rpm !== null && seen.requests + 1 > limits.rpm;
-      const which = tooLarge
-        ? 'tokens per minute (this request alone is larger)'
-        : byRequests
-          ? 'requests per minute'
-          : 'tokens per minute';
-      onRefusal({ keyId, reason: byRequests ? 'rpm' : 'tpm' });
-      throw new GatewayError(429, `Rate limit reached for this key: ${which}. Try again in ${resetS}s.`, {
-        type: 'requests',
-        code: 'rate_limit_exceeded',
-        headers: { ...headers, 'retry-after': String(resetS) },
-      });
-    }
-    return headers;
+    return { windowStart, resetS };
   }
 
-  return { take };
+  /** The 429 of a request the window refused (`seen`: its counts without this request), told to the listener. */
+  function refusal({
+    keyId,
+    limits,
+    tokens,
+    seen,
+    resetS,
+  }: {
+    keyId: string;
+    limits: KeyLimits;
+    tokens: number;
+    seen: { requests: number; tokens: number };
+    resetS: number;
+  }): GatewayError {
+    const tooLarge = limits.tpm !== null && tokens > limits.tpm;
+    const byRequests = !tooLarge && limits.rpm !== null && seen.requests + 1 > limits.rpm;
+    const which = tooLarge
+      ? 'tokens per minute (this request alone is larger)'
+      : byRequests
+        ? 'requests per minute'
+        : 'tokens per minute';
+    onRefusal({ keyId, reason: byRequests ? 'rpm' : 'tpm' });
+    return new GatewayError(429, `Rate limit reached for this key: ${which}. Try again in ${resetS}s.`, {
+      type: 'requests',
+      code: 'rate_limit_exceeded',
+      headers: { ...rateHeaders(limits, seen, resetS), 'retry-after': String(resetS) },
+    });
+  }
+
+  return { window, refusal, headers: rateHeaders };
 }
 
 /** OpenAI's and Groq's header names: limit, remaining and reset per requests and tokens. */
