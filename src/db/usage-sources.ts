@@ -1,21 +1,12 @@
-// Where a usage report reads its sums: the daily rollups (drizzle/0015) for whole UTC days, the hourly
-// ones (drizzle/0004, 0009) for whole hours, and usage_logs for the partial hours at a range's edges, or for the whole range when no rollup holds
-// every dimension the report filters or groups on. Each source yields the same columns, so the
-// report's SQL does not care which one answered.
+// Where a usage report reads its sums: a rollup's daily layer (usage-layers.ts) for whole UTC days, its
+// hourly one for whole hours, and usage_logs for the partial hours at a range's edges, or for the whole
+// range when no rollup holds every dimension the report filters or groups on. Each source yields the
+// same columns, so the report's SQL does not care which one answered.
 import { and, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import { correctionsOf } from './corrections-repo.ts';
-import {
-  usageDaily,
-  usageDailyRoutes,
-  usageDailyTags,
-  usageDailyUsers,
-  usageHourly,
-  usageHourlyRoutes,
-  usageHourlyTags,
-  usageHourlyUsers,
-  usageLogs,
-} from './schema.ts';
+import { usageLogs } from './schema.ts';
+import { type Dimension, type Layer, ROLLUPS } from './usage-layers.ts';
 
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
 /** an endpoint's name, one of the registry's (src/endpoints/registry.ts): checked where a query enters */
@@ -39,12 +30,6 @@ export type UsageFilters = {
   /** rows of this account's keys (usage_logs.account_id, as written when the row was) */
   accountId?: string | undefined;
 };
-
-/**
- * What a report can filter or group on besides time. No rollup holds the account (adding it to their
- * keys would widen every one): a report on it reads usage_logs, by its (account_id, created_at) index.
- */
-type Dimension = 'key' | 'model' | 'status' | 'endpoint' | 'servedBy' | 'user' | 'tag' | 'account';
 
 /** The filters that name a dimension, and which. */
 const FILTER_DIMENSION = {
@@ -71,86 +56,6 @@ const GROUP_DIMENSION = {
 } as const satisfies Record<string, Dimension | undefined>;
 
 export type GroupBy = keyof typeof GROUP_DIMENSION;
-
-/** One layer of a rollup: its table, its time column (an hour's or a UTC day's start), its dimensions. */
-type Layer = {
-  table:
-    | typeof usageHourly
-    | typeof usageHourlyRoutes
-    | typeof usageHourlyUsers
-    | typeof usageHourlyTags
-    | typeof usageDaily
-    | typeof usageDailyRoutes
-    | typeof usageDailyUsers
-    | typeof usageDailyTags;
-  time: AnyPgColumn;
-  columns: Partial<Record<Dimension, AnyPgColumn>>;
-};
-
-/** A rollup's hourly table and its daily twin (drizzle/0015): the same dimensions and sums. */
-type Rollup = { hourly: Layer; daily: Layer };
-
-// In order of preference: the first that holds every dimension a report needs answers it.
-const ROLLUPS: Rollup[] = [
-  {
-    hourly: {
-      table: usageHourly,
-      time: usageHourly.hour,
-      columns: { key: usageHourly.apiKeyId, model: usageHourly.model, status: usageHourly.status },
-    },
-    daily: {
-      table: usageDaily,
-      time: usageDaily.day,
-      columns: { key: usageDaily.apiKeyId, model: usageDaily.model, status: usageDaily.status },
-    },
-  },
-  {
-    hourly: {
-      table: usageHourlyRoutes,
-      time: usageHourlyRoutes.hour,
-      columns: {
-        endpoint: usageHourlyRoutes.endpoint,
-        servedBy: usageHourlyRoutes.servedBy,
-        model: usageHourlyRoutes.model,
-        status: usageHourlyRoutes.status,
-      },
-    },
-    daily: {
-      table: usageDailyRoutes,
-      time: usageDailyRoutes.day,
-      columns: {
-        endpoint: usageDailyRoutes.endpoint,
-        servedBy: usageDailyRoutes.servedBy,
-        model: usageDailyRoutes.model,
-        status: usageDailyRoutes.status,
-      },
-    },
-  },
-  {
-    hourly: {
-      table: usageHourlyUsers,
-      time: usageHourlyUsers.hour,
-      columns: { user: usageHourlyUsers.endUser, key: usageHourlyUsers.apiKeyId },
-    },
-    daily: {
-      table: usageDailyUsers,
-      time: usageDailyUsers.day,
-      columns: { user: usageDailyUsers.endUser, key: usageDailyUsers.apiKeyId },
-    },
-  },
-  {
-    hourly: {
-      table: usageHourlyTags,
-      time: usageHourlyTags.hour,
-      columns: { tag: usageHourlyTags.tag, key: usageHourlyTags.apiKeyId, model: usageHourlyTags.model },
-    },
-    daily: {
-      table: usageDailyTags,
-      time: usageDailyTags.day,
-      columns: { tag: usageDailyTags.tag, key: usageDailyTags.apiKeyId, model: usageDailyTags.model },
-    },
-  },
-];
 
 function dimensionsOf(filters: UsageFilters, groupBy: GroupBy | undefined): Dimension[] {
   const needed = new Set<Dimension>();
