@@ -68,6 +68,11 @@ export type SummaryPaging = { limit?: number | undefined; cursor?: string | unde
 export const MAX_PAGE_ROWS = 1000;
 /** groups per summary page unless asked otherwise */
 export const DEFAULT_SUMMARY_GROUPS = 100;
+/**
+ * A tag on at most this many rows of the selection is read by the tags' index and sorted (tens of ms
+ * at most); a commoner one is met often enough walking the ledger newest first.
+ */
+const SPARSE_TAG_ROWS = 10_000n;
 /** rows per read of the CSV export: few round trips and big writes, a few MB held at a time */
 const CSV_BATCH_ROWS = 5000;
 const CSV_COLUMNS = USAGE_COLUMNS.map((name) => ({ name, kind: EXPORT_CELLS[name].kind }));
@@ -132,8 +137,20 @@ export function createUsageReport({ database }: { database: Database }): UsageRe
         throw new RangeError(`a page holds 1 to ${MAX_PAGE_ROWS} rows, not ${limit}`);
       }
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      // one row more than asked says whether another page follows
-      const rows = await selectUsagePage(database, { filters, limit: limit + 1, after });
+      // a tag filter has no btree index: how many rows hold the tag (from its rollup, a millisecond)
+      // decides whether to walk the ledger in order or find the few rows by the tags' index
+      const tagged =
+        filters.tag === undefined ? undefined : (await selectUsageTotals(database, filters)).requests;
+      // one row more than asked says whether another page follows; no tagged row, no page to read
+      const rows =
+        tagged === 0n
+          ? []
+          : await selectUsagePage(database, {
+              filters,
+              limit: limit + 1,
+              after,
+              sparse: tagged !== undefined && tagged <= SPARSE_TAG_ROWS,
+            });
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       const corrections = await selectCorrections(
