@@ -31,6 +31,12 @@ export type Layer = {
     | typeof usageDailyTags;
   time: AnyPgColumn;
   columns: Partial<Record<Dimension, AnyPgColumn>>;
+  /**
+   * The layer's time step, when its primary key starts (time, api_key_id): a report on one key then
+   * probes that index once per hour or day of its range rather than reading every key's rows. A day
+   * is 24 hours, not '1 day': UTC days, whatever the session's time zone.
+   */
+  keyProbe?: '1 hour' | '24 hours';
 };
 
 /** A rollup's hourly table and its daily twin: the same dimensions and sums. */
@@ -73,11 +79,13 @@ export const ROLLUPS: readonly Rollup[] = [
       table: usageHourly,
       time: usageHourly.hour,
       columns: { key: usageHourly.apiKeyId, model: usageHourly.model, status: usageHourly.status },
+      keyProbe: '1 hour',
     },
     daily: {
       table: usageDaily,
       time: usageDaily.day,
       columns: { key: usageDaily.apiKeyId, model: usageDaily.model, status: usageDaily.status },
+      keyProbe: '24 hours',
     },
   },
   {
