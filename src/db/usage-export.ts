@@ -10,9 +10,12 @@ import { logsWhere, type UsageFilters } from './usage-sources.ts';
 
 /**
  * How a cell is written: `plain` is digits or true/false (never escaped), `text` may need RFC 4180
- * quoting or a formula guard, `json` is jsonb text to be written compactly.
+ * quoting or a formula guard, `json` is jsonb text to be written compactly, `instant` is
+ * `YYYY-MM-DDTHH:MM:SS.ffffffZ` to be cut to milliseconds.
  */
-export type ExportCellKind = 'plain' | 'text' | 'json';
+export type ExportCellKind = 'plain' | 'text' | 'json' | 'instant';
+
+const POSITION_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"';
 
 const money = (value: SQL) => sql`trim_scale(${value})::text`;
 const charge = sql`coalesce(${u.chargeUsd}, ${u.costTotal} * ${u.markup})`;
@@ -21,11 +24,8 @@ const charge = sql`coalesce(${u.chargeUsd}, ${u.costTotal} * ${u.markup})`;
 export const EXPORT_CELLS = {
   id: { kind: 'plain', value: sql`${u.id}::text` },
   request_id: { kind: 'text', value: sql`${u.requestId}` },
-  // as JavaScript's toISOString writes it: milliseconds, truncated
-  created_at: {
-    kind: 'text',
-    value: sql`to_char(${u.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
-  },
+  // to the microsecond, UTC (the keyset position); written as toISOString writes it
+  created_at: { kind: 'instant', value: sql`to_char(${u.createdAt} at time zone 'UTC', ${POSITION_FORMAT})` },
   api_key_id: { kind: 'text', value: sql`${u.apiKeyId}` },
   provider: { kind: 'text', value: sql`${u.provider}` },
   model: { kind: 'text', value: sql`${u.model}` },
@@ -60,9 +60,9 @@ export const EXPORT_CELLS = {
   markup: { kind: 'text', value: money(sql`${u.markup}`) },
   // rows from before accounts existed hold no charge: their cost × markup (1) is what they were charged
   charge_usd: { kind: 'text', value: money(charge) },
-  corrections_usd: { kind: 'text', value: money(sql`corrected.delta`) },
-  corrected_cost_total: { kind: 'text', value: money(sql`${u.costTotal} + corrected.delta`) },
-  corrected_charge_usd: { kind: 'text', value: money(sql`${charge} + corrected.delta * ${u.markup}`) },
+  corrections_usd: { kind: 'text', value: money(sql`delta`) },
+  corrected_cost_total: { kind: 'text', value: money(sql`${u.costTotal} + delta`) },
+  corrected_charge_usd: { kind: 'text', value: money(sql`${charge} + delta * ${u.markup}`) },
 } as const satisfies Record<string, { kind: ExportCellKind; value: SQL }>;
 
 export type ExportColumn = keyof typeof EXPORT_CELLS;
@@ -73,39 +73,33 @@ export type ExportBatch = {
   last: KeysetPosition | undefined;
 };
 
-/** Up to `limit` rows of the selection after `after`, newest first, with the cells of `columns`. */
+/**
+ * Up to `limit` rows of the selection after `after`, newest first, with the cells of `columns`. The
+ * page is cut first, under the table's own name so the cells read it, and each row's corrections
+ * summed once: written against the table, the sum ran once per cell using it and a 5,000-row batch
+ * took 130 ms in PostgreSQL.
+ */
 export async function selectExportBatch(
   database: Database,
-  {
-    filters,
-    columns,
-    limit,
-    after,
-  }: {
-    filters: UsageFilters;
-    columns: readonly ExportColumn[];
-    limit: number;
-    after?: KeysetPosition | undefined;
-  },
+  { filters, limit, after }: { filters: UsageFilters; limit: number; after?: KeysetPosition | undefined },
 ): Promise<ExportBatch> {
   const cells = sql.join(
-    columns.map((column) => sql`${EXPORT_CELLS[column].value} as ${sql.identifier(column)}`),
+    Object.entries(EXPORT_CELLS).map(([column, { value }]) => sql`${value} as ${sql.identifier(column)}`),
     sql`, `,
   );
-  const rows = await database.rows<
-    Record<ExportColumn, string | null> & { position_at: string; position_id: string }
-  >(sql`
-    select ${cells},
-      to_char(${u.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as position_at,
-      ${u.id}::text as position_id
-    from ${u} cross join lateral (select ${correctionsOf(u.requestId)} as delta) as corrected
-    where ${logsWhere(filters)}
-      ${after ? sql`and (${u.createdAt}, ${u.id}) < (${after.createdAt}::timestamptz, ${after.id}::bigint)` : sql``}
-    order by ${u.createdAt} desc nulls last, ${u.id} desc nulls last
-    limit ${limit}`);
+  const rows = await database.rows<Record<ExportColumn, string | null>>(sql`
+    select ${cells}
+    from (
+      select *, ${correctionsOf(u.requestId)} as delta from ${u}
+      where ${logsWhere(filters)}
+        ${after ? sql`and (${u.createdAt}, ${u.id}) < (${after.createdAt}::timestamptz, ${after.id}::bigint)` : sql``}
+      order by ${u.createdAt} desc nulls last, ${u.id} desc nulls last
+      limit ${limit}
+    ) as ${u}
+    order by ${u.createdAt} desc nulls last, ${u.id} desc nulls last`);
   const last = rows.at(-1);
   return {
     rows,
-    last: last ? { createdAt: last.position_at, id: Number(last.position_id) } : undefined,
+    last: last?.created_at && last.id ? { createdAt: last.created_at, id: Number(last.id) } : undefined,
   };
 }

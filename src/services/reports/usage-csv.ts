@@ -40,23 +40,33 @@ export function csvLines<Column extends string>(
   rows: ReadonlyArray<Record<Column, string | null>>,
   columns: ReadonlyArray<{ name: Column; kind: ExportCellKind }>,
 ): string {
-  let out = '';
+  // one array joined once per batch: no string is built cell by cell
+  const cells: string[] = new Array(rows.length * columns.length);
+  let at = 0;
   for (const row of rows) {
-    let line = '';
-    for (let i = 0; i < columns.length; i++) {
-      const { name, kind } = columns[i] as { name: Column; kind: ExportCellKind };
+    for (const { name, kind } of columns) {
       const value = row[name];
-      if (i > 0) line += ',';
-      if (value === null) continue;
-      if (kind === 'plain') line += value;
-      else if (kind === 'text') line += csvText(value);
-      else {
-        // a jsonb null is no usage object: an empty cell, as the JSON rows' null
-        const json = JSON.parse(value) as unknown;
-        if (json !== null) line += csvText(JSON.stringify(json));
-      }
+      cells[at++] =
+        value === null
+          ? ''
+          : kind === 'plain'
+            ? value
+            : kind === 'text'
+              ? csvText(value)
+              : kind === 'instant'
+                ? `${value.slice(0, 23)}Z`
+                : jsonCell(value);
     }
-    out += `${line}\r\n`;
+  }
+  let out = '';
+  for (let first = 0; first < at; first += columns.length) {
+    out += `${cells.slice(first, first + columns.length).join(',')}\r\n`;
   }
   return out;
+}
+
+/** a jsonb null is no usage object: an empty cell, as the JSON rows' null */
+function jsonCell(text: string): string {
+  const json = JSON.parse(text) as unknown;
+  return json === null ? '' : csvText(JSON.stringify(json));
 }

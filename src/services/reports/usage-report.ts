@@ -175,12 +175,7 @@ export function createUsageReport({ database }: { database: Database }): UsageRe
 
     async *csv(filters) {
       const read = (after?: KeysetPosition) => {
-        const batch = selectExportBatch(database, {
-          filters,
-          columns: USAGE_COLUMNS,
-          limit: CSV_BATCH_ROWS,
-          after,
-        });
+        const batch = selectExportBatch(database, { filters, limit: CSV_BATCH_ROWS, after });
         // read ahead, it may fail while the reader is still writing the batch before: awaited below,
         // and never an unhandled rejection meanwhile (nor after a reader that stopped early)
         batch.catch(() => {});
