@@ -75,10 +75,10 @@ const SEED_ROWS = `
   select 'req_seed_' || g, t.at, t.key, 'huggingface', t.model, t.model,
     coalesce(substring(t.model from ':(.*)$'), case when g % 2 = 0 then 'groq' else 'together' end),
     case when g % 10 = 0 then 'responses' else 'chat.completions' end,
-    case when g % 7 = 0 then null else 'user_' || (t.k * ${USERS / KEYS} + g % ${USERS / KEYS}) end,
+    case when g % 7 = 0 then null else 'user_' || (t.k * ${USERS / KEYS} + g / 7 % ${USERS / KEYS}) end,
     case when g % 4 = 0 then null
-         when g % 20 = 1 then array['tag:' || ((t.k + g % 2) % ${TAGS}), 'beta']
-         else array['tag:' || ((t.k + g % 2) % ${TAGS})] end,
+         when g % 20 = 1 then array['tag:' || ((t.k + g / 5 % 2) % ${TAGS}), 'beta']
+         else array['tag:' || ((t.k + g / 5 % 2) % ${TAGS})] end,
     g % 3 = 0, t.status,
     case t.status when 'ok' then 200 when 'upstream_error' then 502 else 499 end,
     t.prompt, t.completion, t.prompt + t.completion, 'upstream', 0.00000015, 0.0000006,
@@ -209,6 +209,7 @@ async function main(): Promise<void> {
         [`/usage/summary by hour, ${DAYS} days`, `/usage/summary?group_by=hour&${range}`],
         [`/usage/summary by day, one key`, `/usage/summary?group_by=day&key_id=key_bench_7&${range}`],
         ['/usage first page, one end user', '/usage?limit=100&user=user_73'],
+        ['/usage first page, a tag on no row', '/usage?limit=100&tag=tag:none'],
         ['/usage first page, one tag', '/usage?limit=100&tag=tag:3'],
         ['/usage first page, a rare tag', '/usage?limit=100&tag=beta'],
         ['/usage first page, served_by', '/usage?limit=100&served_by=cerebras'],
@@ -236,7 +237,7 @@ async function main(): Promise<void> {
         ],
         [
           `/usage/summary by day, end user + tag (no rollup: usage_logs)`,
-          `/usage/summary?group_by=day&user=user_73&tag=tag:3&${range}`,
+          `/usage/summary?group_by=day&user=user_73&tag=tag:8&${range}`,
         ],
       ];
       for (const [name, path] of cases) {

@@ -60,10 +60,29 @@ function whereOf(filters: UsageFilters, after?: KeysetPosition): SQL | undefined
   );
 }
 
-/** Up to `limit` rows of the selection after `after`, newest first. */
+/**
+ * Read by the tags' GIN index, then sorted: NULLS FIRST keeps the planner off the created_at index's
+ * order (see NEWEST_FIRST), and the columns are NOT NULL, so the order is the same.
+ */
+const NEWEST_FIRST_SORTED = [
+  sql`${usageLogs.createdAt} desc nulls first`,
+  sql`${usageLogs.id} desc nulls first`,
+];
+
+/**
+ * Up to `limit` rows of the selection after `after`, newest first. `sparse`: the selection holds few
+ * rows of the range (a rare tag), so they are found by their index and sorted, rather than by walking
+ * the created_at index past every other row (at 1 M rows, a tag on no row took 700 ms that way, 0.3 ms
+ * by the tags' index; a tag on 5,000 rows 26 ms by its index, 11 ms in order).
+ */
 export async function selectUsagePage(
   database: Database,
-  { filters, limit, after }: { filters: UsageFilters; limit: number; after?: KeysetPosition | undefined },
+  {
+    filters,
+    limit,
+    after,
+    sparse = false,
+  }: { filters: UsageFilters; limit: number; after?: KeysetPosition | undefined; sparse?: boolean },
 ): Promise<UsagePageRow[]> {
   const rows = await database.db
     .select({
@@ -73,7 +92,7 @@ export async function selectUsagePage(
     })
     .from(usageLogs)
     .where(whereOf(filters, after))
-    .orderBy(...NEWEST_FIRST)
+    .orderBy(...(sparse ? NEWEST_FIRST_SORTED : NEWEST_FIRST))
     .limit(limit);
   return rows.map(({ positionAt, ...row }) => ({ ...row, position: { createdAt: positionAt, id: row.id } }));
 }

@@ -12,7 +12,7 @@ import { expectError, json } from '../helpers/requests.ts';
 
 type Row = Record<string, unknown> & { request_id: string };
 type Totals = { requests: number; total_tokens: number; cost_usd: string };
-type List = { data: Row[]; totals: Totals };
+type List = { data: Row[]; totals: Totals; next_cursor: string | null };
 type Summary = { data: Array<{ group: string; requests: number; cost_usd: string }>; totals: Totals };
 
 const WINDOW = 'from=2025-05-01&to=2025-05-02';
@@ -88,10 +88,25 @@ describe.each(BACKENDS)('usage reports by attribution on %s', (backend) => {
     ['user=bob&served_by=groq', ['c'], '0.4'],
     ['user=alice&tag=prod&endpoint=chat.completions', ['a'], '0.1'],
     ['user=nobody', [], '0'],
+    // a tag on no row answers from its rollup's count, without reading the ledger
+    ['tag=nowhere', [], '0'],
+    ['tag=prod&user=bob', [], '0'],
   ])('narrows /usage to %s, rows and totals alike', async (query, expected, cost) => {
     const page = await list(query);
     expect(names(page.data)).toEqual(expected);
     expect(page.totals).toMatchObject({ requests: expected.length, cost_usd: cost });
+  });
+
+  it('pages a tag row by row, newest first, as the unfiltered ledger orders them', async () => {
+    const all = (await list('limit=100')).data.filter((row) => (row.tags as string[]).includes('prod'));
+    const seen: Row[] = [];
+    let cursor: string | null = '';
+    while (cursor !== null) {
+      const page: List = await list(`tag=prod&limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.data);
+      cursor = page.next_cursor;
+    }
+    expect(seen.map((row) => row.request_id)).toEqual(all.map((row) => row.request_id));
   });
 
   it('serves each row with its attribution, cached and reasoning tokens, and the unit prices applied', async () => {

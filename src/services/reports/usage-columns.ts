@@ -155,19 +155,3 @@ export function toRow(row: UsagePageRow): UsageRow {
     corrected_charge_usd: addExact(charge, multiplyExact(row.correctedBy, row.markup)),
   };
 }
-
-/**
- * A row's CSV cells in USAGE_COLUMNS order: usage_raw as JSON text (even a bare string or number; null
- * stays empty), tags joined by ';' (a character no tag may hold).
- */
-export function csvValues(row: UsageRow): unknown[] {
-  return USAGE_COLUMNS.map((column) =>
-    column === 'usage_raw'
-      ? row.usage_raw === null
-        ? null
-        : JSON.stringify(row.usage_raw)
-      : column === 'tags'
-        ? row.tags.join(';')
-        : row[column],
-  );
-}
