@@ -218,19 +218,27 @@ function readLimited(body: Readable, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
+    let settled = false;
     body.on('data', (chunk: Buffer) => {
       total += chunk.byteLength;
       if (total > maxBytes) {
+        settled = true;
         body.destroy();
         reject(tooLarge(maxBytes));
       } else chunks.push(chunk);
     });
-    body.once('end', () =>
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total)),
-    );
-    body.once('error', reject);
+    body.once('end', () => {
+      settled = true;
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total));
+    });
+    body.once('error', (err) => {
+      settled = true;
+      reject(err);
+    });
     // closed without its end or an error (destroyed): the read cannot finish
-    body.once('close', () => reject(new Error('the upstream reply closed before its end')));
+    body.once('close', () => {
+      if (!settled) reject(new Error('the upstream reply closed before its end'));
+    });
   });
 }
 
