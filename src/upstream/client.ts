@@ -2,11 +2,11 @@
 // per call), its token, timeouts, a bounded wait for a connection, and transport failures mapped to
 // GatewayError. Redaction happens here, once, on every header and byte that comes back (a whole JSON
 // reply in one pass once it is read, a stream chunk by chunk).
-import type { Readable } from 'node:stream';
 import { errors, Pool } from 'undici';
 import { badGateway, GatewayError, gatewayTimeout } from '../errors.ts';
 import type { UpstreamDescriptor } from './descriptor.ts';
 import { createRedactor, type Redactor } from './redact.ts';
+import { Reply, readLimited, tooLarge } from './reply.ts';
 
 export type UpstreamResponse = {
   status: number;
@@ -119,19 +119,14 @@ export function createUpstream({
         const headers: Record<string, string> = {};
         const passed = descriptor.passThroughHeaders(response.headers);
         for (const name in passed) headers[name] = redact.text(passed[name] as string);
-        const source: Source = { raw: response.body, mapped: (err) => mapped(err, `reading ${where}`) };
-        const reply: UpstreamResponse = {
-          status: response.statusCode,
+        return new Reply(
+          response.statusCode,
           headers,
-          servedBy: descriptor.servedBy(response.headers, model),
-          // made on first use: readAll reads the bytes without it
-          get body() {
-            source.generator ??= mapErrors(redact.stream(source.raw), source.mapped);
-            return source.generator;
-          },
-        };
-        sources.set(reply, source);
-        return reply;
+          descriptor.servedBy(response.headers, model),
+          response.body,
+          (err) => mapped(err, `reading ${where}`),
+          redact,
+        );
       } catch (err) {
         deadline?.clear();
         free();
@@ -170,14 +165,13 @@ export function createUpstream({
       }
     },
     async readAll(response, signal) {
-      const source = sources.get(response);
-      if (source !== undefined && source.generator === undefined) {
+      if (response instanceof Reply && !response.streamed) {
         // the whole reply, then one redaction pass over it: no async generator per chunk
-        const bytes = await readLimited(source.raw, maxReplyBytes).catch((err: unknown) => {
-          throw source.mapped(err);
+        const bytes = await readLimited(response.raw, maxReplyBytes).catch((err: unknown) => {
+          throw response.mapped(err);
         });
         if (signal.aborted) throw new ClientAbortedError();
-        return redact.bytes(bytes);
+        return response.redact.bytes(bytes);
       }
       const chunks: Uint8Array[] = [];
       let total = 0;
@@ -195,63 +189,6 @@ export function createUpstream({
     redactText: redact.text,
     close: () => pool.close(),
   };
-}
-
-/** A reply's undici body, how its read errors map, and the generator over it once one is asked for. */
-type Source = {
-  raw: Readable;
-  mapped: (err: unknown) => Error;
-  generator?: AsyncGenerator<Uint8Array>;
-};
-
-/** The Source of each UpstreamResponse send() made (readAll reads it directly). */
-const sources = new WeakMap<UpstreamResponse, Source>();
-
-const tooLarge = (maxReplyBytes: number) =>
-  new GatewayError(502, `The upstream reply is larger than ${maxReplyBytes} bytes.`, {
-    type: 'upstream_error',
-    code: 'upstream_reply_too_large',
-  });
-
-/** Every byte of `body`, at most `maxBytes` (then it is destroyed and the read fails with a 502). */
-function readLimited(body: Readable, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let settled = false;
-    body.on('data', (chunk: Buffer) => {
-      total += chunk.byteLength;
-      if (total > maxBytes) {
-        settled = true;
-        body.destroy();
-        reject(tooLarge(maxBytes));
-      } else chunks.push(chunk);
-    });
-    body.once('end', () => {
-      settled = true;
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total));
-    });
-    body.once('error', (err) => {
-      settled = true;
-      reject(err);
-    });
-    // closed without its end or an error (destroyed): the read cannot finish
-    body.once('close', () => {
-      if (!settled) reject(new Error('the upstream reply closed before its end'));
-    });
-  });
-}
-
-/** Transport errors while reading the body, mapped like those of the request itself. */
-async function* mapErrors(
-  source: AsyncGenerator<Uint8Array>,
-  map: (err: unknown) => Error,
-): AsyncGenerator<Uint8Array> {
-  try {
-    yield* source;
-  } catch (err) {
-    throw map(err);
-  }
 }
 
 type Deadline = { signal: AbortSignal; expired(): boolean; clear(): void; timeoutMs: number };
