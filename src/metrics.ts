@@ -169,36 +169,18 @@ export function createMetrics({
     (s) => s.refused,
   );
 
-  // each label set's child, kept: prom-client hashes a label object (keys sorted, joined) on every
-  // inc() given one; the sets are bounded (routes, statuses, models the price book names)
-  type Child<M extends { labels: (...args: never[]) => unknown }> = ReturnType<M['labels']>;
-  const requestsOf = children<{ count: Child<typeof requests>; overhead: Child<typeof overhead> }>();
-  const completionsOf = children<Child<typeof completions>>();
-  const tokensOf = children<{ prompt: Child<typeof tokens>; completion: Child<typeof tokens> }>();
-
   return {
     registry,
     request({ route, method, status }, seconds, upstreamSeconds) {
-      const child = requestsOf(`${route}\u0000${method}\u0000${status}`, () => ({
-        count: requests.labels({ route, method, status: String(status) }),
-        overhead: overhead.labels({ route }),
-      }));
-      child.count.inc();
-      child.overhead.observe(Math.max(0, seconds - (upstreamSeconds ?? 0)));
+      requests.inc({ route, method, status: String(status) });
+      overhead.observe({ route }, Math.max(0, seconds - (upstreamSeconds ?? 0)));
       if (upstreamSeconds !== undefined) upstreamLatency.observe(upstreamSeconds);
     },
     usage(row) {
       const model = modelLabel(row, defaultModel);
-      const stream = String(row.stream);
-      completionsOf(`${model}\u0000${row.status}\u0000${stream}`, () =>
-        completions.labels({ model, status: row.status, stream }),
-      ).inc();
-      const counts = tokensOf(model, () => ({
-        prompt: tokens.labels({ model, kind: 'prompt' }),
-        completion: tokens.labels({ model, kind: 'completion' }),
-      }));
-      counts.prompt.inc(row.promptTokens ?? 0);
-      counts.completion.inc(row.completionTokens ?? 0);
+      completions.inc({ model, status: row.status, stream: String(row.stream) });
+      tokens.inc({ model, kind: 'prompt' }, row.promptTokens ?? 0);
+      tokens.inc({ model, kind: 'completion' }, row.completionTokens ?? 0);
       if (row.status === 'client_aborted' && row.stream) aborted.inc();
       if (UNPRICED_SOURCES.has(row.pricingSource as PricingSource))
         unpriced.inc({ source: row.pricingSource });
@@ -210,21 +192,5 @@ export function createMetrics({
     refusal(reason) {
       refusals.inc({ reason });
     },
-  };
-}
-
-/**
- * A memo of label-set children by key: the label values joined with NUL, which none can hold (routes
- * are patterns, a model with NUL is refused at the edge, the rest are fixed words).
- */
-function children<T>(): (key: string, make: () => T) => T {
-  const made = new Map<string, T>();
-  return (key, make) => {
-    let child = made.get(key);
-    if (child === undefined) {
-      child = make();
-      made.set(key, child);
-    }
-    return child;
   };
 }
