@@ -65,6 +65,10 @@ const PROFILE = env.BENCH_PROFILE === '1';
 const REPRICE_ROWS = Number(env.BENCH_REPRICE_ROWS ?? (QUICK ? 20_000 : 100_000));
 const BACKENDS = (env.BENCH_BACKENDS ?? 'pglite,postgres').split(',');
 const GATEWAY_NODE_ARGS = (env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** the baseline build's extra node flags (BENCH_BASELINE_NODE_ARGS; default: the gateway's), for an A/B of a flag */
+const BASELINE_NODE_ARGS = (env.BENCH_BASELINE_NODE_ARGS ?? env.BENCH_GATEWAY_NODE_ARGS ?? '')
+  .split(' ')
+  .filter(Boolean);
 const ROOT = repositoryRoot();
 /** another build of the gateway to measure with this harness (a checkout with its dist/ built) */
 const GATEWAY_ROOT = env.BENCH_GATEWAY_ROOT ?? ROOT;
@@ -382,7 +386,7 @@ async function main(): Promise<void> {
           upstream,
           databaseUrl,
           profile: PROFILE,
-          nodeArgs: GATEWAY_NODE_ARGS,
+          nodeArgs: build === 'gateway' ? GATEWAY_NODE_ARGS : BASELINE_NODE_ARGS,
         });
         const windows: Array<[number, number]> = [];
         gateways.push({ gateway, windows });

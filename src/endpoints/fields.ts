@@ -41,3 +41,28 @@ export function endUserOfBody(body: {
 }): string | undefined {
   return body.user || body.safety_identifier || undefined;
 }
+
+// Hand-checked reads of the same fields, for an adapter's `accepts`: true only where the schema above
+// would accept the value as it is (the schema still names the error of anything else).
+
+const isAbsent = (value: unknown) => value === undefined || value === null;
+
+/** `modelField` accepts it. */
+export const isModel = (value: unknown): boolean =>
+  typeof value === 'string' &&
+  value.length <= MAX_MODEL_CHARS &&
+  value.trim().length > 0 &&
+  !value.includes('\u0000');
+
+/** `endUserField.nullish()` accepts it. */
+export const isEndUserOrAbsent = (value: unknown): boolean =>
+  isAbsent(value) ||
+  (typeof value === 'string' && value.length <= MAX_END_USER_CHARS && !value.includes('\u0000'));
+
+/** `tokenBound` accepts it. */
+export const isTokenBoundOrAbsent = (value: unknown): boolean =>
+  isAbsent(value) ||
+  (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= 2 ** 31 - 1);
+
+/** `z.boolean().nullish()` accepts it. */
+export const isBooleanOrAbsent = (value: unknown): boolean => isAbsent(value) || typeof value === 'boolean';

@@ -7,7 +7,16 @@ import { z } from 'zod';
 import { messagesPrompt } from '../metering/prompt-text.ts';
 import { parseResponsesUsage, type TokenUsage } from '../metering/usage.ts';
 import { defineEndpoint, isObject, stringFields } from './adapter.ts';
-import { endUserField, endUserOfBody, modelField, tokenBound } from './fields.ts';
+import {
+  endUserField,
+  endUserOfBody,
+  isBooleanOrAbsent,
+  isEndUserOrAbsent,
+  isModel,
+  isTokenBoundOrAbsent,
+  modelField,
+  tokenBound,
+} from './fields.ts';
 
 const responsesBody = z.looseObject({
   model: modelField,
@@ -22,6 +31,21 @@ const responsesBody = z.looseObject({
 });
 
 export type ResponsesBody = z.output<typeof responsesBody>;
+
+/** What `responsesBody` accepts, checked by hand. */
+function acceptsResponses(input: unknown): boolean {
+  if (!isObject(input)) return false;
+  const { input: items, instructions } = input;
+  return (
+    isModel(input.model) &&
+    (items === undefined || typeof items === 'string' || Array.isArray(items)) &&
+    (instructions === undefined || instructions === null || typeof instructions === 'string') &&
+    isBooleanOrAbsent(input.stream) &&
+    isEndUserOrAbsent(input.user) &&
+    isEndUserOrAbsent(input.safety_identifier) &&
+    isTokenBoundOrAbsent(input.max_output_tokens)
+  );
+}
 
 /** Stream events whose data carries generated text in `delta`. */
 const DELTA_EVENTS = new Set([
@@ -69,6 +93,7 @@ export const responses = defineEndpoint<ResponsesBody>({
   operation: 'responses',
   summary: 'Responses API (JSON, or SSE with "stream": true), metered before the terminal event',
   schema: responsesBody,
+  accepts: acceptsResponses,
   endUser: endUserOfBody,
   prompt: messagesPrompt,
   output: { fields: ['max_output_tokens'], sendAs: 'max_output_tokens' },

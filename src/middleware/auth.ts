@@ -7,11 +7,12 @@ import { forbidden, GatewayError, unauthorized } from '../errors.ts';
 import type { SignInThrottle } from '../services/admin/sign-in-throttle.ts';
 import type { KeyService, Principal } from '../services/admission/keys.ts';
 import type { AppEnv } from './context.ts';
+import { requestHeader } from './headers.ts';
 
 export const SESSION_COOKIE = 'tollgate_session';
 
 function bearer(c: Context): string | undefined {
-  const header = c.req.header('authorization');
+  const header = requestHeader(c, 'authorization');
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   return match?.[1];
 }

@@ -13,5 +13,7 @@ export type AppEnv = {
     upstreamMs: number | undefined;
     /** the metered call's OpenTelemetry span, when telemetry is on (src/telemetry/middleware.ts) */
     callSpan: CallSpan | undefined;
+    /** the route put x-request-id and Server-Timing in its reply's headers itself (request-id.ts) */
+    stamped: boolean | undefined;
   };
 };

@@ -3,13 +3,14 @@
 import type { Context } from 'hono';
 import { MAX_END_USER_CHARS } from '../endpoints/fields.ts';
 import { badRequest } from '../errors.ts';
+import { requestHeader } from '../middleware/headers.ts';
 
 export const MAX_TAGS = 10;
 const TAG = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** The end user: the header wins over the body's field. */
 export function endUserOf(c: Context, fromBody: string | undefined): string | null {
-  const header = c.req.header('x-tollgate-user');
+  const header = requestHeader(c, 'x-tollgate-user');
   if (header === undefined) return fromBody || null;
   const user = header.trim();
   if (user.length > MAX_END_USER_CHARS) {
@@ -24,7 +25,7 @@ export function endUserOf(c: Context, fromBody: string | undefined): string | nu
 
 /** The request's tags, deduplicated in order; a bad list is a 400 naming the header. */
 export function tagsOf(c: Context): string[] | null {
-  const header = c.req.header('x-tollgate-tags');
+  const header = requestHeader(c, 'x-tollgate-tags');
   if (header === undefined || header.trim() === '') return null;
   const tags = [...new Set(header.split(',').map((tag) => tag.trim()))];
   if (tags.length > MAX_TAGS || !tags.every((tag) => TAG.test(tag))) {

@@ -3,6 +3,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { payloadTooLarge } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import { requestHeader } from '../middleware/headers.ts';
 
 /**
  * Bounds the body of every request. A declared Content-Length (what every OpenAI client and browser
@@ -16,8 +17,8 @@ import type { AppEnv } from '../middleware/context.ts';
  */
 export function bodyLimit({ maxBytes }: { maxBytes: number }): MiddlewareHandler<AppEnv> {
   return async function bodyLimitMiddleware(c, next) {
-    const declared = c.req.header('content-length');
-    if (declared !== undefined && c.req.header('transfer-encoding') === undefined) {
+    const declared = requestHeader(c, 'content-length');
+    if (declared !== undefined && requestHeader(c, 'transfer-encoding') === undefined) {
       if (!(Number(declared) <= maxBytes)) throw payloadTooLarge(maxBytes);
       return next();
     }

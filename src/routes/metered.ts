@@ -2,10 +2,11 @@
 // endpoint adapter. Read the body (bounded), validate it with the adapter's schema, name who it is for,
 // then hand it to the pipeline with the admission it must own.
 import { Hono } from 'hono';
-import type { EndpointAdapter } from '../endpoints/adapter.ts';
+import type { EndpointAdapter, MeteredBody } from '../endpoints/adapter.ts';
 import { setTopLevelMember } from '../endpoints/json-member.ts';
 import { badRequest } from '../errors.ts';
 import type { AppEnv } from '../middleware/context.ts';
+import { stampHeaders } from '../middleware/request-id.ts';
 import type { Grants } from '../services/accounts/grants.ts';
 import type { Principal } from '../services/admission/keys.ts';
 import type { Admission, Limits } from '../services/admission/limits.ts';
@@ -45,7 +46,10 @@ export function meteredRoutes({
     if (telemetry) app.use(adapter.path, traceCalls(telemetry, adapter));
     app.post(adapter.path, async function metered(c) {
       const raw = await readBody(c);
-      const body = parseWith(adapter.schema, parseJsonBody(raw), 'body');
+      const input = parseJsonBody(raw);
+      const body = adapter.accepts?.(input)
+        ? (input as MeteredBody)
+        : parseWith(adapter.schema, input, 'body');
       c.get('callSpan')?.model(body.model);
       if (body.stream === true && !adapter.streams)
         throw badRequest(`Invalid 'stream': ${adapter.path} does not stream.`, 'stream', 'invalid_parameter');
@@ -69,11 +73,13 @@ export function meteredRoutes({
         await grants.ensure(account.id, call.startedAt).catch((err) => onGrantError?.(err));
       const reply = await pipeline.run(call, () => admit(limits, principal, call));
       c.set('upstreamMs', reply.upstreamMs);
+      // the reply's header objects are its own: filled in place, handed to node-server as they are
       if (reply.kind === 'stream')
-        return new Response(reply.body, { status: reply.status, headers: reply.headers });
+        return new Response(reply.body, { status: reply.status, headers: stampHeaders(c, reply.headers) });
+      reply.headers['x-usage-cost-usd'] = reply.costUsd;
       return new Response(reply.body as Uint8Array<ArrayBuffer>, {
         status: reply.status,
-        headers: { ...reply.headers, 'x-usage-cost-usd': reply.costUsd },
+        headers: stampHeaders(c, reply.headers),
       });
     });
   }

@@ -1,10 +1,12 @@
 // The upstream HTTP client: one kept-alive undici Pool per upstream (the global fetch costs ~5× the CPU
 // per call), its token, timeouts, a bounded wait for a connection, and transport failures mapped to
-// GatewayError. Redaction happens here, once, on every header and byte that comes back.
+// GatewayError. Redaction happens here, once, on every header and byte that comes back (a whole JSON
+// reply in one pass once it is read, a stream chunk by chunk).
 import { errors, Pool } from 'undici';
 import { badGateway, GatewayError, gatewayTimeout } from '../errors.ts';
 import type { UpstreamDescriptor } from './descriptor.ts';
 import { createRedactor, type Redactor } from './redact.ts';
+import { Reply, readLimited, tooLarge } from './reply.ts';
 
 export type UpstreamResponse = {
   status: number;
@@ -117,12 +119,14 @@ export function createUpstream({
         const headers: Record<string, string> = {};
         const passed = descriptor.passThroughHeaders(response.headers);
         for (const name in passed) headers[name] = redact.text(passed[name] as string);
-        return {
-          status: response.statusCode,
+        return new Reply(
+          response.statusCode,
           headers,
-          servedBy: descriptor.servedBy(response.headers, model),
-          body: mapErrors(redact.stream(response.body), (err) => mapped(err, `reading ${where}`)),
-        };
+          descriptor.servedBy(response.headers, model),
+          response.body,
+          (err) => mapped(err, `reading ${where}`),
+          redact,
+        );
       } catch (err) {
         deadline?.clear();
         free();
@@ -161,16 +165,21 @@ export function createUpstream({
       }
     },
     async readAll(response, signal) {
+      if (response instanceof Reply && !response.streamed) {
+        // the whole reply, then one redaction pass over it: no async generator per chunk
+        const bytes = await readLimited(response.raw, maxReplyBytes).catch((err: unknown) => {
+          throw response.mapped(err);
+        });
+        if (signal.aborted) throw new ClientAbortedError();
+        return response.redact.bytes(bytes);
+      }
       const chunks: Uint8Array[] = [];
       let total = 0;
       for await (const chunk of response.body) {
         total += chunk.byteLength;
         if (total > maxReplyBytes) {
           await response.body.return(undefined);
-          throw new GatewayError(502, `The upstream reply is larger than ${maxReplyBytes} bytes.`, {
-            type: 'upstream_error',
-            code: 'upstream_reply_too_large',
-          });
+          throw tooLarge(maxReplyBytes);
         }
         chunks.push(chunk);
       }
@@ -180,18 +189,6 @@ export function createUpstream({
     redactText: redact.text,
     close: () => pool.close(),
   };
-}
-
-/** Transport errors while reading the body, mapped like those of the request itself. */
-async function* mapErrors(
-  source: AsyncGenerator<Uint8Array>,
-  map: (err: unknown) => Error,
-): AsyncGenerator<Uint8Array> {
-  try {
-    yield* source;
-  } catch (err) {
-    throw map(err);
-  }
 }
 
 type Deadline = { signal: AbortSignal; expired(): boolean; clear(): void; timeoutMs: number };

@@ -82,9 +82,11 @@ export async function completeJson(upstream: UpstreamClient, record: CallRecord)
       ? { source: 'upstream', usage }
       : await estimateTokens(call, call.adapter.textOfReply(reply)),
   });
+  // the response's header object is this call's own (made by the client for it)
+  response.headers['content-type'] = 'application/json';
   return {
     status: response.status,
-    headers: { ...response.headers, 'content-type': 'application/json' },
+    headers: response.headers,
     body,
     costUsd,
     upstreamMs,

@@ -70,7 +70,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           const pending = completeJson(upstream, record);
           const untrack = deps.track?.({ abort: () => {}, metered: pending.catch(() => {}) });
           const reply = await pending.finally(() => untrack?.());
-          return { kind: 'json', ...reply, headers: { ...reply.headers, ...ticket.headers } };
+          Object.assign(reply.headers, ticket.headers);
+          return { kind: 'json', ...reply };
         }
         const { relay, response, upstreamMs } = await openStream({
           upstream,
