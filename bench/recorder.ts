@@ -12,6 +12,7 @@ import type { UsageLogInsert } from '../src/db/schema.ts';
 import { insertUsageRows } from '../src/db/usage-insert.ts';
 import { createRecorder } from '../src/ledger/recorder.ts';
 import { createSpool } from '../src/ledger/spool.ts';
+import { backendCpu, cpuBetween } from './gateway.ts';
 import { createScratchDatabase } from './scratch-database.ts';
 
 const WRITERS = [1, 16, 64] as const;
@@ -33,6 +34,9 @@ export type RecorderCase = {
   grouped_p99_ms: number;
   single_p50_ms: number;
   single_p99_ms: number;
+  /** PostgreSQL CPU (all backends of the scratch database) per row, µs: what the row's write and its triggers cost */
+  grouped_db_cpu_us_per_row: number | null;
+  single_db_cpu_us_per_row: number | null;
 };
 
 export type RecorderResult = { rows: number; pool: number; cases: RecorderCase[] };
@@ -64,16 +68,18 @@ const row = (): UsageLogInsert => ({
   ttftMs: 38,
 });
 
-type Run = { rowsPerS: number; p50: number; p99: number };
+type Run = { rowsPerS: number; p50: number; p99: number; dbCpuUsPerRow: number | null };
 
 /** `writers` loops, each writing its share of `rows` one after another. */
 async function drive(
   writers: number,
   rows: number,
   write: (r: UsageLogInsert) => Promise<unknown>,
+  databaseUrl?: string,
 ): Promise<Run> {
   const each = Math.ceil(rows / writers);
   const latencies: number[] = [];
+  const cpuBefore = databaseUrl ? await backendCpu(databaseUrl) : undefined;
   const start = performance.now();
   await Promise.all(
     Array.from({ length: writers }, async () => {
@@ -85,9 +91,12 @@ async function drive(
     }),
   );
   const seconds = (performance.now() - start) / 1000;
+  const cpuAfter = cpuBefore && databaseUrl ? await backendCpu(databaseUrl) : undefined;
+  const dbCpuUsPerRow =
+    cpuBefore && cpuAfter ? (cpuBetween(cpuBefore, cpuAfter) * 1e6) / (each * writers) : null;
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { rowsPerS: (each * writers) / seconds, p50: at(0.5), p99: at(0.99) };
+  return { rowsPerS: (each * writers) / seconds, p50: at(0.5), p99: at(0.99), dbCpuUsPerRow };
 }
 
 /** The run with the median rows/s. */
@@ -143,10 +152,10 @@ export async function benchRecorder(
       let statements = 0;
       for (let r = 0; r < REPEATS; r++) {
         await empty();
-        singles.push(await drive(writers, n / REPEATS, (x) => insertUsageRows(database, [x])));
+        singles.push(await drive(writers, n / REPEATS, (x) => insertUsageRows(database, [x]), scratch.url));
         await empty();
         const before = count.statements;
-        groupeds.push(await drive(writers, n / REPEATS, (x) => recorder.record(x)));
+        groupeds.push(await drive(writers, n / REPEATS, (x) => recorder.record(x), scratch.url));
         statements += count.statements - before;
       }
       const single = median(singles);
@@ -162,6 +171,8 @@ export async function benchRecorder(
         grouped_p99_ms: round(grouped.p99, 2),
         single_p50_ms: round(single.p50, 2),
         single_p99_ms: round(single.p99, 2),
+        grouped_db_cpu_us_per_row: grouped.dbCpuUsPerRow === null ? null : round(grouped.dbCpuUsPerRow),
+        single_db_cpu_us_per_row: single.dbCpuUsPerRow === null ? null : round(single.dbCpuUsPerRow),
       });
     }
     await recorder.close();
@@ -182,6 +193,7 @@ function table(result: RecorderResult): string {
     'rows/INSERT',
     'grouped p50/p99 ms',
     'single p50/p99 ms',
+    'db CPU µs/row grouped/single',
   ];
   const lines = result.cases.map((c) => [
     String(c.writers),
@@ -191,6 +203,7 @@ function table(result: RecorderResult): string {
     String(c.grouped_rows_per_insert),
     `${c.grouped_p50_ms} / ${c.grouped_p99_ms}`,
     `${c.single_p50_ms} / ${c.single_p99_ms}`,
+    `${c.grouped_db_cpu_us_per_row ?? '—'} / ${c.single_db_cpu_us_per_row ?? '—'}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
   return [head, ...lines].map((l) => l.map((cell, i) => cell.padStart(widths[i] ?? 0)).join('  ')).join('\n');

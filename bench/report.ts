@@ -306,7 +306,8 @@ export function formatResults(results: Results): string {
     for (const r of recorder.cases)
       lines.push(
         `  ${String(r.writers).padStart(2)} writers: ${fmt(r.grouped_rows_per_s)} vs ${fmt(r.single_rows_per_s)} (${fmt(r.speedup, 2)}×); ` +
-          `${fmt(r.grouped_rows_per_insert, 1)} rows per INSERT; record() p50/p99 ${fmt(r.grouped_p50_ms, 2)}/${fmt(r.grouped_p99_ms, 2)} ms`,
+          `${fmt(r.grouped_rows_per_insert, 1)} rows per INSERT; record() p50/p99 ${fmt(r.grouped_p50_ms, 2)}/${fmt(r.grouped_p99_ms, 2)} ms; ` +
+          `db CPU µs/row ${fmt(r.grouped_db_cpu_us_per_row ?? null)} vs ${fmt(r.single_db_cpu_us_per_row ?? null)}`,
       );
   } else if (recorder) lines.push('', `Recorder benchmark failed: ${recorder.error}`);
   const reprice = results.reprice;
