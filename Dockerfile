@@ -47,6 +47,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 # (up to SHUTDOWN_GRACE_MS), flushes the usage recorder and exits 0
 STOPSIGNAL SIGTERM
 # a 16 MB young generation: peak RSS under load 386 → 274 MB for no measurable CPU (npm run bench)
-# --liftoff-only: V8 never compiles WASM with its optimizing tier, whose transient memory on PGlite's
-# large PostgreSQL functions took the peak to ~780 MB (now ~440); no measurable CPU (README, Decisions)
-CMD ["node", "--max-semi-space-size=16", "--liftoff-only", "dist/server.mjs"]
+# --liftoff-only is added by dist/server.mjs itself when the database is PGlite (scripts/wasm-tier.mjs)
+CMD ["node", "--max-semi-space-size=16", "dist/server.mjs"]

@@ -10,7 +10,7 @@ import { Client, request } from 'undici';
 import { CORE, cpuSeconds, freePort, spawnOn, stop, waitForHttp } from './processes.ts';
 
 /** the flags `npm start` and the Dockerfile give node (the entry too: the bundle, dist/server.mjs) */
-export const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=16', '--liftoff-only'];
+export const PRODUCTION_NODE_ARGS = ['--max-semi-space-size=16'];
 /** and the environment they set */
 export const PRODUCTION_ENV = { MALLOC_ARENA_MAX: '2' };
 

@@ -13,7 +13,7 @@ cp -r "$root/package.json" "$root/package-lock.json" "$root/dist" "$root/drizzle
 
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 (cd "$work" && PORT=$port HOST=127.0.0.1 DATA_DIR="$work/data" ADMIN_API_KEY=prod-check-admin-key-0123 \
-  UPSTREAM_BASE_URL=http://127.0.0.1:9/v1 LOG_LEVEL=warn MALLOC_ARENA_MAX=2 node --max-semi-space-size=16 --liftoff-only dist/server.mjs) &
+  UPSTREAM_BASE_URL=http://127.0.0.1:9/v1 LOG_LEVEL=warn MALLOC_ARENA_MAX=2 node --max-semi-space-size=16 dist/server.mjs) &
 pid=$!
 
 ok=""
@@ -24,6 +24,10 @@ for _ in $(seq 1 120); do
 done
 [ -n "$ok" ] || { echo "prod-check: the built gateway did not become ready" >&2; exit 1; }
 curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null
+# on PGlite the entry restarted itself with --liftoff-only (scripts/wasm-tier.mjs); same pid
+node_pid=$(pgrep -P "$pid" -x node || echo "$pid")
+tr '\0' ' ' <"/proc/$node_pid/cmdline" | grep -q -- '--liftoff-only' ||
+  { echo "prod-check: the embedded start runs without --liftoff-only" >&2; exit 1; }
 kill -TERM "$pid"
 code=0; wait "$pid" || code=$?
 pid=""
