@@ -105,5 +105,8 @@ export const responses = defineEndpoint<ResponsesBody>({
       };
     },
     isTerminator: (data) => data === '[DONE]',
+    // a delta event by its SSE name with no response object (its usage and end) in it: whatever its
+    // data's own type, it has nothing for the row but text
+    textOnly: (type, data) => type !== undefined && DELTA_EVENTS.has(type) && !data.includes('"response"'),
   },
 });
