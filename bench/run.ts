@@ -351,7 +351,7 @@ async function main(): Promise<void> {
     beyond_bare_ms: {},
   };
   const profiles: Record<string, string> = {};
-  const gateways: Array<{ gateway: GatewayProcess; windows: Array<[number, number]> }> = [];
+  const gateways: Array<{ gateway: GatewayProcess; windows: Array<[number, number]>; build: string }> = [];
   let recorder: Results['recorder'] = null;
   let reprice: RepriceBench | { error: string } | null = null;
   try {
@@ -389,7 +389,7 @@ async function main(): Promise<void> {
           nodeArgs: build === 'gateway' ? GATEWAY_NODE_ARGS : BASELINE_NODE_ARGS,
         });
         const windows: Array<[number, number]> = [];
-        gateways.push({ gateway, windows });
+        gateways.push({ gateway, windows, build });
         const keys = new Map<KeyKind, string[]>();
         for (const kind of kinds) keys.set(kind, await createKeys(gateway.base, most(kind), kind));
         targets.push({
@@ -418,8 +418,9 @@ async function main(): Promise<void> {
     const ttfbTargets = [
       { name: 'direct', url: directUrl },
       { name: 'bare-proxy', url: `http://127.0.0.1:${bare.port}/v1/chat/completions` },
-      ...gateways.map(({ gateway }) => ({
-        name: gateway.backend,
+      // the baseline under its own name: the same backend's name would overwrite the gateway's figures
+      ...gateways.map(({ gateway, build }) => ({
+        name: build === 'gateway' ? gateway.backend : `${build}/${gateway.backend}`,
         url: `${gateway.base}/v1/chat/completions`,
       })),
     ];

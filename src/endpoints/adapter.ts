@@ -47,6 +47,12 @@ export type StreamMembers<Body extends MeteredBody = MeteredBody> = {
   readEvent(type: string | undefined, data: unknown, clientAskedUsage: boolean): EventVerdict;
   /** the stream's own end marker (`[DONE]` for chat), which is not JSON */
   isTerminator(data: string): boolean;
+  /**
+   * Whether an event's only use is its generated text (no usage, finish or end in it), read from its
+   * unparsed data: its JSON then waits until an estimate needs the text, usually never. Absent: every
+   * event is parsed as it passes.
+   */
+  textOnly?(type: string | undefined, data: string): boolean;
 };
 
 /** What an endpoint file declares (src/endpoints/registry.ts lists them). */

@@ -113,5 +113,19 @@ export const chatCompletions = defineEndpoint<ChatBody>({
       return verdict;
     },
     isTerminator: (data) => data === '[DONE]',
+    // a key can only appear quoted as is outside a string (inside one its quotes are escaped)
+    // an escaped key (`"us\u0061ge"`) could hide usage from the scan: such events are parsed
+    textOnly: (_type, data) => !data.includes('"usage"') && !data.includes('\\u') && !finishes(data),
   },
 });
+
+/** Whether a chunk's data has a `finish_reason` that is not null. */
+function finishes(data: string): boolean {
+  for (let at = data.indexOf('"finish_reason"'); at !== -1; at = data.indexOf('"finish_reason"', at + 1)) {
+    let i = at + '"finish_reason"'.length;
+    while (data[i] === ' ' || data[i] === ':' || data[i] === '\n' || data[i] === '\t' || data[i] === '\r')
+      i++;
+    if (!data.startsWith('null', i)) return true;
+  }
+  return false;
+}

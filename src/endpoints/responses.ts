@@ -130,5 +130,10 @@ export const responses = defineEndpoint<ResponsesBody>({
       };
     },
     isTerminator: (data) => data === '[DONE]',
+    // a delta event by its SSE name with no response object (its usage and end) in it: whatever its
+    // data's own type, it has nothing for the row but text
+    // (an escaped key could hide that object from the scan: such events are parsed)
+    textOnly: (type, data) =>
+      type !== undefined && DELTA_EVENTS.has(type) && !data.includes('"response"') && !data.includes('\\u'),
   },
 });

@@ -1,6 +1,7 @@
 // The metered routes (/v1/chat/completions, /v1/responses, /v1/embeddings, …): one handler for every
 // endpoint adapter. Read the body (bounded), validate it with the adapter's schema, name who it is for,
 // then hand it to the pipeline with the admission it must own.
+import { ServerResponse } from 'node:http';
 import { Hono } from 'hono';
 import type { EndpointAdapter, MeteredBody } from '../endpoints/adapter.ts';
 import { setTopLevelMember } from '../endpoints/json-member.ts';
@@ -74,8 +75,10 @@ export function meteredRoutes({
       const reply = await pipeline.run(call, () => admit(limits, principal, call));
       c.set('upstreamMs', reply.upstreamMs);
       // the reply's header objects are its own: filled in place, handed to node-server as they are
-      if (reply.kind === 'stream')
+      if (reply.kind === 'stream') {
+        headWithFirstBytes(c.env);
         return new Response(reply.body, { status: reply.status, headers: stampHeaders(c, reply.headers) });
+      }
       reply.headers['x-usage-cost-usd'] = reply.costUsd;
       return new Response(reply.body as Uint8Array<ArrayBuffer>, {
         status: reply.status,
@@ -84,6 +87,25 @@ export function meteredRoutes({
     });
   }
   return app;
+}
+
+/**
+ * On @hono/node-server, a streamed response's head would leave alone (it flushes the head before the
+ * body's first read): here it waits one turn of the event loop for the first events, so when they are
+ * already in (the usual case) head and events leave in one write; an upstream slow to its first event
+ * still has its head sent at once.
+ */
+function headWithFirstBytes(env: unknown): void {
+  const outgoing = (env as { outgoing?: unknown } | undefined)?.outgoing;
+  if (!(outgoing instanceof ServerResponse)) return;
+  const flush = outgoing.flushHeaders.bind(outgoing);
+  outgoing.flushHeaders = () => {
+    setImmediate(() => {
+      // node's own flag (headersSent is already true after writeHead): the head went out with the
+      // first body write, or goes now
+      if (!(outgoing as unknown as { _headerSent: boolean })._headerSent && outgoing.writable) flush();
+    });
+  };
 }
 
 /**

@@ -1,8 +1,9 @@
 // A streamed call: upstream SSE events reach the client byte for byte as they arrive, while each
 // event's data is parsed as JSON and read by the endpoint's adapter (usage, end, generated text).
 // One loop relays the events and returns how the stream ended (done, failed, stopped); one exit then
-// meters that ending, tells the client (the terminal event, an error event, or nothing to a client
-// that left) and, in a `finally`, settles the reservation and the key's slot and closes the stream.
+// meters that ending and, in a `finally`, settles the reservation and the key's slot, then tells the
+// client (the terminal event, an error event, or nothing to a client that left) and closes the stream
+// in the same turn, so the last event and the response's end leave in one write.
 // Whatever ends a stream (its end, the upstream failing or vanishing, the client leaving, a shutdown
 // cut, a row the ledger cannot take), it goes through that exit once.
 import { badGateway, GatewayError, gatewayTimeout, toGatewayError } from '../../errors.ts';
@@ -112,20 +113,23 @@ export class StreamRelay {
   /** The stream from start to end: relay, then the one exit. */
   private async run(): Promise<void> {
     let clean = false;
+    let last: Uint8Array | undefined;
     try {
       const ending = await this.relay().catch((err: unknown) => this.failureOf(err));
       clean = ending.kind === 'done';
       // a failed or stopped stream has nothing more to say: the upstream is let go before the row
       if (!clean) this.options.upstreamAbort.abort();
-      this.enqueue(await this.settle(ending));
+      last = await this.settle(ending);
     } catch (err) {
       // a fault of the gateway's own while ending: the client still hears of it
-      this.enqueue(errorEvent(toGatewayError(err)));
+      last = errorEvent(toGatewayError(err));
     } finally {
       if (!clean) this.options.upstreamAbort.abort();
-      // the reservation and the key's slot are settled before the client sees the end, so a client
-      // that calls again at once is admitted
+      // the reservation and the key's slot are settled before the client sees the end (its last event
+      // included), so a client that calls again at once is admitted
       await this.record.close().catch(() => {});
+      // the last event and the end in the same turn: the server writes them together, in one write
+      this.enqueue(last);
       this.closeQuietly();
       if (clean) void drainQuietly(this.chunks);
     }
