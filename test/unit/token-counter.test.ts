@@ -75,24 +75,54 @@ describe('token counts off the event loop', () => {
   }, 60_000);
 
   it('falls back to UTF-8 bytes when the worker cannot start', async () => {
-    const counter = createTokenCounter({ workerUrl: new URL('./no-such-worker.mjs', import.meta.url) });
+    const counter = createTokenCounter({
+      workerUrl: new URL('./no-such-worker.mjs', import.meta.url),
+      inlineMaxBytes: 0,
+    });
     expect(await counter.count(['héllo', 'world'])).toBe(11);
     await counter.close();
   });
 
   it('falls back to UTF-8 bytes when the worker takes too long, and answers again later', async () => {
-    const counter = createTokenCounter({ timeoutMs: 1 });
+    const counter = createTokenCounter({ timeoutMs: 1, inlineMaxBytes: 0 });
     // the first count waits for the tokenizer to load (~0.4 s): far beyond 1 ms
     expect(await counter.count(['hello world'])).toBe(11);
     await counter.close();
-    const patient = createTokenCounter({ timeoutMs: 30_000 });
+    const patient = createTokenCounter({ timeoutMs: 30_000, inlineMaxBytes: 0 });
     expect(await patient.count(['hello world'])).toBe(2);
     await patient.close();
   });
 
   it('falls back at once when the queue holds too many bytes', async () => {
-    const counter = createTokenCounter({ maxQueuedBytes: 10 });
+    const counter = createTokenCounter({ maxQueuedBytes: 10, inlineMaxBytes: 0 });
     expect(await counter.count(['x'.repeat(11)])).toBe(11);
+    await counter.close();
+  });
+});
+
+describe('small counts on the event loop', () => {
+  const nowhere = new URL('./no-such-worker.mjs', import.meta.url);
+
+  it('counts small texts here exactly as the worker does, and large ones in the worker', async () => {
+    const texts = [PROSE, 'hello world', '<|start|>user<|message|>hi', '😀'.repeat(20)];
+    const here = createTokenCounter({ workerUrl: nowhere });
+    const worker = createTokenCounter({ inlineMaxBytes: 0, timeoutMs: 30_000 });
+    expect(await here.count(texts)).toBe(await worker.count(texts));
+    // beyond the inline limit the count goes to the (missing) worker: the byte fallback
+    const large = 'word '.repeat(1_000);
+    const limited = createTokenCounter({ workerUrl: nowhere, inlineMaxBytes: 4_000 });
+    expect(await limited.count([large])).toBe(5_000);
+    expect(await here.count([large.slice(0, 1_000)])).toBe(await worker.count([large.slice(0, 1_000)]));
+    await Promise.all([here.close(), worker.close(), limited.close()]);
+  });
+
+  it('sends small texts to the worker when the tokenizer cannot load here', async () => {
+    const counter = createTokenCounter({
+      loadTokenizer: () => Promise.reject(new Error('no tokenizer')),
+      timeoutMs: 30_000,
+    });
+    expect(await counter.count(['hello world'])).toBe(2);
+    expect(await counter.count(['hello world'])).toBe(2);
     await counter.close();
   });
 });
