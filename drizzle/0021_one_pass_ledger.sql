@@ -36,108 +36,81 @@
 -- off, dropping the six secondary indexes changed nothing measurable either.
 --
 -- 1. INSERT: every rollup, the spend and the reservations, the account charge, in one pass.
-CREATE OR REPLACE FUNCTION tollgate_ledger_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Each rollup is written for its hour and then for its day from one template (__LAYER__ hourly or
+-- daily, __GRAIN__ hour or day): the two statements of a pair differ in nothing else.
+DO $do$
+DECLARE
+  rollups text[] := ARRAY[
+    $r$
+  INSERT INTO usage___LAYER__ AS u
+    (__GRAIN__, api_key_id, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
+  SELECT date_trunc('__GRAIN__', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(api_key_id, ''), model, status,
+         count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
+         count(*) FILTER (WHERE pricing_source IN ('env', 'builtin')), sum(coalesce(charge_usd, cost_total * markup))
+  FROM new_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+  ON CONFLICT (__GRAIN__, api_key_id, model, status) DO UPDATE
+    SET requests = u.requests + excluded.requests, prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = u.completion_tokens + excluded.completion_tokens,
+        total_tokens = u.total_tokens + excluded.total_tokens, cost_usd = u.cost_usd + excluded.cost_usd,
+        unpriced_requests = u.unpriced_requests + excluded.unpriced_requests, charge_usd = u.charge_usd + excluded.charge_usd;
+$r$,
+    $r$
+  INSERT INTO usage___LAYER___routes AS u
+    (__GRAIN__, endpoint, served_by, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
+  SELECT date_trunc('__GRAIN__', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', endpoint, coalesce(served_by, ''), model, status,
+         count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
+         count(*) FILTER (WHERE pricing_source IN ('env', 'builtin')), sum(coalesce(charge_usd, cost_total * markup))
+  FROM new_rows GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+  ON CONFLICT (__GRAIN__, endpoint, served_by, model, status) DO UPDATE
+    SET requests = u.requests + excluded.requests, prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = u.completion_tokens + excluded.completion_tokens,
+        total_tokens = u.total_tokens + excluded.total_tokens, cost_usd = u.cost_usd + excluded.cost_usd,
+        unpriced_requests = u.unpriced_requests + excluded.unpriced_requests, charge_usd = u.charge_usd + excluded.charge_usd;
+$r$,
+    -- a row counts once under each distinct tag of its own, under '' when it has none
+    $r$
+  INSERT INTO usage___LAYER___tags AS u
+    (__GRAIN__, tag, api_key_id, model, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
+  SELECT date_trunc('__GRAIN__', r.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', t.tag, coalesce(r.api_key_id, ''), r.model,
+         count(*), sum(r.prompt_tokens), sum(r.completion_tokens), sum(r.total_tokens), sum(r.cost_total),
+         count(*) FILTER (WHERE r.pricing_source IN ('env', 'builtin')), sum(coalesce(r.charge_usd, r.cost_total * r.markup))
+  FROM new_rows r
+  CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(CASE WHEN cardinality(r.tags) > 0 THEN r.tags ELSE ARRAY['']::text[] END) AS x) AS t(tag)
+  GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+  ON CONFLICT (__GRAIN__, tag, api_key_id, model) DO UPDATE
+    SET requests = u.requests + excluded.requests, prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = u.completion_tokens + excluded.completion_tokens,
+        total_tokens = u.total_tokens + excluded.total_tokens, cost_usd = u.cost_usd + excluded.cost_usd,
+        unpriced_requests = u.unpriced_requests + excluded.unpriced_requests, charge_usd = u.charge_usd + excluded.charge_usd;
+$r$,
+    $r$
+  INSERT INTO usage___LAYER___users AS u
+    (__GRAIN__, end_user, api_key_id, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
+  SELECT date_trunc('__GRAIN__', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(end_user, ''), coalesce(api_key_id, ''),
+         count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
+         count(*) FILTER (WHERE pricing_source IN ('env', 'builtin')), sum(coalesce(charge_usd, cost_total * markup))
+  FROM new_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+  ON CONFLICT (__GRAIN__, end_user, api_key_id) DO UPDATE
+    SET requests = u.requests + excluded.requests, prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = u.completion_tokens + excluded.completion_tokens,
+        total_tokens = u.total_tokens + excluded.total_tokens, cost_usd = u.cost_usd + excluded.cost_usd,
+        unpriced_requests = u.unpriced_requests + excluded.unpriced_requests, charge_usd = u.charge_usd + excluded.charge_usd;
+$r$
+  ];
+  pairs text := '';
+  rollup text;
+BEGIN
+  FOREACH rollup IN ARRAY rollups LOOP
+    pairs := pairs || replace(replace(rollup, '__LAYER__', 'hourly'), '__GRAIN__', 'hour') || E'\n'
+                   || replace(replace(rollup, '__LAYER__', 'daily'), '__GRAIN__', 'day') || E'\n';
+  END LOOP;
+  EXECUTE replace($f$
+CREATE OR REPLACE FUNCTION tollgate_ledger_insert() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   keyed boolean;
   charged boolean;
 BEGIN
-  INSERT INTO usage_hourly AS h
-    (hour, api_key_id, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(api_key_id, ''), model, status,
-         count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
-         count(*) FILTER (WHERE pricing_source IN ('env', 'builtin')), sum(coalesce(charge_usd, cost_total * markup))
-  FROM new_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-  ON CONFLICT (hour, api_key_id, model, status) DO UPDATE
-    SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = h.completion_tokens + excluded.completion_tokens,
-        total_tokens = h.total_tokens + excluded.total_tokens, cost_usd = h.cost_usd + excluded.cost_usd,
-        unpriced_requests = h.unpriced_requests + excluded.unpriced_requests, charge_usd = h.charge_usd + excluded.charge_usd;
-  INSERT INTO usage_daily AS d
-    (day, api_key_id, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(api_key_id, ''), model, status,
-         count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
-         count(*) FILTER (WHERE pricing_source IN ('env', 'builtin')), sum(coalesce(charge_usd, cost_total * markup))
-  FROM new_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-  ON CONFLICT (day, api_key_id, model, status) DO UPDATE
-    SET requests = d.requests + excluded.requests, prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = d.completion_tokens + excluded.completion_tokens,
-        total_tokens = d.total_tokens + excluded.total_tokens, cost_usd = d.cost_usd + excluded.cost_usd,
-        unpriced_requests = d.unpriced_requests + excluded.unpriced_requests, charge_usd = d.charge_usd + excluded.charge_usd;
-
-  INSERT INTO usage_hourly_routes AS h
-    (hour, endpoint, served_by, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', endpoint, coalesce(served_by, ''), model, status,
-         count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
-         count(*) FILTER (WHERE pricing_source IN ('env', 'builtin')), sum(coalesce(charge_usd, cost_total * markup))
-  FROM new_rows GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-  ON CONFLICT (hour, endpoint, served_by, model, status) DO UPDATE
-    SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = h.completion_tokens + excluded.completion_tokens,
-        total_tokens = h.total_tokens + excluded.total_tokens, cost_usd = h.cost_usd + excluded.cost_usd,
-        unpriced_requests = h.unpriced_requests + excluded.unpriced_requests, charge_usd = h.charge_usd + excluded.charge_usd;
-  INSERT INTO usage_daily_routes AS d
-    (day, endpoint, served_by, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', endpoint, coalesce(served_by, ''), model, status,
-         count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
-         count(*) FILTER (WHERE pricing_source IN ('env', 'builtin')), sum(coalesce(charge_usd, cost_total * markup))
-  FROM new_rows GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-  ON CONFLICT (day, endpoint, served_by, model, status) DO UPDATE
-    SET requests = d.requests + excluded.requests, prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = d.completion_tokens + excluded.completion_tokens,
-        total_tokens = d.total_tokens + excluded.total_tokens, cost_usd = d.cost_usd + excluded.cost_usd,
-        unpriced_requests = d.unpriced_requests + excluded.unpriced_requests, charge_usd = d.charge_usd + excluded.charge_usd;
-
-  -- a row counts once under each distinct tag of its own, under '' when it has none
-  INSERT INTO usage_hourly_tags AS h
-    (hour, tag, api_key_id, model, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('hour', r.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', t.tag, coalesce(r.api_key_id, ''), r.model,
-         count(*), sum(r.prompt_tokens), sum(r.completion_tokens), sum(r.total_tokens), sum(r.cost_total),
-         count(*) FILTER (WHERE r.pricing_source IN ('env', 'builtin')), sum(coalesce(r.charge_usd, r.cost_total * r.markup))
-  FROM new_rows r
-  CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(CASE WHEN cardinality(r.tags) > 0 THEN r.tags ELSE ARRAY['']::text[] END) AS x) AS t(tag)
-  GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-  ON CONFLICT (hour, tag, api_key_id, model) DO UPDATE
-    SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = h.completion_tokens + excluded.completion_tokens,
-        total_tokens = h.total_tokens + excluded.total_tokens, cost_usd = h.cost_usd + excluded.cost_usd,
-        unpriced_requests = h.unpriced_requests + excluded.unpriced_requests, charge_usd = h.charge_usd + excluded.charge_usd;
-  INSERT INTO usage_daily_tags AS d
-    (day, tag, api_key_id, model, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('day', r.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', t.tag, coalesce(r.api_key_id, ''), r.model,
-         count(*), sum(r.prompt_tokens), sum(r.completion_tokens), sum(r.total_tokens), sum(r.cost_total),
-         count(*) FILTER (WHERE r.pricing_source IN ('env', 'builtin')), sum(coalesce(r.charge_usd, r.cost_total * r.markup))
-  FROM new_rows r
-  CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(CASE WHEN cardinality(r.tags) > 0 THEN r.tags ELSE ARRAY['']::text[] END) AS x) AS t(tag)
-  GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-  ON CONFLICT (day, tag, api_key_id, model) DO UPDATE
-    SET requests = d.requests + excluded.requests, prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = d.completion_tokens + excluded.completion_tokens,
-        total_tokens = d.total_tokens + excluded.total_tokens, cost_usd = d.cost_usd + excluded.cost_usd,
-        unpriced_requests = d.unpriced_requests + excluded.unpriced_requests, charge_usd = d.charge_usd + excluded.charge_usd;
-
-  INSERT INTO usage_hourly_users AS h
-    (hour, end_user, api_key_id, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(end_user, ''), coalesce(api_key_id, ''),
-         count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
-         count(*) FILTER (WHERE pricing_source IN ('env', 'builtin')), sum(coalesce(charge_usd, cost_total * markup))
-  FROM new_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-  ON CONFLICT (hour, end_user, api_key_id) DO UPDATE
-    SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = h.completion_tokens + excluded.completion_tokens,
-        total_tokens = h.total_tokens + excluded.total_tokens, cost_usd = h.cost_usd + excluded.cost_usd,
-        unpriced_requests = h.unpriced_requests + excluded.unpriced_requests, charge_usd = h.charge_usd + excluded.charge_usd;
-  INSERT INTO usage_daily_users AS d
-    (day, end_user, api_key_id, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(end_user, ''), coalesce(api_key_id, ''),
-         count(*), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost_total),
-         count(*) FILTER (WHERE pricing_source IN ('env', 'builtin')), sum(coalesce(charge_usd, cost_total * markup))
-  FROM new_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-  ON CONFLICT (day, end_user, api_key_id) DO UPDATE
-    SET requests = d.requests + excluded.requests, prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = d.completion_tokens + excluded.completion_tokens,
-        total_tokens = d.total_tokens + excluded.total_tokens, cost_usd = d.cost_usd + excluded.cost_usd,
-        unpriced_requests = d.unpriced_requests + excluded.unpriced_requests, charge_usd = d.charge_usd + excluded.charge_usd;
-
+__PAIRS__
   -- a reservation is held for a key's request only (budget_reservations.api_key_id is NOT NULL) and the
   -- row says what it held: rows with neither a key nor a reservation have no spend to settle
   SELECT bool_or(api_key_id IS NOT NULL OR reserved_usd IS NOT NULL), bool_or(account_id IS NOT NULL)
@@ -188,7 +161,10 @@ BEGIN
   END IF;
   RETURN NULL;
 END
-$$;
+$fn$;
+$f$, '__PAIRS__', pairs);
+END
+$do$;
 --> statement-breakpoint
 -- 2. UPDATE and DELETE (rare: an operator's fix, a test): each rollup gets the old rows' sums subtracted and
 -- the new rows' added in one upsert per table, then its groups left with no request are removed as the
