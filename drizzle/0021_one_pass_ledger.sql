@@ -175,30 +175,67 @@ $do$;
 -- One template, two functions: a DELETE trigger has no new rows to read.
 DO $$
 DECLARE
+  -- each rollup's upsert of the rows' sums, for its hour and then its day (as in tollgate_ledger_insert)
+  pairs text[] := ARRAY[
+    $r$
+  INSERT INTO usage___LAYER__ AS u
+    (__GRAIN__, api_key_id, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
+  SELECT date_trunc('__GRAIN__', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(api_key_id, ''), model, status,
+         sum(s), sum(s * prompt_tokens), sum(s * completion_tokens), sum(s * total_tokens), sum(s * cost_total),
+         coalesce(sum(s) FILTER (WHERE pricing_source IN ('env', 'builtin')), 0), sum(s * coalesce(charge_usd, cost_total * markup))
+  FROM __ROWS__ AS r GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+  ON CONFLICT (__GRAIN__, api_key_id, model, status) DO UPDATE
+    SET requests = u.requests + excluded.requests, prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = u.completion_tokens + excluded.completion_tokens,
+        total_tokens = u.total_tokens + excluded.total_tokens, cost_usd = u.cost_usd + excluded.cost_usd,
+        unpriced_requests = u.unpriced_requests + excluded.unpriced_requests, charge_usd = u.charge_usd + excluded.charge_usd;
+$r$,
+    $r$
+  INSERT INTO usage___LAYER___routes AS u
+    (__GRAIN__, endpoint, served_by, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
+  SELECT date_trunc('__GRAIN__', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', endpoint, coalesce(served_by, ''), model, status,
+         sum(s), sum(s * prompt_tokens), sum(s * completion_tokens), sum(s * total_tokens), sum(s * cost_total),
+         coalesce(sum(s) FILTER (WHERE pricing_source IN ('env', 'builtin')), 0), sum(s * coalesce(charge_usd, cost_total * markup))
+  FROM __ROWS__ AS r GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+  ON CONFLICT (__GRAIN__, endpoint, served_by, model, status) DO UPDATE
+    SET requests = u.requests + excluded.requests, prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = u.completion_tokens + excluded.completion_tokens,
+        total_tokens = u.total_tokens + excluded.total_tokens, cost_usd = u.cost_usd + excluded.cost_usd,
+        unpriced_requests = u.unpriced_requests + excluded.unpriced_requests, charge_usd = u.charge_usd + excluded.charge_usd;
+$r$,
+    $r$
+  INSERT INTO usage___LAYER___tags AS u
+    (__GRAIN__, tag, api_key_id, model, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
+  SELECT date_trunc('__GRAIN__', r.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', t.tag, coalesce(r.api_key_id, ''), r.model,
+         sum(s), sum(s * r.prompt_tokens), sum(s * r.completion_tokens), sum(s * r.total_tokens), sum(s * r.cost_total),
+         coalesce(sum(s) FILTER (WHERE r.pricing_source IN ('env', 'builtin')), 0),
+         sum(s * coalesce(r.charge_usd, r.cost_total * r.markup))
+  FROM __ROWS__ AS r
+  CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(CASE WHEN cardinality(r.tags) > 0 THEN r.tags ELSE ARRAY['']::text[] END) AS x) AS t(tag)
+  GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+  ON CONFLICT (__GRAIN__, tag, api_key_id, model) DO UPDATE
+    SET requests = u.requests + excluded.requests, prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = u.completion_tokens + excluded.completion_tokens,
+        total_tokens = u.total_tokens + excluded.total_tokens, cost_usd = u.cost_usd + excluded.cost_usd,
+        unpriced_requests = u.unpriced_requests + excluded.unpriced_requests, charge_usd = u.charge_usd + excluded.charge_usd;
+$r$,
+    $r$
+  INSERT INTO usage___LAYER___users AS u
+    (__GRAIN__, end_user, api_key_id, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
+  SELECT date_trunc('__GRAIN__', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(end_user, ''), coalesce(api_key_id, ''),
+         sum(s), sum(s * prompt_tokens), sum(s * completion_tokens), sum(s * total_tokens), sum(s * cost_total),
+         coalesce(sum(s) FILTER (WHERE pricing_source IN ('env', 'builtin')), 0), sum(s * coalesce(charge_usd, cost_total * markup))
+  FROM __ROWS__ AS r GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+  ON CONFLICT (__GRAIN__, end_user, api_key_id) DO UPDATE
+    SET requests = u.requests + excluded.requests, prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = u.completion_tokens + excluded.completion_tokens,
+        total_tokens = u.total_tokens + excluded.total_tokens, cost_usd = u.cost_usd + excluded.cost_usd,
+        unpriced_requests = u.unpriced_requests + excluded.unpriced_requests, charge_usd = u.charge_usd + excluded.charge_usd;
+$r$
+  ];
   template text := $t$CREATE OR REPLACE FUNCTION __NAME__() RETURNS trigger LANGUAGE plpgsql AS $f$
 BEGIN
-  INSERT INTO usage_hourly AS h
-    (hour, api_key_id, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(api_key_id, ''), model, status,
-         sum(s), sum(s * prompt_tokens), sum(s * completion_tokens), sum(s * total_tokens), sum(s * cost_total),
-         coalesce(sum(s) FILTER (WHERE pricing_source IN ('env', 'builtin')), 0), sum(s * coalesce(charge_usd, cost_total * markup))
-  FROM __ROWS__ AS r GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-  ON CONFLICT (hour, api_key_id, model, status) DO UPDATE
-    SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = h.completion_tokens + excluded.completion_tokens,
-        total_tokens = h.total_tokens + excluded.total_tokens, cost_usd = h.cost_usd + excluded.cost_usd,
-        unpriced_requests = h.unpriced_requests + excluded.unpriced_requests, charge_usd = h.charge_usd + excluded.charge_usd;
-  INSERT INTO usage_daily AS d
-    (day, api_key_id, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(api_key_id, ''), model, status,
-         sum(s), sum(s * prompt_tokens), sum(s * completion_tokens), sum(s * total_tokens), sum(s * cost_total),
-         coalesce(sum(s) FILTER (WHERE pricing_source IN ('env', 'builtin')), 0), sum(s * coalesce(charge_usd, cost_total * markup))
-  FROM __ROWS__ AS r GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-  ON CONFLICT (day, api_key_id, model, status) DO UPDATE
-    SET requests = d.requests + excluded.requests, prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = d.completion_tokens + excluded.completion_tokens,
-        total_tokens = d.total_tokens + excluded.total_tokens, cost_usd = d.cost_usd + excluded.cost_usd,
-        unpriced_requests = d.unpriced_requests + excluded.unpriced_requests, charge_usd = d.charge_usd + excluded.charge_usd;
+__PAIR_1__
   WITH gone AS (
     DELETE FROM usage_hourly h
     USING (SELECT DISTINCT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
@@ -222,28 +259,7 @@ BEGIN
                          coalesce(api_key_id, '') AS api_key_id, model, status FROM old_rows) AS o
   WHERE d.requests = 0 AND d.day = o.day AND d.api_key_id = o.api_key_id AND d.model = o.model AND d.status = o.status;
 
-  INSERT INTO usage_hourly_routes AS h
-    (hour, endpoint, served_by, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', endpoint, coalesce(served_by, ''), model, status,
-         sum(s), sum(s * prompt_tokens), sum(s * completion_tokens), sum(s * total_tokens), sum(s * cost_total),
-         coalesce(sum(s) FILTER (WHERE pricing_source IN ('env', 'builtin')), 0), sum(s * coalesce(charge_usd, cost_total * markup))
-  FROM __ROWS__ AS r GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-  ON CONFLICT (hour, endpoint, served_by, model, status) DO UPDATE
-    SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = h.completion_tokens + excluded.completion_tokens,
-        total_tokens = h.total_tokens + excluded.total_tokens, cost_usd = h.cost_usd + excluded.cost_usd,
-        unpriced_requests = h.unpriced_requests + excluded.unpriced_requests, charge_usd = h.charge_usd + excluded.charge_usd;
-  INSERT INTO usage_daily_routes AS d
-    (day, endpoint, served_by, model, status, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', endpoint, coalesce(served_by, ''), model, status,
-         sum(s), sum(s * prompt_tokens), sum(s * completion_tokens), sum(s * total_tokens), sum(s * cost_total),
-         coalesce(sum(s) FILTER (WHERE pricing_source IN ('env', 'builtin')), 0), sum(s * coalesce(charge_usd, cost_total * markup))
-  FROM __ROWS__ AS r GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-  ON CONFLICT (day, endpoint, served_by, model, status) DO UPDATE
-    SET requests = d.requests + excluded.requests, prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = d.completion_tokens + excluded.completion_tokens,
-        total_tokens = d.total_tokens + excluded.total_tokens, cost_usd = d.cost_usd + excluded.cost_usd,
-        unpriced_requests = d.unpriced_requests + excluded.unpriced_requests, charge_usd = d.charge_usd + excluded.charge_usd;
+__PAIR_2__
   WITH gone AS (
     DELETE FROM usage_hourly_routes WHERE requests = 0
       AND hour IN (SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' FROM old_rows)
@@ -263,34 +279,7 @@ BEGIN
   DELETE FROM usage_daily_routes WHERE requests = 0
     AND day IN (SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' FROM old_rows);
 
-  INSERT INTO usage_hourly_tags AS h
-    (hour, tag, api_key_id, model, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('hour', r.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', t.tag, coalesce(r.api_key_id, ''), r.model,
-         sum(s), sum(s * r.prompt_tokens), sum(s * r.completion_tokens), sum(s * r.total_tokens), sum(s * r.cost_total),
-         coalesce(sum(s) FILTER (WHERE r.pricing_source IN ('env', 'builtin')), 0),
-         sum(s * coalesce(r.charge_usd, r.cost_total * r.markup))
-  FROM __ROWS__ AS r
-  CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(CASE WHEN cardinality(r.tags) > 0 THEN r.tags ELSE ARRAY['']::text[] END) AS x) AS t(tag)
-  GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-  ON CONFLICT (hour, tag, api_key_id, model) DO UPDATE
-    SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = h.completion_tokens + excluded.completion_tokens,
-        total_tokens = h.total_tokens + excluded.total_tokens, cost_usd = h.cost_usd + excluded.cost_usd,
-        unpriced_requests = h.unpriced_requests + excluded.unpriced_requests, charge_usd = h.charge_usd + excluded.charge_usd;
-  INSERT INTO usage_daily_tags AS d
-    (day, tag, api_key_id, model, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('day', r.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', t.tag, coalesce(r.api_key_id, ''), r.model,
-         sum(s), sum(s * r.prompt_tokens), sum(s * r.completion_tokens), sum(s * r.total_tokens), sum(s * r.cost_total),
-         coalesce(sum(s) FILTER (WHERE r.pricing_source IN ('env', 'builtin')), 0),
-         sum(s * coalesce(r.charge_usd, r.cost_total * r.markup))
-  FROM __ROWS__ AS r
-  CROSS JOIN LATERAL (SELECT DISTINCT x FROM unnest(CASE WHEN cardinality(r.tags) > 0 THEN r.tags ELSE ARRAY['']::text[] END) AS x) AS t(tag)
-  GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-  ON CONFLICT (day, tag, api_key_id, model) DO UPDATE
-    SET requests = d.requests + excluded.requests, prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = d.completion_tokens + excluded.completion_tokens,
-        total_tokens = d.total_tokens + excluded.total_tokens, cost_usd = d.cost_usd + excluded.cost_usd,
-        unpriced_requests = d.unpriced_requests + excluded.unpriced_requests, charge_usd = d.charge_usd + excluded.charge_usd;
+__PAIR_3__
   WITH gone AS (
     DELETE FROM usage_hourly_tags WHERE requests = 0
       AND hour IN (SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' FROM old_rows)
@@ -310,28 +299,7 @@ BEGIN
   DELETE FROM usage_daily_tags WHERE requests = 0
     AND day IN (SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' FROM old_rows);
 
-  INSERT INTO usage_hourly_users AS h
-    (hour, end_user, api_key_id, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(end_user, ''), coalesce(api_key_id, ''),
-         sum(s), sum(s * prompt_tokens), sum(s * completion_tokens), sum(s * total_tokens), sum(s * cost_total),
-         coalesce(sum(s) FILTER (WHERE pricing_source IN ('env', 'builtin')), 0), sum(s * coalesce(charge_usd, cost_total * markup))
-  FROM __ROWS__ AS r GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-  ON CONFLICT (hour, end_user, api_key_id) DO UPDATE
-    SET requests = h.requests + excluded.requests, prompt_tokens = h.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = h.completion_tokens + excluded.completion_tokens,
-        total_tokens = h.total_tokens + excluded.total_tokens, cost_usd = h.cost_usd + excluded.cost_usd,
-        unpriced_requests = h.unpriced_requests + excluded.unpriced_requests, charge_usd = h.charge_usd + excluded.charge_usd;
-  INSERT INTO usage_daily_users AS d
-    (day, end_user, api_key_id, requests, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_requests, charge_usd)
-  SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', coalesce(end_user, ''), coalesce(api_key_id, ''),
-         sum(s), sum(s * prompt_tokens), sum(s * completion_tokens), sum(s * total_tokens), sum(s * cost_total),
-         coalesce(sum(s) FILTER (WHERE pricing_source IN ('env', 'builtin')), 0), sum(s * coalesce(charge_usd, cost_total * markup))
-  FROM __ROWS__ AS r GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-  ON CONFLICT (day, end_user, api_key_id) DO UPDATE
-    SET requests = d.requests + excluded.requests, prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = d.completion_tokens + excluded.completion_tokens,
-        total_tokens = d.total_tokens + excluded.total_tokens, cost_usd = d.cost_usd + excluded.cost_usd,
-        unpriced_requests = d.unpriced_requests + excluded.unpriced_requests, charge_usd = d.charge_usd + excluded.charge_usd;
+__PAIR_4__
   WITH gone AS (
     DELETE FROM usage_hourly_users WHERE requests = 0
       AND hour IN (SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' FROM old_rows)
@@ -355,6 +323,11 @@ END
 $f$
 $t$;
 BEGIN
+  FOR i IN 1 .. array_length(pairs, 1) LOOP
+    template := replace(template, '__PAIR_' || i || '__',
+      replace(replace(pairs[i], '__LAYER__', 'hourly'), '__GRAIN__', 'hour') || E'\n'
+      || replace(replace(pairs[i], '__LAYER__', 'daily'), '__GRAIN__', 'day'));
+  END LOOP;
   EXECUTE replace(replace(template, '__NAME__', 'tollgate_ledger_update'),
     '__ROWS__', '(SELECT 1 AS s, n.* FROM new_rows n UNION ALL SELECT -1 AS s, o.* FROM old_rows o)');
   EXECUTE replace(replace(template, '__NAME__', 'tollgate_ledger_delete'), '__ROWS__', '(SELECT -1 AS s, o.* FROM old_rows o)');
