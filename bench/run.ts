@@ -463,14 +463,16 @@ async function main(): Promise<void> {
     await stop(bare.child);
     await bare.output;
   }
-  for (const { gateway, windows } of gateways) {
+  for (const { gateway, windows, build } of gateways) {
     if (!gateway.profileDir) continue;
+    // the baseline build's profile is its own: its requests, under its own name
+    const target = `${build}/${gateway.backend}`;
     const requests = cases
-      .filter((r) => r.target === `gateway/${gateway.backend}`)
+      .filter((r) => r.target === target)
       .reduce((n, r) => n + (r.gateway_answered ?? 0), 0);
     for (const [file, summary] of summarizeProfileDir(gateway.profileDir, { windows, requests }))
-      console.log(`\nCPU profile of the gateway on ${gateway.backend} (${file}):\n${summary}`);
-    profiles[gateway.backend] = gateway.profileDir;
+      console.log(`\nCPU profile of ${target} (${file}):\n${summary}`);
+    profiles[build === 'gateway' ? gateway.backend : target] = gateway.profileDir;
   }
   try {
     if (pg && RECORDER_ROWS > 0) {

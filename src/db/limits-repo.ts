@@ -6,53 +6,6 @@ import { sql } from 'drizzle-orm';
 import type { Database } from './client.ts';
 
 /**
- * Reserves `amount` USD for request `id` unless spent + reserved + amount would pass `budget` (null, a
- * soft budget: no ceiling): one
- * statement locks the key's key_spend row, raises reserved_usd and records the reservation's own row.
- *
- * `amount` trusts the client's output bound (max_tokens), which an upstream may not honour. That trust
- * is given to one request of a key at a time: while others are in flight, at least `floor` is reserved
- * (the bound BUDGET_DEFAULT_MAX_TOKENS stands for), so concurrent requests that ignore their bound
- * overshoot the budget by one request's excess at most, not by the excess of all of them.
- */
-export async function reserveBudget(
-  database: Database,
-  {
-    id,
-    keyId,
-    period,
-    amount,
-    floor,
-    budget,
-  }: { id: string; keyId: string; period: string; amount: string; floor: string; budget: string | null },
-): Promise<{ admitted: boolean; amount: string; spent: string; reserved: string }> {
-  const held = sql`case when ks.reserved_usd = 0 then excluded.reserved_usd
-    else greatest(excluded.reserved_usd, ${floor}::numeric) end`;
-  const [row] = await database.rows<{ spent_usd: string; reserved_usd: string; amount: string }>(sql`
-    with taken as (
-      insert into key_spend as ks (api_key_id, period, spent_usd, reserved_usd)
-      values (${keyId}, ${period}::date, 0, ${amount}::numeric)
-      on conflict (api_key_id, period) do update
-        set reserved_usd = ks.reserved_usd + ${held}
-        where ${budget}::numeric is null or ks.spent_usd + ks.reserved_usd + ${held} <= ${budget}::numeric
-      returning spent_usd, reserved_usd
-    ), held as (
-      -- reserved_usd = amount exactly when nothing else was in flight (held >= amount > 0 otherwise)
-      select spent_usd, reserved_usd,
-             case when reserved_usd = ${amount}::numeric then ${amount}::numeric
-                  else greatest(${amount}::numeric, ${floor}::numeric) end as amount
-      from taken
-    ), recorded as (
-      insert into budget_reservations (id, api_key_id, period, amount)
-      select ${id}, ${keyId}, ${period}::date, amount from held
-    )
-    select spent_usd::text, reserved_usd::text, amount::text from held`);
-  if (row) return { admitted: true, amount: row.amount, spent: row.spent_usd, reserved: row.reserved_usd };
-  const spend = await spendOf(database, keyId, period);
-  return { admitted: false, amount, ...spend };
-}
-
-/**
  * Gives back reservation `id` when its request ends without a usage row. Deleting the row is what
  * frees the amount, so a reservation already settled by its usage row, released or reaped frees
  * nothing: calling this twice, or after settlement, is harmless.
@@ -119,9 +72,15 @@ export type AdmitResult = {
 };
 
 /**
- * A request's whole admission in one statement and one commit: the key's budget (when it tracks one,
- * as reserveBudget), the account's balance and budget (when the key bills to one), the key's rate window
- * (when it has rpm or tpm). All or nothing: a part that refuses leaves nothing taken (drizzle/0020).
+ * A request's whole admission in one statement and one commit: the key's budget (when it tracks one),
+ * the account's balance and budget (when the key bills to one), the key's rate window (when it has rpm
+ * or tpm). All or nothing: a part that refuses leaves nothing taken (drizzle/0020).
+ *
+ * The key's part reserves `amount` unless spent + reserved + amount would pass `budget` (null: a soft
+ * budget, no ceiling). `amount` trusts the client's output bound (max_tokens), which an upstream may
+ * not honour. That trust is given to one request of a key at a time: while others are in flight, at
+ * least `floor` is reserved (the bound BUDGET_DEFAULT_MAX_TOKENS stands for), so concurrent requests
+ * that ignore their bound overshoot the budget by one request's excess at most, not by all of theirs.
  */
 export async function admitRequest(
   database: Database,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { inArray } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import { reserveBudget, spendOf } from '../../src/db/limits-repo.ts';
+import { admitRequest, spendOf } from '../../src/db/limits-repo.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { type UsageLogInsert, usageLogs } from '../../src/db/schema.ts';
 import { insertUsageRows, UnstorableRowError } from '../../src/db/usage-insert.ts';
@@ -195,21 +195,27 @@ describe.each(BACKENDS)('a poison row on %s', (backend) => {
     const good = usageRow({ apiKeyId: keyId, createdAt: at, reservedUsd: '0.5' });
     const bad = { ...poisonRow(), apiKeyId: keyId, createdAt: at, reservedUsd: '0.25' };
     // a reservation's id is its request's id
-    await reserveBudget(test.database, {
+    await admitRequest(test.database, {
       id: good.requestId,
       keyId,
       period,
       amount: '0.5',
       floor: '0',
+      trackKey: true,
       budget: '10',
+      account: null,
+      rate: null,
     });
-    await reserveBudget(test.database, {
+    await admitRequest(test.database, {
       id: bad.requestId,
       keyId,
       period,
       amount: '0.25',
       floor: '0',
+      trackKey: true,
       budget: '10',
+      account: null,
+      rate: null,
     });
     const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-poison-'));
     await files.at(join(dataDir, 'usage-spool.ndjson')).append([bad, good]);

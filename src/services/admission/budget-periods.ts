@@ -43,7 +43,7 @@ export function budgetExceeded(
   );
 }
 
-/** What admission reserves for a request against its key's budget (see reserveBudget, drizzle/0020). */
+/** What admission reserves for a request against its key's budget (see admitRequest, drizzle/0020). */
 export type Quote = {
   /** the key's budget period (YYYY-MM-DD) */
   period: string;
@@ -75,7 +75,7 @@ export function keyBudgetRefusal(
       key_reserved === null ? 'unknown' : exactText(key_reserved),
     );
   const reserved = key_reserved === null ? 'unknown' : canonical(key_reserved);
-  // with others in flight the floor is what would have been held (see reserveBudget)
+  // with others in flight the floor is what would have been held (see admitRequest)
   const worstCase =
     floor !== amount && reserved !== '0' ? `$${amount}, $${floor} while others are in flight` : `$${amount}`;
   return budgetExceeded(

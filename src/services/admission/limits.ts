@@ -49,7 +49,7 @@ export function createLimits({
   /** what to do when the database cannot answer: admit (open) or refuse with 503 (closed) */
   failMode: FailMode;
   /** completion tokens per choice assumed when a request sets no bound, and the least reserved per
-   * choice while other requests of the key are in flight (see reserveBudget) */
+   * choice while other requests of the key are in flight (see admitRequest) */
   defaultMaxTokens: number;
   /** the deadline of each limits statement (a frozen database never answers) */
   timeoutMs?: number;

@@ -81,7 +81,7 @@ export async function promptTokenBound(prompt: Prompt): Promise<number> {
 export type RequestBounds = {
   /** output tokens reserved: n × the body's bound, or n × the default when it gives none */
   outputTokens: number;
-  /** the least output reserved while other requests of the key are in flight (see reserveBudget) */
+  /** the least output reserved while other requests of the key are in flight (see admitRequest) */
   floorTokens: number;
   promptTokens(): Promise<number>;
 };
