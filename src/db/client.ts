@@ -76,6 +76,11 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
     connection: {
       statement_timeout: statementTimeoutMs,
       lock_timeout: Math.min(5000, Math.ceil(statementTimeoutMs / 3)),
+      // PostgreSQL compiles a query whose estimated cost passes jit_above_cost with LLVM, and a usage
+      // summary over millions of rows passes it: at 10 M rows the summary by tag took 1.7 s with JIT
+      // and 0.2 s without (compiling its ~60 expressions cost more than evaluating them). The gateway's
+      // queries are short or index-bound; none gains from JIT.
+      jit: 'off',
     },
     // numeric stays a string: money never passes through a JS number
     types: { numeric: { to: 1700, from: [1700], serialize: String, parse: String } },

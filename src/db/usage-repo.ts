@@ -220,6 +220,7 @@ export async function selectUsageGroups(
       select ${bucket} as bucket, ${SUMS}
       from (${hourlySums(filters, groupBy)}) as sums
       group by 1
+      having sum(requests) <> 0
     ), page as (
       select *, row_number() over (order by ${order}) as rank
       from (select * from groups ${after ? sql`where ${afterOf(after)}` : sql``} order by ${order} limit ${limit}) as cut

@@ -156,6 +156,7 @@ function rawSums(selections: UsageFilters[], tagRows: boolean): SQL {
     ? sql`cross join lateral (select distinct x from unnest(case when cardinality(${usageLogs.tags}) > 0
         then ${usageLogs.tags} else array['']::text[] end) as x) as t(tag)`
     : sql``;
+  // offset 0 keeps the planner from inlining `corrected`, which ran its subquery once per use (twice a row)
   return sql`
     select date_trunc('hour', ${usageLogs.createdAt} at time zone 'UTC') as hour_utc, ${usageLogs.apiKeyId} as api_key_id,
            ${usageLogs.model} as model, ${usageLogs.status} as status, ${usageLogs.endpoint} as endpoint,
@@ -168,7 +169,7 @@ function rawSums(selections: UsageFilters[], tagRows: boolean): SQL {
            (${usageLogs.pricingSource} in ('env', 'builtin'))::int::bigint as unpriced_requests,
            coalesce(${usageLogs.chargeUsd}, ${usageLogs.costTotal} * ${usageLogs.markup})
              + corrected.delta * ${usageLogs.markup} as charge_usd
-    from ${usageLogs} cross join lateral (select ${correctionsOf(usageLogs.requestId)} as delta) as corrected ${perTag}
+    from ${usageLogs} cross join lateral (select ${correctionsOf(usageLogs.requestId)} as delta offset 0) as corrected ${perTag}
     where ${where}`;
 }
 
@@ -177,16 +178,55 @@ const DAY_MS = 86_400_000;
 const floorTo = (at: Date, unit: number) => new Date(Math.floor(at.getTime() / unit) * unit);
 const ceilTo = (at: Date, unit: number) => new Date(Math.ceil(at.getTime() / unit) * unit);
 
-/** [from, to) cut into the part whole units cover and the partial edges either side (each maybe empty). */
-function split(from: Date | undefined, to: Date | undefined, unit: number) {
+type Range = { from: Date | undefined; to: Date | undefined };
+/** A range read at one level (a layer of the rollup, or usage_logs itself), added or taken away. */
+type Part = { level: number; range: Range; sign: 1 | -1 };
+
+/**
+ * [from, to) as parts read at `levels` (coarsest first; past the last level, usage_logs). Whole units
+ * of the level are read from it; a partial unit at either edge is read at the next level, OR, when
+ * that reads less, as the whole unit taken from this level less what lies outside the range, read at
+ * the next level: every figure is a sum, so a day less its first three hours is the rest of the day
+ * exactly, and a group with no row left in range sums to zero requests (the groups query drops it).
+ * Outside the range at the end, only the part before `now` costs anything (a range that ends now
+ * takes its last day whole, less hours that hold no row yet). At 10 M rows, the summary of the 30
+ * days to now read ~20 hours of hourly rows and ~4,600 rows of usage_logs at its edges; now it reads
+ * ~4 hours and under half an hour of rows, and none at the end that is now.
+ */
+function cover(range: Range, levels: readonly number[], now: number, sign: 1 | -1, level = 0): Part[] {
+  const unit = levels[level];
+  const { from, to } = range;
+  if (unit === undefined) return [{ level, range, sign }];
   const wholeFrom = from ? ceilTo(from, unit) : undefined;
   const wholeTo = to ? floorTo(to, unit) : undefined;
-  if (wholeFrom && wholeTo && wholeFrom >= wholeTo) return undefined;
-  const edges: Array<{ from: Date | undefined; to: Date | undefined }> = [];
-  if (from && wholeFrom && from < wholeFrom) edges.push({ from, to: wholeFrom });
-  if (to && wholeTo && wholeTo < to) edges.push({ from: wholeTo, to });
-  return { whole: { from: wholeFrom, to: wholeTo }, edges };
+  if (wholeFrom && wholeTo && wholeFrom >= wholeTo) return cover(range, levels, now, sign, level + 1);
+  const parts: Part[] = [];
+  const whole: Range = { from: wholeFrom, to: wholeTo };
+  const ms = (a: Date, b: number) => Math.max(0, b - a.getTime());
+  if (from && wholeFrom && from < wholeFrom) {
+    const unitFrom = floorTo(from, unit);
+    if (ms(unitFrom, Math.min(from.getTime(), now)) < ms(from, wholeFrom.getTime())) {
+      whole.from = unitFrom;
+      parts.push(...cover({ from: unitFrom, to: from }, levels, now, -sign as 1 | -1, level + 1));
+    } else parts.push(...cover({ from, to: wholeFrom }, levels, now, sign, level + 1));
+  }
+  if (to && wholeTo && wholeTo < to) {
+    const unitTo = ceilTo(to, unit);
+    if (ms(to, Math.min(unitTo.getTime(), now)) < ms(wholeTo, to.getTime())) {
+      whole.to = unitTo;
+      parts.push(...cover({ from: to, to: unitTo }, levels, now, -sign as 1 | -1, level + 1));
+    } else parts.push(...cover({ from: wholeTo, to }, levels, now, sign, level + 1));
+  }
+  return [{ level, range: whole, sign }, ...parts];
 }
+
+/** A part's sums taken away: every summed column negated, the dimensions as they are. */
+const negated = (
+  part: SQL,
+) => sql`select hour_utc, api_key_id, model, status, endpoint, served_by, end_user, tag,
+    account_id, -requests as requests, -prompt_tokens as prompt_tokens, -completion_tokens as completion_tokens,
+    -total_tokens as total_tokens, -cost_usd as cost_usd, -unpriced_requests as unpriced_requests,
+    -charge_usd as charge_usd from (${part}) as outside`;
 
 /**
  * The selection as sums per UTC hour (or day, see below) and dimensions. Columns: hour_utc (timestamp,
@@ -194,34 +234,38 @@ function split(from: Date | undefined, to: Date | undefined, unit: number) {
  * account_id ('' for none; null where the source does not keep it), and the sums, charge_usd with its
  * corrections × markup as cost_usd has its corrections. Sources, coarsest first, from the first
  * rollup holding every dimension needed: whole UTC days from its daily layer (hour_utc is the day's
- * start, so not when grouping by hour), the whole hours left at either end from its hourly layer, and the
- * partial hours at the edges of [from, to) from usage_logs itself (at most two hours of rows, read by the
- * created_at index); with no such rollup, everything from usage_logs.
+ * start, so not when grouping by hour), whole hours from its hourly layer, and partial hours from
+ * usage_logs itself (read by the created_at index), each edge added or taken away as `cover` reads
+ * less; with no such rollup, everything from usage_logs. Lines may carry negative sums: only their
+ * sums per group mean anything, and a group whose requests sum to zero has no row in the selection.
  */
-export function hourlySums(filters: UsageFilters, groupBy?: GroupBy): SQL {
+export function hourlySums(filters: UsageFilters, groupBy?: GroupBy, now = Date.now()): SQL {
   const tagRows = groupBy === 'tag';
   const needed = dimensionsOf(filters, groupBy);
   const rollup = ROLLUPS.find((r) => needed.every((d) => r.hourly.columns[d] !== undefined));
   const { from, to, ...rest } = filters;
-  const hours = split(from, to, HOUR_MS);
-  // no rollup for this combination, or no whole hour inside the range: every row from usage_logs
-  if (!rollup || !hours) return rawSums([filters], tagRows);
-  const parts: SQL[] = [];
-  const layer = (source: Layer, range: { from: Date | undefined; to: Date | undefined }) =>
-    parts.push(
-      sql`select ${rollupSelect(source)} from ${source.table} where ${rollupWhere(source, { ...rest, ...range })}`,
-    );
-  const days = groupBy === 'hour' ? undefined : split(hours.whole.from, hours.whole.to, DAY_MS);
-  if (days) {
-    layer(rollup.daily, days.whole);
-    for (const edge of days.edges) layer(rollup.hourly, edge);
-  } else layer(rollup.hourly, hours.whole);
-  if (hours.edges.length > 0)
-    parts.push(
-      rawSums(
-        hours.edges.map((edge) => ({ ...rest, ...edge })),
-        tagRows,
-      ),
-    );
-  return sql.join(parts, sql` union all `);
+  // no rollup for this combination: every row from usage_logs
+  if (!rollup) return rawSums([filters], tagRows);
+  const layers = groupBy === 'hour' ? [rollup.hourly] : [rollup.daily, rollup.hourly];
+  const units = groupBy === 'hour' ? [HOUR_MS] : [DAY_MS, HOUR_MS];
+  const parts = cover({ from, to }, units, now, 1);
+  const lines: SQL[] = [];
+  for (const sign of [1, -1] as const) {
+    const rows = parts.filter((p) => p.sign === sign && p.level === layers.length);
+    const read: SQL[] = parts
+      .filter((p) => p.sign === sign && p.level < layers.length)
+      .map(({ level, range }) => {
+        const layer = layers[level] as Layer;
+        return sql`select ${rollupSelect(layer)} from ${layer.table} where ${rollupWhere(layer, { ...rest, ...range })}`;
+      });
+    if (rows.length > 0)
+      read.push(
+        rawSums(
+          rows.map((p) => ({ ...rest, ...p.range })),
+          tagRows,
+        ),
+      );
+    lines.push(...(sign === 1 ? read : read.map(negated)));
+  }
+  return sql.join(lines, sql` union all `);
 }

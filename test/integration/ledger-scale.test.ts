@@ -167,7 +167,7 @@ describe.each(BACKENDS)('the ledger at scale on %s', (backend) => {
     ).toBeGreaterThan(Number(maxId));
     expect(await scalar(database, sql`select sum(requests)::text as v from usage_hourly`)).toBe('241');
     expect(await dailyMismatches(database)).toBe(0);
-  });
+  }, 30_000); // every migration from an empty database, on PGlite too: ~4 s alone, more on a loaded machine
 
   it('makes this month and the next ones ahead, and a row in a month without a partition still commits', async () => {
     db = await createTestDatabase(backend);

@@ -209,6 +209,8 @@ const SELECTIONS: Array<[string, UsageFilters]> = [
   ['across one boundary', { from: at(8, 3_000_000), to: at(9, 500_000) }],
   ['from only', { from: at(11, 17) }],
   ['to only', { to: at(23, 999_999) }],
+  // an end past now: the last day is read whole, less the hours after `to` (none has a row yet)
+  ['ragged, to an hour from now', { from: at(6, 6_000), to: new Date(Date.now() + HOUR + 1_234) }],
   ['master key, ragged', { keyId: 'master', from: at(1, 1), to: at(29, -1) }],
   ['one key, one model', { keyId: 'key_beta', model: MODELS[1] as string }],
   ['one status, ragged', { status: 'upstream_error', from: at(4, 42) }],
