@@ -157,3 +157,37 @@ export const usageDailyTags = pgTable(
     index('usage_daily_tags_tag').on(t.tag, t.day),
   ],
 );
+
+/**
+ * Closed days (drizzle/0022): a UTC day two days past is summed once more, coarser than any rollup, by
+ * tollgate_close_usage_days (services/ledger/partitions.ts runs it hourly): per key, per tag, and per
+ * hour by endpoint and status. A report reads a day here only while usage_closed_days lists it; any
+ * later write to that day's rollups (a replayed row, a correction, an update) removes it from the list
+ * in the same transaction, and the next run sums it again. Nothing on the recorder's path writes here.
+ */
+export const usageClosedDays = pgTable('usage_closed_days', { day: day().primaryKey() });
+
+export const usageClosedKeys = pgTable(
+  'usage_closed_keys',
+  { day: day(), apiKeyId: text('api_key_id').notNull(), ...rollupSums() },
+  (t) => [primaryKey({ name: 'usage_closed_keys_pk', columns: [t.day, t.apiKeyId] })],
+);
+
+export const usageClosedTags = pgTable(
+  'usage_closed_tags',
+  { day: day(), tag: text('tag').notNull(), ...rollupSums() },
+  (t) => [primaryKey({ name: 'usage_closed_tags_pk', columns: [t.day, t.tag] })],
+);
+
+export const usageClosedHours = pgTable(
+  'usage_closed_hours',
+  {
+    hour: timestamp('hour', { withTimezone: true, mode: 'date' }).notNull(),
+    /** the hour's UTC day, as usage_closed_days lists it (no time zone arithmetic per row to match it) */
+    day: day(),
+    endpoint: text('endpoint').notNull(),
+    status: text('status').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [primaryKey({ name: 'usage_closed_hours_pk', columns: [t.hour, t.endpoint, t.status] })],
+);

@@ -2,6 +2,9 @@
 // its daily twin (drizzle/0015), with the dimensions they keep. usage-sources.ts picks one per report.
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import {
+  usageClosedHours,
+  usageClosedKeys,
+  usageClosedTags,
   usageDaily,
   usageDailyRoutes,
   usageDailyTags,
@@ -28,7 +31,10 @@ export type Layer = {
     | typeof usageDaily
     | typeof usageDailyRoutes
     | typeof usageDailyUsers
-    | typeof usageDailyTags;
+    | typeof usageDailyTags
+    | typeof usageClosedKeys
+    | typeof usageClosedTags
+    | typeof usageClosedHours;
   time: AnyPgColumn;
   columns: Partial<Record<Dimension, AnyPgColumn>>;
   /**
@@ -111,5 +117,36 @@ export const ROLLUPS: readonly Rollup[] = [
       time: usageDailyUsers.day,
       columns: { user: usageDailyUsers.endUser, key: usageDailyUsers.apiKeyId },
     },
+  },
+];
+
+/**
+ * The closed tables (drizzle/0022), smallest first: coarser sums of the days usage_closed_days lists,
+ * per hour (by endpoint and status), per tag or per key. A report reads a listed day from the first one
+ * holding every dimension it needs instead of its rollup (for 30 days at 10 M rows: 4 k rows instead of
+ * usage_hourly_routes' 139 k, 6 k instead of usage_daily_tags' 86 k, 30 k instead of usage_daily's
+ * 162 k); days not listed (today, yesterday, a day written again) still come from the rollup.
+ */
+export const CLOSED: readonly (Layer & { grain: 'day' | 'hour'; day: AnyPgColumn })[] = [
+  {
+    table: usageClosedHours,
+    time: usageClosedHours.hour,
+    day: usageClosedHours.day,
+    grain: 'hour',
+    columns: { endpoint: usageClosedHours.endpoint, status: usageClosedHours.status },
+  },
+  {
+    table: usageClosedTags,
+    time: usageClosedTags.day,
+    day: usageClosedTags.day,
+    grain: 'day',
+    columns: { tag: usageClosedTags.tag },
+  },
+  {
+    table: usageClosedKeys,
+    time: usageClosedKeys.day,
+    day: usageClosedKeys.day,
+    grain: 'day',
+    columns: { key: usageClosedKeys.apiKeyId },
   },
 ];

@@ -5,8 +5,8 @@
 import { and, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import { correctionsOf } from './corrections-repo.ts';
-import { usageLogs } from './schema.ts';
-import { type Dimension, type Layer, ROLLUPS } from './usage-layers.ts';
+import { usageClosedDays, usageLogs } from './schema.ts';
+import { CLOSED, type Dimension, type Layer, ROLLUPS } from './usage-layers.ts';
 
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
 /** an endpoint's name, one of the registry's (src/endpoints/registry.ts): checked where a query enters */
@@ -67,10 +67,10 @@ function dimensionsOf(filters: UsageFilters, groupBy: GroupBy | undefined): Dime
 }
 
 /** The dimensions' values as a layer holds them; null when it does not hold one. */
-function rollupSelect(rollup: Layer): SQL {
+function rollupSelect(rollup: Layer, timed: boolean): SQL {
   const { key, model, status, endpoint, servedBy, user, tag } = rollup.columns;
   const text = (column: AnyPgColumn | undefined) => (column ? sql`${column}` : sql`null::text`);
-  return sql`${rollup.time} at time zone 'UTC' as hour_utc,
+  return sql`${timed ? sql`${rollup.time} at time zone 'UTC'` : sql`null::timestamp`} as hour_utc,
     ${key ? sql`nullif(${key}, '')` : sql`null::text`} as api_key_id, ${text(model)} as model,
     ${text(status)} as status, ${text(endpoint)} as endpoint, ${text(servedBy)} as served_by,
     ${text(user)} as end_user, ${text(tag)} as tag, null::text as account_id,
@@ -146,7 +146,7 @@ export function logsWhere(filters: UsageFilters, { tagRows = false } = {}): SQL 
 }
 
 /** usage_logs rows in any of `selections`, one line each (one per distinct tag with `tagRows`). */
-function rawSums(selections: UsageFilters[], tagRows: boolean): SQL {
+function rawSums(selections: UsageFilters[], tagRows: boolean, timed: boolean): SQL {
   const where = sql.join(
     selections.map((filters) => sql`(${logsWhere(filters, { tagRows })})`),
     sql` or `,
@@ -158,7 +158,8 @@ function rawSums(selections: UsageFilters[], tagRows: boolean): SQL {
     : sql``;
   // offset 0 keeps the planner from inlining `corrected`, which ran its subquery once per use (twice a row)
   return sql`
-    select date_trunc('hour', ${usageLogs.createdAt} at time zone 'UTC') as hour_utc, ${usageLogs.apiKeyId} as api_key_id,
+    select ${timed ? sql`date_trunc('hour', ${usageLogs.createdAt} at time zone 'UTC')` : sql`null::timestamp`} as hour_utc,
+           ${usageLogs.apiKeyId} as api_key_id,
            ${usageLogs.model} as model, ${usageLogs.status} as status, ${usageLogs.endpoint} as endpoint,
            coalesce(${usageLogs.servedBy}, '') as served_by, coalesce(${usageLogs.endUser}, '') as end_user,
            ${tagRows ? sql`t.tag` : sql`null::text`} as tag, coalesce(${usageLogs.accountId}, '') as account_id,
@@ -228,6 +229,27 @@ const negated = (
     -total_tokens as total_tokens, -cost_usd as cost_usd, -unpriced_requests as unpriced_requests,
     -charge_usd as charge_usd from (${part}) as outside`;
 
+/** A closed table's row is of a day usage_closed_days lists (by its `day`, which the hours table keeps too). */
+function closedDay(day: AnyPgColumn): SQL {
+  return sql`${day} in (select ${usageClosedDays.day} from ${usageClosedDays})`;
+}
+
+/**
+ * The days or hours of a range that no closed day holds, as an array: the rollup is read by its
+ * primary key's time for these alone (usually today and yesterday), never scanned for the closed ones.
+ */
+function openUnits(layer: Layer, range: Range, step: '1 hour' | '24 hours'): SQL {
+  const { time, table } = layer;
+  const first = range.from
+    ? sql`${range.from.toISOString()}::timestamptz`
+    : sql`(select min(${time}) from ${table})`;
+  const last = range.to
+    ? sql`${range.to.toISOString()}::timestamptz`
+    : sql`(select max(${time}) from ${table})`;
+  return sql`array(select u from generate_series(${first}, ${last}, ${step}::interval) as u
+    where date_trunc('day', u at time zone 'UTC') at time zone 'UTC' not in (select ${usageClosedDays.day} from ${usageClosedDays}))`;
+}
+
 /**
  * The selection as sums per UTC hour (or day, see below) and dimensions. Columns: hour_utc (timestamp,
  * UTC), api_key_id (null for the master key), model, status, endpoint, served_by, end_user, tag,
@@ -245,24 +267,40 @@ export function hourlySums(filters: UsageFilters, groupBy?: GroupBy, now = Date.
   const rollup = ROLLUPS.find((r) => needed.every((d) => r.hourly.columns[d] !== undefined));
   const { from, to, ...rest } = filters;
   // no rollup for this combination: every row from usage_logs
-  if (!rollup) return rawSums([filters], tagRows);
-  const layers = groupBy === 'hour' ? [rollup.hourly] : [rollup.daily, rollup.hourly];
-  const units = groupBy === 'hour' ? [HOUR_MS] : [DAY_MS, HOUR_MS];
+  // UTC wall times cost a time zone conversion per line: only a report by day or hour reads them
+  const timed = groupBy === 'day' || groupBy === 'hour';
+  if (!rollup) return rawSums([filters], tagRows, timed);
+  const byHour = groupBy === 'hour';
+  const layers = byHour ? [rollup.hourly] : [rollup.daily, rollup.hourly];
+  const units = byHour ? [HOUR_MS] : [DAY_MS, HOUR_MS];
+  // the closed days of the coarsest level come from a closed table when one holds the dimensions
+  const closed = CLOSED.find(
+    (c) => (!byHour || c.grain === 'hour') && needed.every((d) => c.columns[d] !== undefined),
+  );
   const parts = cover({ from, to }, units, now, 1);
   const lines: SQL[] = [];
   for (const sign of [1, -1] as const) {
     const rows = parts.filter((p) => p.sign === sign && p.level === layers.length);
     const read: SQL[] = parts
       .filter((p) => p.sign === sign && p.level < layers.length)
-      .map(({ level, range }) => {
+      .flatMap(({ level, range }) => {
         const layer = layers[level] as Layer;
-        return sql`select ${rollupSelect(layer)} from ${layer.table} where ${rollupWhere(layer, { ...rest, ...range })}`;
+        const where = rollupWhere(layer, { ...rest, ...range });
+        if (level > 0 || !closed)
+          return [sql`select ${rollupSelect(layer, timed)} from ${layer.table} where ${where}`];
+        const open = openUnits(layer, range, byHour ? '1 hour' : '24 hours');
+        return [
+          sql`select ${rollupSelect(closed, timed)} from ${closed.table}
+            where ${rollupWhere(closed, { ...rest, ...range })} and ${closedDay(closed.day)}`,
+          sql`select ${rollupSelect(layer, timed)} from ${layer.table} where ${where} and ${layer.time} = any(${open})`,
+        ];
       });
     if (rows.length > 0)
       read.push(
         rawSums(
           rows.map((p) => ({ ...rest, ...p.range })),
           tagRows,
+          timed,
         ),
       );
     lines.push(...(sign === 1 ? read : read.map(negated)));

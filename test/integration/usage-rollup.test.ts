@@ -259,7 +259,27 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
     await db.drop();
   });
 
+  /** Exact as the rollups hold it, then again once every past day is closed (drizzle/0022). */
   async function expectExact() {
+    await expectExactNow();
+    await closeDays();
+    await expectExactNow();
+  }
+
+  /** Sums every day not closed yet; resolves to the days now closed. */
+  async function closeDays(): Promise<string[]> {
+    await db.database.execute('select tollgate_close_usage_days(1000)', []);
+    return closedDays();
+  }
+
+  async function closedDays(): Promise<string[]> {
+    const days = await db.database.rows<{ day: string }>(
+      sql`select to_char(day at time zone 'UTC', 'YYYY-MM-DD') as day from usage_closed_days order by 1`,
+    );
+    return days.map((d) => d.day);
+  }
+
+  async function expectExactNow() {
     for (const [name, filters] of SELECTIONS) {
       const [all] = expected(rows, filters);
       // the selections mean something: each one but the empty key picks some of the rows
@@ -289,6 +309,34 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
     // a spool replay of rows already in the ledger: skipped by request_id, and by the rollup
     await insertUsageRows(db.database, rows.slice(100, 140));
     await expectExact();
+  });
+
+  it('closes the past days, and a write to a closed day unlists it until the next run sums it again', async () => {
+    // the rows span three UTC days, all long past: closed by the last expectExact
+    expect(await closedDays()).toEqual(['2026-10-30', '2026-10-31', '2026-11-01']);
+    // a replayed request of the 31st that was never recorded (a late row)
+    const late = { ...(rows[7] as UsageLogInsert), requestId: 'req_rollup_late', createdAt: at(10, 5) };
+    await insertUsageRows(db.database, [late]);
+    rows.push(late);
+    expect(await closedDays()).toEqual(['2026-10-30', '2026-11-01']);
+    await expectExactNow();
+    // a correction of a row of the 30th (as /admin/reprice appends one): its cost and charge move
+    const first = rows[0] as UsageLogInsert;
+    const delta = '0.000000000000000007';
+    await db.database.execute(
+      `insert into usage_corrections (request_id, actor, reprice_id, old_pricing_source, old_input_token_cost,
+         old_output_token_cost, old_cost_input, old_cost_output, old_cost_total, new_pricing_source,
+         new_input_token_cost, new_cached_input_token_cost, new_output_token_cost, new_cost_input,
+         new_cost_output, new_cost_total, delta_usd)
+       values ($1, 'test', 'rp_test', 'env', 0, 0, 0, 0, 0, 'db', 0, 0, 0, 0, 0, 0, $2)`,
+      [first.requestId, delta],
+    );
+    first.chargeUsd = addExact(chargeOfRow(first), multiplyExact(delta, first.markup ?? '1'));
+    first.costTotal = formatDecimal(add(parseDecimal(first.costTotal), parseDecimal(delta)));
+    expect(first.createdAt).toEqual(new Date(T0));
+    expect(await closedDays()).toEqual(['2026-11-01']);
+    await expectExact();
+    expect(await closedDays()).toEqual(['2026-10-30', '2026-10-31', '2026-11-01']);
   });
 
   it('stays exact when rows are deleted or changed', async () => {

@@ -2,7 +2,8 @@
 // ones exist before a row needs them, checked at start and every hour, so a gateway that was down across
 // a month's start finds its month made before it serves. A row in a month with no partition still
 // commits (the default partition); the next check creates its month and moves such rows in. With
-// USAGE_RETENTION_MONTHS, the same tick archives and drops the months past it (archive.ts).
+// USAGE_RETENTION_MONTHS, the same tick archives and drops the months past it (archive.ts). Each tick
+// also closes the days two days past (drizzle/0022): their coarse sums, for the reports.
 import { sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.ts';
 import type { Logger } from '../../logger.ts';
@@ -27,6 +28,8 @@ export type LedgerPartitions = {
   ensure(): Promise<string[]>;
   /** archives and drops the months past retention; resolves to the months archived (YYYY-MM) */
   retire(): Promise<string[]>;
+  /** sums the days not closed yet into the closed tables; resolves to how many it closed */
+  closeDays(): Promise<number>;
   /** the partitions now (awaited), retention in the background, then both every intervalMs; resolves to a stop function */
   start(): Promise<() => void>;
 };
@@ -105,17 +108,30 @@ export function createLedgerPartitions({
     return archived;
   }
 
+  async function closeDays(): Promise<number> {
+    // a day per transaction: a late write to an old day waits on the run's lock for one day's sums at most
+    let closed = 0;
+    for (;;) {
+      const [row] = await database.rows<{ n: number }>(sql`select tollgate_close_usage_days(1) as n`);
+      if (!row || Number(row.n) === 0) break;
+      closed += 1;
+    }
+    if (closed > 0) logger.info({ days: closed }, 'usage rollups: days closed');
+    return closed;
+  }
+
   const fail = (err: unknown) => logger.error({ err }, 'usage_logs: partition or retention check failed');
 
   return {
     ensure,
     retire,
+    closeDays,
     async start() {
-      // the partitions before the gateway serves; an archive (long) never holds up its start
+      // the partitions before the gateway serves; an archive or closing days (long) never holds up its start
       await ensure();
-      retire().catch(fail);
+      retire().then(closeDays).catch(fail);
       const timer = setInterval(() => {
-        ensure().then(retire).catch(fail);
+        ensure().then(retire).then(closeDays).catch(fail);
       }, intervalMs);
       timer.unref();
       return () => clearInterval(timer);
