@@ -172,5 +172,5 @@ describe.each(BACKENDS)('charge in the rollups (0017) on %s', (backend) => {
     );
     await database.execute(`delete from usage_logs where request_id in ('req_old_15', 'req_new_20')`, []);
     expect(await chargeMismatches(database)).toEqual([]);
-  });
+  }, 30_000); // every migration from an empty database, on PGlite too: ~4 s alone, more on a loaded machine
 });
