@@ -1,9 +1,9 @@
 -- Issue 26: summaries over weeks of a busy ledger read too many rollup rows (at 10 M rows, a 30-day
 -- summary by key read 162 k rows of usage_daily, by hour 139 k of usage_hourly_routes). A UTC day that
 -- is over is "closed": a maintenance run (tollgate_close_usage_days, from the gateway's hourly ledger
--- check) sums it once more, coarser than any rollup, into usage_closed_keys (day, key),
--- usage_closed_tags (day, tag) and usage_closed_hours (hour, endpoint, status), from the rollups
--- themselves, and lists the day in usage_closed_days. The recorder never writes these tables.
+-- check) sums it once more, coarser than any rollup, into usage_closed_totals (day, endpoint, status),
+-- usage_closed_hours (hour, endpoint, status), usage_closed_tags (day, tag) and usage_closed_keys
+-- (day, key), from the rollups themselves, and lists the day in usage_closed_days. The recorder never writes these tables.
 --
 -- Exactness: a report reads a day from the closed tables only while usage_closed_days lists it, in the
 -- same snapshot. Every write to a rollup row of a day that is over (a late or replayed row, a
@@ -16,6 +16,14 @@
 -- A truncate of the ledger empties these tables with the rollups (tollgate_rollup_truncate). Archive,
 -- restore and the partition moves touch no rollup, so they leave a closed day as it is.
 CREATE TABLE usage_closed_days (day timestamptz PRIMARY KEY);
+--> statement-breakpoint
+CREATE TABLE usage_closed_totals (
+  day timestamptz NOT NULL, endpoint text NOT NULL, status text NOT NULL,
+  requests bigint NOT NULL, prompt_tokens bigint NOT NULL, completion_tokens bigint NOT NULL,
+  total_tokens bigint NOT NULL, cost_usd numeric NOT NULL, unpriced_requests bigint NOT NULL,
+  charge_usd numeric DEFAULT 0 NOT NULL,
+  CONSTRAINT usage_closed_totals_pk PRIMARY KEY (day, endpoint, status)
+);
 --> statement-breakpoint
 CREATE TABLE usage_closed_keys (
   day timestamptz NOT NULL, api_key_id text NOT NULL,
@@ -32,6 +40,9 @@ CREATE TABLE usage_closed_tags (
   charge_usd numeric DEFAULT 0 NOT NULL,
   CONSTRAINT usage_closed_tags_pk PRIMARY KEY (day, tag)
 );
+--> statement-breakpoint
+-- one tag's days (a report on one tag), as usage_daily_tags_tag
+CREATE INDEX usage_closed_tags_tag ON usage_closed_tags (tag, day);
 --> statement-breakpoint
 CREATE TABLE usage_closed_hours (
   hour timestamptz NOT NULL, day timestamptz NOT NULL, endpoint text NOT NULL, status text NOT NULL,
@@ -56,9 +67,14 @@ BEGIN
     ORDER BY r.day DESC LIMIT max_days
   LOOP
     -- what an earlier run summed before the day was written again
+    DELETE FROM usage_closed_totals WHERE day = d;
     DELETE FROM usage_closed_keys WHERE day = d;
     DELETE FROM usage_closed_tags WHERE day = d;
     DELETE FROM usage_closed_hours WHERE day = d;
+    INSERT INTO usage_closed_totals
+    SELECT day, endpoint, status, sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
+           sum(cost_usd), sum(unpriced_requests), sum(charge_usd)
+    FROM usage_daily_routes WHERE day = d GROUP BY 1, 2, 3;
     INSERT INTO usage_closed_keys
     SELECT day, api_key_id, sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
            sum(cost_usd), sum(unpriced_requests), sum(charge_usd)
@@ -112,7 +128,7 @@ CREATE OR REPLACE FUNCTION tollgate_rollup_truncate() RETURNS trigger LANGUAGE p
 BEGIN
   TRUNCATE usage_hourly, usage_hourly_routes, usage_hourly_users, usage_hourly_tags,
            usage_daily, usage_daily_routes, usage_daily_users, usage_daily_tags,
-           usage_closed_days, usage_closed_keys, usage_closed_tags, usage_closed_hours;
+           usage_closed_days, usage_closed_totals, usage_closed_hours, usage_closed_tags, usage_closed_keys;
   RETURN NULL;
 END
 $$;

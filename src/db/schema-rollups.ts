@@ -159,13 +159,20 @@ export const usageDailyTags = pgTable(
 );
 
 /**
- * Closed days (drizzle/0022): a UTC day two days past is summed once more, coarser than any rollup, by
- * tollgate_close_usage_days (services/ledger/partitions.ts runs it hourly): per key, per tag, and per
- * hour by endpoint and status. A report reads a day here only while usage_closed_days lists it; any
- * later write to that day's rollups (a replayed row, a correction, an update) removes it from the list
- * in the same transaction, and the next run sums it again. Nothing on the recorder's path writes here.
+ * Closed days (drizzle/0022): a UTC day that is over is summed once more, coarser than any rollup, by
+ * tollgate_close_usage_days (services/ledger/partitions.ts runs it hourly): per day and per hour by
+ * endpoint and status, per tag, per key. A report reads a day here only while usage_closed_days lists
+ * it; any later write to that day's rollups (a replayed row, a correction, an update) removes it from
+ * the list in the same transaction, and the next run sums it again. Nothing on the recorder's path
+ * writes here.
  */
 export const usageClosedDays = pgTable('usage_closed_days', { day: day().primaryKey() });
+
+export const usageClosedTotals = pgTable(
+  'usage_closed_totals',
+  { day: day(), endpoint: text('endpoint').notNull(), status: text('status').notNull(), ...rollupSums() },
+  (t) => [primaryKey({ name: 'usage_closed_totals_pk', columns: [t.day, t.endpoint, t.status] })],
+);
 
 export const usageClosedKeys = pgTable(
   'usage_closed_keys',
@@ -176,7 +183,10 @@ export const usageClosedKeys = pgTable(
 export const usageClosedTags = pgTable(
   'usage_closed_tags',
   { day: day(), tag: text('tag').notNull(), ...rollupSums() },
-  (t) => [primaryKey({ name: 'usage_closed_tags_pk', columns: [t.day, t.tag] })],
+  (t) => [
+    primaryKey({ name: 'usage_closed_tags_pk', columns: [t.day, t.tag] }),
+    index('usage_closed_tags_tag').on(t.tag, t.day),
+  ],
 );
 
 export const usageClosedHours = pgTable(
