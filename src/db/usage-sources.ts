@@ -1,7 +1,8 @@
-// Where a usage report reads its sums: a rollup's daily layer (usage-layers.ts) for whole UTC days, its
-// hourly one for whole hours, and usage_logs for the partial hours at a range's edges, or for the whole
-// range when no rollup holds every dimension the report filters or groups on. Each source yields the
-// same columns, so the report's SQL does not care which one answered.
+// Where a usage report reads its sums: a rollup's daily layer (usage-layers.ts) for whole UTC days (a
+// closed table for a closed day), its hourly one for whole hours, and usage_logs for the partial hours
+// at a range's edges, each edge read as its inside or as the whole unit less its outside, whichever
+// reads less; usage_logs for the whole range when no rollup holds every dimension the report filters or
+// groups on. Each source yields the same columns, so the report's SQL does not care which one answered.
 import { and, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import { correctionsOf } from './corrections-repo.ts';
@@ -192,7 +193,7 @@ type Part = { level: number; range: Range; sign: 1 | -1 };
  * Outside the range at the end, only the part before `now` costs anything (a range that ends now
  * takes its last day whole, less hours that hold no row yet). At 10 M rows, the summary of the 30
  * days to now read ~20 hours of hourly rows and ~4,600 rows of usage_logs at its edges; now it reads
- * ~4 hours and under half an hour of rows, and none at the end that is now.
+ * 3 hours and under half an hour of rows, and none at the end that is now.
  */
 function cover(range: Range, levels: readonly number[], now: number, sign: 1 | -1, level = 0): Part[] {
   const unit = levels[level];
@@ -236,7 +237,7 @@ function closedDay(day: AnyPgColumn): SQL {
 
 /**
  * The days or hours of a range that no closed day holds, as an array: the rollup is read by its
- * primary key's time for these alone (usually today and yesterday), never scanned for the closed ones.
+ * primary key's time for these alone (usually today), never scanned for the closed ones.
  */
 function openUnits(layer: Layer, range: Range, step: '1 hour' | '24 hours'): SQL {
   const { time, table } = layer;
@@ -256,7 +257,8 @@ function openUnits(layer: Layer, range: Range, step: '1 hour' | '24 hours'): SQL
  * account_id ('' for none; null where the source does not keep it), and the sums, charge_usd with its
  * corrections × markup as cost_usd has its corrections. Sources, coarsest first, from the first
  * rollup holding every dimension needed: whole UTC days from its daily layer (hour_utc is the day's
- * start, so not when grouping by hour), whole hours from its hourly layer, and partial hours from
+ * start, so not when grouping by hour), or from the smallest closed table holding those dimensions for
+ * a day usage_closed_days lists (usage-layers.ts), whole hours from its hourly layer, and partial hours from
  * usage_logs itself (read by the created_at index), each edge added or taken away as `cover` reads
  * less; with no such rollup, everything from usage_logs. Lines may carry negative sums: only their
  * sums per group mean anything, and a group whose requests sum to zero has no row in the selection.
@@ -266,9 +268,9 @@ export function hourlySums(filters: UsageFilters, groupBy?: GroupBy, now = Date.
   const needed = dimensionsOf(filters, groupBy);
   const rollup = ROLLUPS.find((r) => needed.every((d) => r.hourly.columns[d] !== undefined));
   const { from, to, ...rest } = filters;
-  // no rollup for this combination: every row from usage_logs
   // UTC wall times cost a time zone conversion per line: only a report by day or hour reads them
   const timed = groupBy === 'day' || groupBy === 'hour';
+  // no rollup for this combination: every row from usage_logs
   if (!rollup) return rawSums([filters], tagRows, timed);
   const byHour = groupBy === 'hour';
   const layers = byHour ? [rollup.hourly] : [rollup.daily, rollup.hourly];
