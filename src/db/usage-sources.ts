@@ -7,6 +7,7 @@ import { and, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import { correctionsOf } from './corrections-repo.ts';
 import { usageClosedDays, usageLogs } from './schema.ts';
+import { cover, DAY_MS, HOUR_MS, type Range } from './usage-cover.ts';
 import { CLOSED, type Dimension, type Layer, ROLLUPS } from './usage-layers.ts';
 
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
@@ -173,53 +174,6 @@ function rawSums(selections: UsageFilters[], tagRows: boolean, timed: boolean): 
              + corrected.delta * ${usageLogs.markup} as charge_usd
     from ${usageLogs} cross join lateral (select ${correctionsOf(usageLogs.requestId)} as delta offset 0) as corrected ${perTag}
     where ${where}`;
-}
-
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
-const floorTo = (at: Date, unit: number) => new Date(Math.floor(at.getTime() / unit) * unit);
-const ceilTo = (at: Date, unit: number) => new Date(Math.ceil(at.getTime() / unit) * unit);
-
-type Range = { from: Date | undefined; to: Date | undefined };
-/** A range read at one level (a layer of the rollup, or usage_logs itself), added or taken away. */
-type Part = { level: number; range: Range; sign: 1 | -1 };
-
-/**
- * [from, to) as parts read at `levels` (coarsest first; past the last level, usage_logs). Whole units
- * of the level are read from it; a partial unit at either edge is read at the next level, OR, when
- * that reads less, as the whole unit taken from this level less what lies outside the range, read at
- * the next level: every figure is a sum, so a day less its first three hours is the rest of the day
- * exactly, and a group with no row left in range sums to zero requests (the groups query drops it).
- * Outside the range at the end, only the part before `now` costs anything (a range that ends now
- * takes its last day whole, less hours that hold no row yet). At 10 M rows, the summary of the 30
- * days to now read ~20 hours of hourly rows and ~4,600 rows of usage_logs at its edges; now it reads
- * 3 hours and under half an hour of rows, and none at the end that is now.
- */
-function cover(range: Range, levels: readonly number[], now: number, sign: 1 | -1, level = 0): Part[] {
-  const unit = levels[level];
-  const { from, to } = range;
-  if (unit === undefined) return [{ level, range, sign }];
-  const wholeFrom = from ? ceilTo(from, unit) : undefined;
-  const wholeTo = to ? floorTo(to, unit) : undefined;
-  if (wholeFrom && wholeTo && wholeFrom >= wholeTo) return cover(range, levels, now, sign, level + 1);
-  const parts: Part[] = [];
-  const whole: Range = { from: wholeFrom, to: wholeTo };
-  const ms = (a: Date, b: number) => Math.max(0, b - a.getTime());
-  if (from && wholeFrom && from < wholeFrom) {
-    const unitFrom = floorTo(from, unit);
-    if (ms(unitFrom, Math.min(from.getTime(), now)) < ms(from, wholeFrom.getTime())) {
-      whole.from = unitFrom;
-      parts.push(...cover({ from: unitFrom, to: from }, levels, now, -sign as 1 | -1, level + 1));
-    } else parts.push(...cover({ from, to: wholeFrom }, levels, now, sign, level + 1));
-  }
-  if (to && wholeTo && wholeTo < to) {
-    const unitTo = ceilTo(to, unit);
-    if (ms(to, Math.min(unitTo.getTime(), now)) < ms(wholeTo, to.getTime())) {
-      whole.to = unitTo;
-      parts.push(...cover({ from: to, to: unitTo }, levels, now, -sign as 1 | -1, level + 1));
-    } else parts.push(...cover({ from: wholeTo, to }, levels, now, sign, level + 1));
-  }
-  return [{ level, range: whole, sign }, ...parts];
 }
 
 /** A part's sums taken away: every summed column negated, the dimensions as they are. */
