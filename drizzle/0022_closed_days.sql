@@ -1,7 +1,7 @@
 -- Issue 26: summaries over weeks of a busy ledger read too many rollup rows (at 10 M rows, a 30-day
 -- summary by key read 162 k rows of usage_daily, by hour 139 k of usage_hourly_routes). A UTC day that
--- is over is "closed": a maintenance run (tollgate_close_usage_days, from the gateway's hourly ledger
--- check) sums it once more, coarser than any rollup, into usage_closed_totals (day, endpoint, status),
+-- is over is "closed": a maintenance run (tollgate_close_usage_day for each of
+-- tollgate_unclosed_usage_days, from the gateway's hourly ledger check) sums it once more, coarser than any rollup, into usage_closed_totals (day, endpoint, status),
 -- usage_closed_hours (hour, endpoint, status), usage_closed_tags (day, tag) and usage_closed_keys
 -- (day, key), from the rollups themselves, and lists the day in usage_closed_days. The recorder never writes these tables.
 --
@@ -52,45 +52,45 @@ CREATE TABLE usage_closed_hours (
   CONSTRAINT usage_closed_hours_pk PRIMARY KEY (hour, endpoint, status)
 );
 --> statement-breakpoint
--- Sums up to `max_days` days not yet closed, newest first; returns how many it closed.
-CREATE FUNCTION tollgate_close_usage_days(max_days integer) RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE
-  d timestamptz;
-  closed integer := 0;
+-- The days that are over and not listed: what a run has to close (read without a lock).
+CREATE FUNCTION tollgate_unclosed_usage_days() RETURNS SETOF timestamptz LANGUAGE sql STABLE AS $$
+  SELECT r.day FROM (
+    SELECT DISTINCT day FROM usage_daily_routes WHERE day <= clock_timestamp() - interval '24 hours'
+  ) AS r
+  WHERE NOT EXISTS (SELECT 1 FROM usage_closed_days c WHERE c.day = r.day)
+  ORDER BY r.day DESC
+$$;
+--> statement-breakpoint
+-- Sums day `d` into the closed tables and lists it; false when it is not over or already listed.
+CREATE FUNCTION tollgate_close_usage_day(d timestamptz) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
   LOCK TABLE usage_daily, usage_hourly_routes, usage_daily_routes, usage_daily_tags IN SHARE MODE;
-  FOR d IN
-    SELECT r.day FROM (
-      SELECT DISTINCT day FROM usage_daily_routes WHERE day <= clock_timestamp() - interval '24 hours'
-    ) AS r
-    WHERE NOT EXISTS (SELECT 1 FROM usage_closed_days c WHERE c.day = r.day)
-    ORDER BY r.day DESC LIMIT max_days
-  LOOP
-    -- what an earlier run summed before the day was written again
-    DELETE FROM usage_closed_totals WHERE day = d;
-    DELETE FROM usage_closed_keys WHERE day = d;
-    DELETE FROM usage_closed_tags WHERE day = d;
-    DELETE FROM usage_closed_hours WHERE day = d;
-    INSERT INTO usage_closed_totals
-    SELECT day, endpoint, status, sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
-           sum(cost_usd), sum(unpriced_requests), sum(charge_usd)
-    FROM usage_daily_routes WHERE day = d GROUP BY 1, 2, 3;
-    INSERT INTO usage_closed_keys
-    SELECT day, api_key_id, sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
-           sum(cost_usd), sum(unpriced_requests), sum(charge_usd)
-    FROM usage_daily WHERE day = d GROUP BY 1, 2;
-    INSERT INTO usage_closed_tags
-    SELECT day, tag, sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
-           sum(cost_usd), sum(unpriced_requests), sum(charge_usd)
-    FROM usage_daily_tags WHERE day = d GROUP BY 1, 2;
-    INSERT INTO usage_closed_hours
-    SELECT hour, d, endpoint, status, sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
-           sum(cost_usd), sum(unpriced_requests), sum(charge_usd)
-    FROM usage_hourly_routes WHERE hour >= d AND hour < d + interval '1 day' GROUP BY 1, 2, 3, 4;
-    INSERT INTO usage_closed_days (day) VALUES (d);
-    closed := closed + 1;
-  END LOOP;
-  RETURN closed;
+  IF d > clock_timestamp() - interval '24 hours' OR EXISTS (SELECT 1 FROM usage_closed_days c WHERE c.day = d) THEN
+    RETURN false;
+  END IF;
+  -- what an earlier run summed before the day was written again
+  DELETE FROM usage_closed_totals WHERE day = d;
+  DELETE FROM usage_closed_keys WHERE day = d;
+  DELETE FROM usage_closed_tags WHERE day = d;
+  DELETE FROM usage_closed_hours WHERE day = d;
+  INSERT INTO usage_closed_totals
+  SELECT day, endpoint, status, sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
+         sum(cost_usd), sum(unpriced_requests), sum(charge_usd)
+  FROM usage_daily_routes WHERE day = d GROUP BY 1, 2, 3;
+  INSERT INTO usage_closed_keys
+  SELECT day, api_key_id, sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
+         sum(cost_usd), sum(unpriced_requests), sum(charge_usd)
+  FROM usage_daily WHERE day = d GROUP BY 1, 2;
+  INSERT INTO usage_closed_tags
+  SELECT day, tag, sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
+         sum(cost_usd), sum(unpriced_requests), sum(charge_usd)
+  FROM usage_daily_tags WHERE day = d GROUP BY 1, 2;
+  INSERT INTO usage_closed_hours
+  SELECT hour, d, endpoint, status, sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
+         sum(cost_usd), sum(unpriced_requests), sum(charge_usd)
+  FROM usage_hourly_routes WHERE hour >= d AND hour < d + interval '1 day' GROUP BY 1, 2, 3, 4;
+  INSERT INTO usage_closed_days (day) VALUES (d);
+  RETURN true;
 END
 $$;
 --> statement-breakpoint

@@ -160,7 +160,7 @@ export const usageDailyTags = pgTable(
 
 /**
  * Closed days (drizzle/0022): a UTC day that is over is summed once more, coarser than any rollup, by
- * tollgate_close_usage_days (services/ledger/partitions.ts runs it hourly): per day and per hour by
+ * tollgate_close_usage_day (services/ledger/partitions.ts runs it hourly): per day and per hour by
  * endpoint and status, per tag, per key. A report reads a day here only while usage_closed_days lists
  * it; any later write to that day's rollups (a replayed row, a correction, an update) removes it from
  * the list in the same transaction, and the next run sums it again. Nothing on the recorder's path

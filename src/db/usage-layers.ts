@@ -130,11 +130,13 @@ export const ROLLUPS: readonly Rollup[] = [
  * usage_daily_tags' 86 k by tag, 28 k instead of usage_daily's 162 k by key); days not listed (today,
  * a day written again) still come from the rollup.
  */
-export const CLOSED: readonly (Layer & { grain: 'day' | 'hour'; day: AnyPgColumn })[] = [
+/** A closed table: its time grain, and (by the hour) the column holding each row's UTC day. */
+export type ClosedLayer = Layer & ({ grain: 'day' } | { grain: 'hour'; day: AnyPgColumn });
+
+export const CLOSED: readonly ClosedLayer[] = [
   {
     table: usageClosedTotals,
     time: usageClosedTotals.day,
-    day: usageClosedTotals.day,
     grain: 'day',
     columns: { endpoint: usageClosedTotals.endpoint, status: usageClosedTotals.status },
   },
@@ -148,14 +150,12 @@ export const CLOSED: readonly (Layer & { grain: 'day' | 'hour'; day: AnyPgColumn
   {
     table: usageClosedTags,
     time: usageClosedTags.day,
-    day: usageClosedTags.day,
     grain: 'day',
     columns: { tag: usageClosedTags.tag },
   },
   {
     table: usageClosedKeys,
     time: usageClosedKeys.day,
-    day: usageClosedKeys.day,
     grain: 'day',
     columns: { key: usageClosedKeys.apiKeyId },
     keyProbe: '24 hours',

@@ -49,12 +49,14 @@ describe.each(BACKENDS.filter((backend) => backend === 'postgres'))('closed days
     await written;
 
     // (postgres.js sends a query when it is awaited, or now with execute())
-    const run = closer<{ n: number }[]>`select tollgate_close_usage_days(10) as n`.execute();
+    const run = closer<
+      { n: number }[]
+    >`select count(*) filter (where tollgate_close_usage_day(d))::int as n from tollgate_unclosed_usage_days() as d`.execute();
     // the run is waiting on the writer's lock, not summing past it
     await until(async () => {
       const [waiting] = await database.rows<{ n: number }>(
         sql`select count(*)::int as n from pg_stat_activity
-            where wait_event_type = 'Lock' and query like 'select tollgate_close_usage_days%'`,
+            where wait_event_type = 'Lock' and query like 'select count(*) filter (where tollgate_close_usage_day%'`,
       );
       return waiting?.n === 1;
     });

@@ -268,7 +268,10 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
 
   /** Sums every day not closed yet; resolves to the days now closed. */
   async function closeDays(): Promise<string[]> {
-    await db.database.execute('select tollgate_close_usage_days(1000)', []);
+    await db.database.execute(
+      'select tollgate_close_usage_day(d) from tollgate_unclosed_usage_days() as d',
+      [],
+    );
     return closedDays();
   }
 

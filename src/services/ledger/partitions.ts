@@ -109,12 +109,17 @@ export function createLedgerPartitions({
   }
 
   async function closeDays(): Promise<number> {
-    // a day per transaction: a late write to an old day waits on the run's lock for one day's sums at most
+    // the days are listed once, without a lock; each is then summed in a transaction of its own, so a
+    // late write to an old day waits on the run's locks for one day's sums at most
+    const days = await database.rows<{ day: string }>(
+      sql`select d::text as day from tollgate_unclosed_usage_days() as d`,
+    );
     let closed = 0;
-    for (;;) {
-      const [row] = await database.rows<{ n: number }>(sql`select tollgate_close_usage_days(1) as n`);
-      if (!row || Number(row.n) === 0) break;
-      closed += 1;
+    for (const { day } of days) {
+      const [row] = await database.rows<{ closed: boolean }>(
+        sql`select tollgate_close_usage_day(${day}::timestamptz) as closed`,
+      );
+      if (row?.closed) closed += 1;
     }
     if (closed > 0) logger.info({ days: closed }, 'usage rollups: days closed');
     return closed;
