@@ -1,6 +1,6 @@
-// The summary rollups over usage_logs (drizzle/0004, 0009, 0015, 0017): hourly and daily sums kept by
+// The summary rollups over usage_logs (drizzle/0004, 0009, 0015, 0017, 0022, 0023): hourly and daily sums kept by
 // triggers, read by /usage/summary.
-import { bigint, index, numeric, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, index, numeric, pgTable, primaryKey, smallint, text, timestamp } from 'drizzle-orm/pg-core';
 
 /**
  * Hourly sums of usage_logs per key, model and status, kept by a trigger in the same transaction as
@@ -200,4 +200,25 @@ export const usageClosedHours = pgTable(
     ...rollupSums(),
   },
   (t) => [primaryKey({ name: 'usage_closed_hours_pk', columns: [t.hour, t.endpoint, t.status] })],
+);
+
+/**
+ * Running totals of a UTC month's closed days per end user (drizzle/0023): the row (month, days) sums
+ * the month's first `days` days, so a run of closed days inside a month is one prefix less another. A
+ * report reads a prefix only while usage_closed_days lists each of its days.
+ */
+export const usageClosedUserMonths = pgTable(
+  'usage_closed_user_months',
+  {
+    /** the month's first day, 00:00 UTC */
+    month: timestamp('month', { withTimezone: true, mode: 'date' }).notNull(),
+    days: smallint('days').notNull(),
+    endUser: text('end_user').notNull(),
+    apiKeyId: text('api_key_id').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_closed_user_months_pk', columns: [t.month, t.days, t.endUser, t.apiKeyId] }),
+    index('usage_closed_user_months_end_user').on(t.endUser, t.month, t.days),
+  ],
 );

@@ -6,6 +6,7 @@ import {
   usageClosedKeys,
   usageClosedTags,
   usageClosedTotals,
+  usageClosedUserMonths,
   usageDaily,
   usageDailyRoutes,
   usageDailyTags,
@@ -36,7 +37,8 @@ export type Layer = {
     | typeof usageClosedKeys
     | typeof usageClosedTags
     | typeof usageClosedHours
-    | typeof usageClosedTotals;
+    | typeof usageClosedTotals
+    | typeof usageClosedUserMonths;
   time: AnyPgColumn;
   columns: Partial<Record<Dimension, AnyPgColumn>>;
   /**
@@ -47,8 +49,14 @@ export type Layer = {
   keyProbe?: '1 hour' | '24 hours';
 };
 
-/** A rollup's hourly table and its daily twin: the same dimensions and sums. */
-export type Rollup = { hourly: Layer; daily: Layer };
+/** Running totals per UTC month (drizzle/0023): `time` is the month's first day, `days` how many of its days. */
+export type MonthLayer = Layer & { days: AnyPgColumn };
+
+/**
+ * A rollup's hourly table and its daily twin: the same dimensions and sums; and, for the end users (a
+ * row per user and day, however coarse the report), the closed months' running totals.
+ */
+export type Rollup = { hourly: Layer; daily: Layer; months?: MonthLayer };
 
 /**
  * In order of size, smallest first: the first that holds every dimension a report needs answers it. A
@@ -118,6 +126,12 @@ export const ROLLUPS: readonly Rollup[] = [
       table: usageDailyUsers,
       time: usageDailyUsers.day,
       columns: { user: usageDailyUsers.endUser, key: usageDailyUsers.apiKeyId },
+    },
+    months: {
+      table: usageClosedUserMonths,
+      time: usageClosedUserMonths.month,
+      days: usageClosedUserMonths.days,
+      columns: { user: usageClosedUserMonths.endUser, key: usageClosedUserMonths.apiKeyId },
     },
   },
 ];

@@ -8,7 +8,7 @@ import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import { correctionsOf } from './corrections-repo.ts';
 import { usageClosedDays, usageLogs } from './schema.ts';
 import { cover, DAY_MS, HOUR_MS, type Range } from './usage-cover.ts';
-import { CLOSED, type Dimension, type Layer, ROLLUPS } from './usage-layers.ts';
+import { CLOSED, type Dimension, type Layer, type MonthLayer, ROLLUPS } from './usage-layers.ts';
 
 export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
 /** an endpoint's name, one of the registry's (src/endpoints/registry.ts): checked where a query enters */
@@ -91,12 +91,17 @@ function keyProbe(rollup: Layer, filters: UsageFilters): SQL | undefined {
 }
 
 /** A range's first and last instants for generate_series: its own, or the layer's first and last time when open. */
-function steps(
+function ends(
   { time, table }: Layer,
   { from, to }: { from?: Date | undefined; to?: Date | undefined },
-): SQL {
+): { first: SQL; last: SQL } {
   const first = from ? sql`${from.toISOString()}::timestamptz` : sql`(select min(${time}) from ${table})`;
   const last = to ? sql`${to.toISOString()}::timestamptz` : sql`(select max(${time}) from ${table})`;
+  return { first, last };
+}
+
+function steps(layer: Layer, range: { from?: Date | undefined; to?: Date | undefined }): SQL {
+  const { first, last } = ends(layer, range);
   return sql`${first}, ${last}`;
 }
 
@@ -203,6 +208,41 @@ function openUnits(layer: Layer, range: Range, step: '1 hour' | '24 hours'): SQL
 }
 
 /**
+ * Whole UTC days [from, to) of a rollup with closed months (drizzle/0023), not by time: in each month
+ * the range touches, the days the month's leading run of listed days reaches are its running total to
+ * the range's last such day less its running total to the day before the range (at most two rows per
+ * end user for up to 31 days); the days past that run (today, a day written again) come from the daily
+ * layer. Months are counted on UTC wall time, so no session time zone moves them.
+ */
+function monthSums(months: MonthLayer, daily: Layer, filters: UsageFilters, range: Range): SQL {
+  const { first, last } = ends(daily, range);
+  // the range's ends as days into the month m, 0 to its length (the level's range is whole days)
+  const into = (at: Date | undefined) =>
+    at
+      ? sql`greatest(0, least(len, (extract(epoch from ${at.toISOString()}::timestamptz - m) / 86400)::int))`
+      : sql`len`;
+  const run = sql`coalesce((select min(g) from generate_series(0, len - 1) as g where not exists
+    (select 1 from ${usageClosedDays} where ${usageClosedDays.day} = m + g * interval '24 hours')), len)`;
+  const prefix = (days: SQL, more: SQL) => sql`select ${rollupSelect(months, false)}
+    from ${months.table} join spans on ${months.time} = spans.m and ${months.days} = ${days}
+    where spans.hi > spans.lo ${more} and ${rollupWhere(months, filters)}`;
+  return sql`select * from (
+    with spans as (
+      select m, len, lo, least(upto, ${run}) as hi from (
+        select m, len, ${range.from ? into(range.from) : sql`0`} as lo, ${into(range.to)} as upto
+        from generate_series(date_trunc('month', ${first} at time zone 'UTC'), ${last} at time zone 'UTC',
+          interval '1 month') as wall,
+        lateral (select wall at time zone 'UTC' as m,
+          extract(day from wall + interval '1 month' - interval '1 day')::int as len) as unit) as month_range)
+    ${prefix(sql`spans.hi`, sql``)}
+    union all ${negated(prefix(sql`spans.lo`, sql`and spans.lo > 0`))}
+    union all select ${rollupSelect(daily, false)} from ${daily.table}
+      where ${rollupWhere(daily, { ...filters, ...range })} and ${daily.time} = any(array(
+        select m + g * interval '24 hours' from spans, generate_series(greatest(lo, hi), len - 1) as g))
+  ) as months`;
+}
+
+/**
  * The selection as sums per UTC hour (or day, see below) and dimensions. Columns: hour_utc (timestamp,
  * UTC), api_key_id (null for the master key), model, status, endpoint, served_by, end_user, tag,
  * account_id ('' for none; null where the source does not keep it), and the sums, charge_usd with its
@@ -239,6 +279,7 @@ export function hourlySums(filters: UsageFilters, groupBy?: GroupBy, now = Date.
       .flatMap(({ level, range }) => {
         const layer = layers[level] as Layer;
         const where = rollupWhere(layer, { ...rest, ...range });
+        if (level === 0 && rollup.months && !timed) return [monthSums(rollup.months, layer, rest, range)];
         if (level > 0 || !closed)
           return [sql`select ${rollupSelect(layer, timed)} from ${layer.table} where ${where}`];
         const open = openUnits(layer, range, byHour ? '1 hour' : '24 hours');

@@ -1,0 +1,226 @@
+// Closed months (drizzle/0023): a report by end user reads a month's closed days as running totals per
+// user (the prefix to the range's last day less the prefix to the day before it). Over rows spread on
+// three UTC months, with a day without rows in the middle, every selection is exact before the days are
+// closed, after, after a late row and a correction unlist days mid-month, after a day's rows are all
+// deleted, and once closed again; and a closed month really is read from its running totals.
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addExact, exactText, multiplyExact } from '../../src/billing/charge.ts';
+import { add, canonical, type Decimal, formatDecimal, parseDecimal, ZERO } from '../../src/billing/money.ts';
+import { migrate } from '../../src/db/migrate.ts';
+import type { UsageLogInsert } from '../../src/db/schema.ts';
+import { insertUsageRows } from '../../src/db/usage-insert.ts';
+import {
+  type GroupBy,
+  selectUsageGroups,
+  selectUsageTotals,
+  type UsageFilters,
+} from '../../src/db/usage-repo.ts';
+import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+/** 20 September 2026, 00:00 UTC: the rows run 53 days, to 11 November */
+const START = Date.UTC(2026, 8, 20);
+const SPAN_DAYS = 53;
+const EMPTY_DAY = '2026-10-08';
+const KEYS = [null, 'key_a', 'key_b'];
+const USERS = [null, 'alice', 'bob', 'carol', 'dave'];
+
+function makeRows(): UsageLogInsert[] {
+  const rows: UsageLogInsert[] = [];
+  for (let i = 0; i < 900; i++) {
+    const at = START + ((i * 79_191_137) % (SPAN_DAYS * DAY)) + (i % 997);
+    if (new Date(at).toISOString().startsWith(EMPTY_DAY)) continue;
+    const cost = `0.${String((i * 982_451_653) % 1_000_000_007).padStart(18, '0')}`;
+    rows.push({
+      requestId: `req_months_${i}`,
+      createdAt: new Date(at),
+      apiKeyId: KEYS[i % KEYS.length] ?? null,
+      provider: 'huggingface',
+      model: 'm',
+      endUser: USERS[(i >> 1) % USERS.length] ?? null,
+      stream: false,
+      status: 'ok',
+      httpStatus: 200,
+      promptTokens: 10 + (i % 300),
+      completionTokens: i % 70,
+      totalTokens: 10 + (i % 300) + (i % 70),
+      usageSource: 'upstream',
+      inputTokenCost: '0.000001',
+      outputTokenCost: '0.000003',
+      pricingSource: i % 9 === 0 ? 'builtin' : 'env',
+      costInput: '0',
+      costOutput: '0',
+      costTotal: cost,
+      latencyMs: 10,
+      ...(i % 4 === 0 ? { markup: '1.25', chargeUsd: multiplyExact(cost, '1.25') } : {}),
+    });
+  }
+  return rows;
+}
+
+type Sums = { requests: bigint; prompt: bigint; cost: Decimal; charge: string };
+
+/** The oracle: each group's sums from the rows in memory, sorted by group name. */
+function expected(rows: UsageLogInsert[], filters: UsageFilters, groupBy?: GroupBy) {
+  const groups = new Map<string, Sums>();
+  for (const row of rows) {
+    const at = (row.createdAt as Date).getTime();
+    if (filters.from && at < filters.from.getTime()) continue;
+    if (filters.to && at >= filters.to.getTime()) continue;
+    if (filters.user !== undefined && row.endUser !== filters.user) continue;
+    if (filters.keyId !== undefined && (row.apiKeyId ?? 'master') !== filters.keyId) continue;
+    const group =
+      groupBy === 'user' ? (row.endUser ?? '') : groupBy === 'key' ? (row.apiKeyId ?? 'master') : '';
+    const sums = groups.get(group) ?? { requests: 0n, prompt: 0n, cost: ZERO, charge: '0' };
+    sums.requests += 1n;
+    sums.prompt += BigInt(row.promptTokens ?? 0);
+    sums.cost = add(sums.cost, parseDecimal(row.costTotal));
+    sums.charge = addExact(sums.charge, row.chargeUsd ?? multiplyExact(row.costTotal, row.markup ?? '1'));
+    groups.set(group, sums);
+  }
+  return [...groups.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([group, s]) => ({
+      group,
+      requests: s.requests,
+      promptTokens: s.prompt,
+      costUsd: canonical(formatDecimal(s.cost)),
+      chargeUsd: exactText(s.charge),
+    }));
+}
+
+const addCharge = (a: string, b: string) => formatDecimal(add(parseDecimal(a), parseDecimal(b)));
+
+type Aggregate = { requests: bigint; promptTokens: bigint; costUsd: string; chargeUsd: string };
+const shape = ({ requests, promptTokens, costUsd, chargeUsd, group }: Aggregate & { group?: string }) => ({
+  group: group ?? '',
+  requests,
+  promptTokens,
+  costUsd: canonical(costUsd),
+  chargeUsd: exactText(chargeUsd),
+});
+
+const at = (day: number, hours = 0, ms = 0) => new Date(START + day * DAY + hours * HOUR + ms);
+
+/** Day-aligned, mid-month, across a month's end, ragged, open on either side, one user or key. */
+const SELECTIONS: Array<[string, UsageFilters]> = [
+  ['everything', {}],
+  ["whole days, across the month's end", { from: at(30), to: at(47) }],
+  ['ragged, seven weeks', { from: at(1, 5, 1_234), to: at(50, 7, 99) }],
+  ['inside one month, the 5th to the 8th', { from: at(15), to: at(19) }],
+  ['from only, mid-month', { from: at(27, 13) }],
+  ['to only', { to: at(36, 2) }],
+  ['ragged, to an hour from now', { from: at(2, 6, 6_000), to: new Date(Date.now() + HOUR + 1_234) }],
+  ['one end user, ragged', { user: 'bob', from: at(14, 3), to: at(45, 5) }],
+  ['one end user, one key', { user: 'alice', keyId: 'key_a', from: at(13) }],
+  ['one key', { keyId: 'key_b', from: at(24), to: at(48) }],
+];
+
+describe.each(BACKENDS)('closed months on %s', (backend) => {
+  let db: TestDatabase;
+  let rows: UsageLogInsert[];
+
+  beforeAll(async () => {
+    db = await createTestDatabase(backend);
+    await migrate(db.database);
+    rows = makeRows();
+    for (let i = 0; i < rows.length; i += 50) await insertUsageRows(db.database, rows.slice(i, i + 50));
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  async function expectExact() {
+    for (const [name, filters] of SELECTIONS) {
+      const [all] = expected(rows, filters);
+      expect(all?.requests ?? 0n, name).toBeGreaterThan(0n);
+      expect(shape(await selectUsageTotals(db.database, filters)), name).toEqual(all);
+      for (const groupBy of ['user', 'key'] as const) {
+        const { groups } = await selectUsageGroups(db.database, { filters, groupBy, limit: 1000 });
+        const sorted = groups.map(shape).sort((a, b) => (a.group < b.group ? -1 : 1));
+        expect(sorted, `${name} by ${groupBy}`).toEqual(expected(rows, filters, groupBy));
+      }
+    }
+  }
+
+  const closeDays = () =>
+    db.database.execute('select tollgate_close_usage_day(d) from tollgate_unclosed_usage_days() as d', []);
+
+  async function prefixes(): Promise<string[]> {
+    const months = await db.database.rows<{ month: string }>(
+      sql`select distinct to_char(month at time zone 'UTC', 'YYYY-MM-DD') || '+' || days as month
+          from usage_closed_user_months order by 1`,
+    );
+    return months.map((m) => m.month);
+  }
+
+  it('is exact before and after the days are closed, the day without rows closed too', async () => {
+    await expectExact();
+    await closeDays();
+    const listed = await db.database.rows<{ n: string }>(
+      sql`select count(*)::text as n from usage_closed_days where day = ${`${EMPTY_DAY}T00:00:00Z`}::timestamptz`,
+    );
+    expect(listed[0]?.n).toBe('1');
+    // September is not closed from its first day (the ledger starts on the 20th); November runs to the 11th
+    const months = await prefixes();
+    expect(months.filter((m) => m.startsWith('2026-09'))).toEqual([]);
+    expect(months).toContain('2026-10-01+31');
+    expect(months).toContain('2026-11-01+11');
+    expect(months).not.toContain('2026-11-01+12');
+    await expectExact();
+  });
+
+  it('reads a closed month from its running totals, not from its days', async () => {
+    // a change to a day's rollup rows that no report may see while the day is closed (the triggers
+    // that unlist a day are on the other rollups: this one is written beside them)
+    const tamper = (by: number) =>
+      db.database.execute(
+        `update usage_daily_users set requests = requests + ${by} where day = '2026-10-14T00:00:00Z'`,
+        [],
+      );
+    await tamper(1000);
+    try {
+      await expectExact();
+    } finally {
+      await tamper(-1000);
+    }
+  });
+
+  it('stays exact when a late row and a correction unlist days mid-month, and when closed again', async () => {
+    const late = { ...(rows[11] as UsageLogInsert), requestId: 'req_months_late', createdAt: at(24, 4) };
+    await insertUsageRows(db.database, [late]);
+    rows.push(late);
+    const victim = rows.find((r) => (r.createdAt as Date).toISOString().startsWith('2026-10-20'));
+    if (!victim) throw new Error('no row on the 20th');
+    const delta = '0.000000000000000007';
+    await db.database.execute(
+      `insert into usage_corrections (request_id, actor, reprice_id, old_pricing_source, old_input_token_cost,
+         old_output_token_cost, old_cost_input, old_cost_output, old_cost_total, new_pricing_source,
+         new_input_token_cost, new_cached_input_token_cost, new_output_token_cost, new_cost_input,
+         new_cost_output, new_cost_total, delta_usd)
+       values ($1, 'test', 'rp_test', 'env', 0, 0, 0, 0, 0, 'db', 0, 0, 0, 0, 0, 0, $2)`,
+      [victim.requestId, delta],
+    );
+    victim.chargeUsd = addExact(
+      victim.chargeUsd ?? multiplyExact(victim.costTotal, victim.markup ?? '1'),
+      multiplyExact(delta, victim.markup ?? '1'),
+    );
+    victim.costTotal = addCharge(victim.costTotal, delta);
+    await expectExact();
+    await closeDays();
+    await expectExact();
+  });
+
+  it('stays exact when every row of a closed day is deleted', async () => {
+    await db.database.execute(
+      `delete from usage_logs where created_at >= '2026-10-15T00:00:00Z' and created_at < '2026-10-16T00:00:00Z'`,
+      [],
+    );
+    rows = rows.filter((r) => !(r.createdAt as Date).toISOString().startsWith('2026-10-15'));
+    await expectExact();
+    await closeDays();
+    await expectExact();
+  });
+});
