@@ -26,10 +26,23 @@ export function cover(range: Range, levels: readonly number[], now: number, sign
   if (unit === undefined) return [{ level, range, sign }];
   const wholeFrom = from ? ceilTo(from, unit) : undefined;
   const wholeTo = to ? floorTo(to, unit) : undefined;
-  if (wholeFrom && wholeTo && wholeFrom >= wholeTo) return cover(range, levels, now, sign, level + 1);
+  const ms = (a: Date, b: number) => Math.max(0, b - a.getTime());
+  if (from && to && wholeFrom && wholeTo && wholeFrom >= wholeTo) {
+    // no whole unit inside: inside a single one, it may still read less as that unit less both outsides
+    const unitFrom = floorTo(from, unit);
+    const unitTo = ceilTo(to, unit);
+    const outside = ms(unitFrom, Math.min(from.getTime(), now)) + ms(to, Math.min(unitTo.getTime(), now));
+    if (unitTo.getTime() - unitFrom.getTime() !== unit || outside >= ms(from, Math.min(to.getTime(), now)))
+      return cover(range, levels, now, sign, level + 1);
+    const less = -sign as 1 | -1;
+    return [
+      { level, range: { from: unitFrom, to: unitTo }, sign },
+      ...(unitFrom < from ? cover({ from: unitFrom, to: from }, levels, now, less, level + 1) : []),
+      ...(to < unitTo ? cover({ from: to, to: unitTo }, levels, now, less, level + 1) : []),
+    ];
+  }
   const parts: Part[] = [];
   const whole: Range = { from: wholeFrom, to: wholeTo };
-  const ms = (a: Date, b: number) => Math.max(0, b - a.getTime());
   if (from && wholeFrom && from < wholeFrom) {
     const unitFrom = floorTo(from, unit);
     if (ms(unitFrom, Math.min(from.getTime(), now)) < ms(from, wholeFrom.getTime())) {

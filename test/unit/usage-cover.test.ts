@@ -20,7 +20,10 @@ function counted(parts: Part[], at: number): number {
 }
 
 describe('cover', () => {
-  it('counts every instant of the range once and none outside it, for ragged, aligned and open ranges', () => {
+  it.each([
+    ['ragged, aligned and open ranges of up to ten days', 10 * 86_400],
+    ['ranges of up to two hours, most inside one hour or across one boundary', 7_200],
+  ])('counts every instant of the range once and none outside it: %s', (_, seconds) => {
     let seed = 7;
     const random = (n: number) => {
       seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
@@ -28,7 +31,7 @@ describe('cover', () => {
     };
     for (let i = 0; i < 300; i++) {
       const from = T + random(40) * 3_600_000 + random(3_600_000);
-      const to = from + random(10 * 86_400) * 1000 + (i % 5 === 0 ? 0 : random(1000));
+      const to = from + random(seconds) * 1000 + (i % 5 === 0 ? 0 : random(1000));
       const now = i % 3 === 0 ? to - random(7_200_000) : to + random(3 * 86_400_000);
       const range = {
         from: i % 17 === 0 ? undefined : new Date(from),
@@ -59,6 +62,17 @@ describe('cover', () => {
       // the rest of today, taken away: hours and rows that do not exist yet
       [1, -1, '2026-12-07T21:00:00.000Z', '2026-12-08T00:00:00.000Z'],
       [2, -1, '2026-12-07T20:33:37.332Z', '2026-12-07T21:00:00.000Z'],
+    ]);
+  });
+
+  it('reads the last 45 minutes of an hour as the hour less its first 15 minutes of rows', () => {
+    const now = Date.UTC(2026, 11, 7, 23, 14, 57);
+    const parts = cover({ from: new Date(now - 30 * DAY_MS), to: undefined }, LEVELS, now, 1);
+    const at = (p: Part) => [p.level, p.sign, p.range.from?.toISOString(), p.range.to?.toISOString()];
+    expect(parts.map(at)).toEqual([
+      [0, 1, '2026-11-08T00:00:00.000Z', undefined],
+      [1, 1, '2026-11-07T23:00:00.000Z', '2026-11-08T00:00:00.000Z'],
+      [2, -1, '2026-11-07T23:00:00.000Z', '2026-11-07T23:14:57.000Z'],
     ]);
   });
 });
