@@ -17,6 +17,29 @@ import {
   usageHourlyUsers,
 } from './schema.ts';
 
+export type UsageStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'gateway_error';
+/** an endpoint's name, one of the registry's (src/endpoints/registry.ts): checked where a query enters */
+export type UsageEndpoint = string;
+
+export type UsageFilters = {
+  /** inclusive */
+  from?: Date | undefined;
+  /** exclusive */
+  to?: Date | undefined;
+  model?: string | undefined;
+  /** a key id, or `master` for rows made with the admin key (api_key_id is null) */
+  keyId?: string | undefined;
+  status?: UsageStatus | undefined;
+  endpoint?: UsageEndpoint | undefined;
+  servedBy?: string | undefined;
+  /** end_user */
+  user?: string | undefined;
+  /** rows whose tags contain it */
+  tag?: string | undefined;
+  /** rows of this account's keys (usage_logs.account_id, as written when the row was) */
+  accountId?: string | undefined;
+};
+
 /**
  * What a report can filter or group on besides time. No rollup holds the account (adding it to their
  * keys would widen every one): a report on it reads usage_logs, by its (account_id, created_at) index.
