@@ -203,9 +203,9 @@ export const usageClosedHours = pgTable(
 );
 
 /**
- * Running totals of a UTC month's closed days per end user (drizzle/0023): the row (month, days) sums
- * the month's first `days` days, so a run of closed days inside a month is one prefix less another. A
- * report reads a prefix only while usage_closed_days lists each of its days.
+ * Running totals of a UTC month's closed days per end user, all keys together (drizzle/0023): the row
+ * (month, days) sums the month's first `days` days, so a run of closed days inside a month is one prefix
+ * less another. A report reads a prefix only while usage_closed_days lists each of its days.
  */
 export const usageClosedUserMonths = pgTable(
   'usage_closed_user_months',
@@ -214,11 +214,30 @@ export const usageClosedUserMonths = pgTable(
     month: timestamp('month', { withTimezone: true, mode: 'date' }).notNull(),
     days: smallint('days').notNull(),
     endUser: text('end_user').notNull(),
-    apiKeyId: text('api_key_id').notNull(),
     ...rollupSums(),
   },
   (t) => [
-    primaryKey({ name: 'usage_closed_user_months_pk', columns: [t.month, t.days, t.endUser, t.apiKeyId] }),
+    primaryKey({ name: 'usage_closed_user_months_pk', columns: [t.month, t.days, t.endUser] }),
     index('usage_closed_user_months_end_user').on(t.endUser, t.month, t.days),
+  ],
+);
+
+/**
+ * A whole closed month's last days per end user (drizzle/0023): the row (month, after) sums the days
+ * after its first `after`, the month's total less that prefix, so a range from mid-month to its end
+ * reads one row per user. Read only while every day of the month is listed.
+ */
+export const usageClosedUserMonthEnds = pgTable(
+  'usage_closed_user_month_ends',
+  {
+    /** the month's first day, 00:00 UTC */
+    month: timestamp('month', { withTimezone: true, mode: 'date' }).notNull(),
+    after: smallint('after').notNull(),
+    endUser: text('end_user').notNull(),
+    ...rollupSums(),
+  },
+  (t) => [
+    primaryKey({ name: 'usage_closed_user_month_ends_pk', columns: [t.month, t.after, t.endUser] }),
+    index('usage_closed_user_month_ends_end_user').on(t.endUser, t.month, t.after),
   ],
 );

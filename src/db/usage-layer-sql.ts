@@ -91,8 +91,9 @@ export function openUnits(layer: Layer, range: Range, step: '1 hour' | '24 hours
  * Whole UTC days [from, to) of a rollup with closed months (drizzle/0023), not by time: in each month
  * the range touches, the days the month's leading run of listed days reaches are its running total to
  * the range's last such day less its running total to the day before the range (at most two rows per
- * end user for up to 31 days); the days past that run (today, a day written again) come from the daily
- * layer. Months are counted on UTC wall time, so no session time zone moves them.
+ * end user for up to 31 days), or, from mid-month to the end of a month all closed, its end (one row);
+ * the days past that run (today, a day written again) come from the daily layer. Months are counted on
+ * UTC wall time, so no session time zone moves them.
  */
 export function monthSums(months: MonthLayer, daily: Layer, filters: UsageFilters, range: Range): SQL {
   const { first, last } = ends(daily, range);
@@ -105,17 +106,24 @@ export function monthSums(months: MonthLayer, daily: Layer, filters: UsageFilter
     (select 1 from ${usageClosedDays} where ${usageClosedDays.day} = m + g * interval '24 hours')), len)`;
   const prefix = (days: SQL, more: SQL) => sql`select ${rollupSelect(months, false)}
     from ${months.table} join spans on ${months.time} = spans.m and ${months.days} = ${days}
-    where spans.hi > spans.lo ${more} and ${rollupWhere(months, filters)}`;
+    where spans.hi > spans.lo and not spans.tail ${more} and ${rollupWhere(months, filters)}`;
+  const { ends: tails } = months;
+  // tail: from a day after the month's first to its end, the month all closed: one row per user
   return sql`select * from (
     with spans as (
-      select m, len, lo, least(upto, ${run}) as hi from (
-        select m, len, ${range.from ? into(range.from) : sql`0`} as lo, ${into(range.to)} as upto
-        from generate_series(date_trunc('month', ${first} at time zone 'UTC'), ${last} at time zone 'UTC',
-          interval '1 month') as wall,
-        lateral (select wall at time zone 'UTC' as m,
-          extract(day from wall + interval '1 month' - interval '1 day')::int as len) as unit) as month_range)
+      select *, (lo > 0 and hi = len and hi > lo) as tail from (
+        select m, len, lo, least(upto, ${run}) as hi from (
+          select m, len, ${range.from ? into(range.from) : sql`0`} as lo, ${into(range.to)} as upto
+          from generate_series(date_trunc('month', ${first} at time zone 'UTC'), ${last} at time zone 'UTC',
+            interval '1 month') as wall,
+          lateral (select wall at time zone 'UTC' as m,
+            extract(day from wall + interval '1 month' - interval '1 day')::int as len) as unit) as month_range)
+        as bounds)
     ${prefix(sql`spans.hi`, sql``)}
     union all ${negated(prefix(sql`spans.lo`, sql`and spans.lo > 0`))}
+    union all select ${rollupSelect(tails, false)}
+      from ${tails.table} join spans on ${tails.time} = spans.m and ${tails.after} = spans.lo
+      where spans.tail and ${rollupWhere(tails, filters)}
     union all select ${rollupSelect(daily, false)} from ${daily.table}
       where ${rollupWhere(daily, { ...filters, ...range })} and ${daily.time} = any(array(
         select m + g * interval '24 hours' from spans, generate_series(greatest(lo, hi), len - 1) as g))

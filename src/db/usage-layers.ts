@@ -6,6 +6,7 @@ import {
   usageClosedKeys,
   usageClosedTags,
   usageClosedTotals,
+  usageClosedUserMonthEnds,
   usageClosedUserMonths,
   usageDaily,
   usageDailyRoutes,
@@ -61,7 +62,8 @@ export type Layer = {
     | typeof usageClosedTags
     | typeof usageClosedHours
     | typeof usageClosedTotals
-    | typeof usageClosedUserMonths;
+    | typeof usageClosedUserMonths
+    | typeof usageClosedUserMonthEnds;
   time: AnyPgColumn;
   columns: Partial<Record<Dimension, AnyPgColumn>>;
   /**
@@ -72,8 +74,11 @@ export type Layer = {
   keyProbe?: '1 hour' | '24 hours';
 };
 
-/** Running totals per UTC month (drizzle/0023): `time` is the month's first day, `days` how many of its days. */
-export type MonthLayer = Layer & { days: AnyPgColumn };
+/**
+ * Running totals per UTC month (drizzle/0023): `time` is the month's first day, `days` how many of its
+ * days; `ends`, a whole month's days after its first `after`.
+ */
+export type MonthLayer = Layer & { days: AnyPgColumn; ends: Layer & { after: AnyPgColumn } };
 
 /**
  * A rollup's hourly table and its daily twin: the same dimensions and sums; and, for the end users (a
@@ -154,7 +159,14 @@ export const ROLLUPS: readonly Rollup[] = [
       table: usageClosedUserMonths,
       time: usageClosedUserMonths.month,
       days: usageClosedUserMonths.days,
-      columns: { user: usageClosedUserMonths.endUser, key: usageClosedUserMonths.apiKeyId },
+      // no key: a report by end user and key reads the daily layer (an app's end users are its key's)
+      columns: { user: usageClosedUserMonths.endUser },
+      ends: {
+        table: usageClosedUserMonthEnds,
+        time: usageClosedUserMonthEnds.month,
+        after: usageClosedUserMonthEnds.after,
+        columns: { user: usageClosedUserMonthEnds.endUser },
+      },
     },
   },
 ];

@@ -134,6 +134,8 @@ export function hourlySums(filters: UsageFilters, groupBy?: GroupBy, now = Date.
   const closed = CLOSED.find(
     (c) => (!byHour || c.grain === 'hour') && needed.every((d) => c.columns[d] !== undefined),
   );
+  // a month's running totals (end users), when they hold every dimension too
+  const months = needed.every((d) => rollup.months?.columns[d] !== undefined) ? rollup.months : undefined;
   const parts = cover({ from, to }, units, now, 1);
   const lines: SQL[] = [];
   for (const sign of [1, -1] as const) {
@@ -143,7 +145,7 @@ export function hourlySums(filters: UsageFilters, groupBy?: GroupBy, now = Date.
       .flatMap(({ level, range }) => {
         const layer = layers[level] as Layer;
         const where = rollupWhere(layer, { ...rest, ...range });
-        if (level === 0 && rollup.months && !timed) return [monthSums(rollup.months, layer, rest, range)];
+        if (level === 0 && months && !timed) return [monthSums(months, layer, rest, range)];
         if (level > 0 || !closed)
           return [sql`select ${rollupSelect(layer, timed)} from ${layer.table} where ${where}`];
         const open = openUnits(layer, range, byHour ? '1 hour' : '24 hours');

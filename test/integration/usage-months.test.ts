@@ -132,12 +132,18 @@ describe.each(BACKENDS)('closed months on %s', (backend) => {
     await db.drop();
   });
 
-  async function expectExact() {
+  /**
+   * Every selection's totals and groups equal the oracle's; with `monthsOnly`, only the reports the
+   * months' totals serve (by end user, or one end user's totals; no key, which they do not keep).
+   */
+  async function expectExact({ monthsOnly = false } = {}) {
     for (const [name, filters] of SELECTIONS) {
+      if (monthsOnly && filters.keyId !== undefined) continue;
       const [all] = expected(rows, filters);
       expect(all?.requests ?? 0n, name).toBeGreaterThan(0n);
-      expect(shape(await selectUsageTotals(db.database, filters)), name).toEqual(all);
-      for (const groupBy of ['user', 'key'] as const) {
+      if (!monthsOnly || filters.user !== undefined)
+        expect(shape(await selectUsageTotals(db.database, filters)), name).toEqual(all);
+      for (const groupBy of monthsOnly ? (['user'] as const) : (['user', 'key'] as const)) {
         const { groups } = await selectUsageGroups(db.database, { filters, groupBy, limit: 1000 });
         const sorted = groups.map(shape).sort((a, b) => (a.group < b.group ? -1 : 1));
         expect(sorted, `${name} by ${groupBy}`).toEqual(expected(rows, filters, groupBy));
@@ -169,6 +175,12 @@ describe.each(BACKENDS)('closed months on %s', (backend) => {
     expect(months).toContain('2026-10-01+31');
     expect(months).toContain('2026-11-01+11');
     expect(months).not.toContain('2026-11-01+12');
+    // October is whole, so its ends are summed too; September and November are not
+    const ends = await db.database.rows<{ month: string; n: string }>(
+      sql`select to_char(month at time zone 'UTC', 'YYYY-MM') as month, count(distinct after)::text as n
+          from usage_closed_user_month_ends group by 1 order by 1`,
+    );
+    expect(ends).toEqual([{ month: '2026-10', n: '30' }]);
     await expectExact();
   });
 
@@ -182,7 +194,26 @@ describe.each(BACKENDS)('closed months on %s', (backend) => {
       );
     await tamper(1000);
     try {
-      await expectExact();
+      await expectExact({ monthsOnly: true });
+    } finally {
+      await tamper(-1000);
+    }
+  });
+
+  it("reads a range from mid-month to a whole month's end from the month's ends", async () => {
+    // October's total, which that range no longer reads, changed behind the closer's back
+    const tamper = (by: number) =>
+      db.database.execute(
+        `update usage_closed_user_months set requests = requests + ${by}
+         where month = '2026-10-01T00:00:00Z' and days = 31`,
+        [],
+      );
+    const filters = SELECTIONS.find(([name]) => name === "whole days, across the month's end")?.[1] ?? {};
+    await tamper(1000);
+    try {
+      const { groups } = await selectUsageGroups(db.database, { filters, groupBy: 'user', limit: 1000 });
+      const sorted = groups.map(shape).sort((a, b) => (a.group < b.group ? -1 : 1));
+      expect(sorted).toEqual(expected(rows, filters, 'user'));
     } finally {
       await tamper(-1000);
     }
