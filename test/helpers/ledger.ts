@@ -4,6 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
 import { expect } from 'vitest';
 import type { Database } from '../../src/db/client.ts';
 import type { UsageLogInsert } from '../../src/db/schema.ts';
@@ -108,3 +109,12 @@ export const until = async (check: () => boolean | Promise<boolean>) => {
   for (let i = 0; i < 1000 && !(await check()); i++) await new Promise((r) => setTimeout(r, 5));
   expect(await check()).toBe(true);
 };
+
+/** A correction of a row's cost by `delta` USD, appended as POST /admin/reprice appends one. */
+export async function appendCorrection(database: Database, requestId: string, delta: string): Promise<void> {
+  await database.rows(sql`insert into usage_corrections (request_id, actor, reprice_id, old_pricing_source,
+    old_input_token_cost, old_output_token_cost, old_cost_input, old_cost_output, old_cost_total, new_pricing_source,
+    new_input_token_cost, new_cached_input_token_cost, new_output_token_cost, new_cost_input, new_cost_output,
+    new_cost_total, delta_usd)
+    values (${requestId}, 'test', 'rp_1', 'env', 0, 0, 0, 0, 0, 'env', 0, 0, 0, 0, 0, 0, ${delta}::numeric)`);
+}

@@ -16,6 +16,7 @@ import { migrate, migrationsFolder } from '../../src/db/migrate.ts';
 import type { UsageLogInsert } from '../../src/db/schema.ts';
 import { insertUsageRows } from '../../src/db/usage-insert.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { appendCorrection } from '../helpers/ledger.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 10, 20, 22, 0, 0);
@@ -76,14 +77,6 @@ function rows(prefix: string): UsageLogInsert[] {
       ...account,
     };
   });
-}
-
-async function correct(database: Database, requestId: string, delta: string): Promise<void> {
-  await database.rows(sql`insert into usage_corrections (request_id, actor, reprice_id, old_pricing_source,
-    old_input_token_cost, old_output_token_cost, old_cost_input, old_cost_output, old_cost_total, new_pricing_source,
-    new_input_token_cost, new_cached_input_token_cost, new_output_token_cost, new_cost_input, new_cost_output,
-    new_cost_total, delta_usd)
-    values (${requestId}, 'test', 'rp_1', 'env', 0, 0, 0, 0, 0, 'env', 0, 0, 0, 0, 0, 0, ${delta}::numeric)`);
 }
 
 /** Each rollup's dimensions as usage_logs computes them (r: the row, t.tag: one of its tags). */
@@ -155,17 +148,17 @@ describe.each(BACKENDS)('charge in the rollups (0017) on %s', (backend) => {
     await migrateTo(database, migrationsBefore0017());
     await database.execute(`insert into accounts (id, name) values ('acct_a', 'A'), ('acct_b', 'B')`, []);
     await insertUsageRows(database, rows('req_old'));
-    await correct(database, 'req_old_3', '-0.000000000000000007'); // acct_a: × 1.25
-    await correct(database, 'req_old_10', '0.25'); // acct_b: × 3
-    await correct(database, 'req_old_1', '-0.125'); // no account: × 1
+    await appendCorrection(database, 'req_old_3', '-0.000000000000000007'); // acct_a: × 1.25
+    await appendCorrection(database, 'req_old_10', '0.25'); // acct_b: × 3
+    await appendCorrection(database, 'req_old_1', '-0.125'); // no account: × 1
 
     await migrate(database);
     expect(await chargeMismatches(database)).toEqual([]);
 
     // inserts, corrections, an update and a delete after the migration
     await insertUsageRows(database, rows('req_new'));
-    await correct(database, 'req_new_6', '0.5');
-    await correct(database, 'req_old_9', '-0.01');
+    await appendCorrection(database, 'req_new_6', '0.5');
+    await appendCorrection(database, 'req_old_9', '-0.01');
     await database.execute(
       `update usage_logs set charge_usd = charge_usd + 1, tags = array['late'] where request_id = 'req_old_12'`,
       [],

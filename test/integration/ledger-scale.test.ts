@@ -21,7 +21,7 @@ import { createLogger } from '../../src/logger.ts';
 import { archiveMonth, restoreArchive } from '../../src/services/ledger/archive.ts';
 import { createLedgerPartitions, ensureMonth } from '../../src/services/ledger/partitions.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { usageRow } from '../helpers/ledger.ts';
+import { appendCorrection, usageRow } from '../helpers/ledger.ts';
 
 const HOUR = 3_600_000;
 const logger = createLogger({ level: 'silent' });
@@ -110,14 +110,6 @@ async function migrateTo(database: Database, folder: string): Promise<void> {
   else await migratePostgres(drizzlePostgres(client.sql), { migrationsFolder: folder });
 }
 
-async function correct(database: Database, requestId: string, delta: string): Promise<void> {
-  await database.rows(sql`insert into usage_corrections (request_id, actor, reprice_id, old_pricing_source,
-    old_input_token_cost, old_output_token_cost, old_cost_input, old_cost_output, old_cost_total, new_pricing_source,
-    new_input_token_cost, new_cached_input_token_cost, new_output_token_cost, new_cost_input, new_cost_output,
-    new_cost_total, delta_usd)
-    values (${requestId}, 'test', 'rp_1', 'env', 0, 0, 0, 0, 0, 'env', 0, 0, 0, 0, 0, 0, ${delta}::numeric)`);
-}
-
 /** Every column of every row of a month, as text, in id order. */
 const rowsText = (database: Database, from: Date, to: Date) =>
   scalar(
@@ -140,8 +132,8 @@ describe.each(BACKENDS)('the ledger at scale on %s', (backend) => {
     const rows = spread('req_old', Date.UTC(2026, 8, 20), 240, 7 * HOUR); // ~70 days: three months
     // today's recorder statement names the new unique key: the old ledger gets its rows through drizzle
     await database.db.insert(usageLogs).values(rows);
-    await correct(database, 'req_old_5', '0.000000000000000007');
-    await correct(database, 'req_old_200', '-0.25');
+    await appendCorrection(database, 'req_old_5', '0.000000000000000007');
+    await appendCorrection(database, 'req_old_200', '-0.25');
     const before = await sums(database);
     const ledgerBefore = await rowsText(database, new Date(0), new Date(Date.UTC(2100, 0)));
     const maxId = await scalar(database, sql`select max(id) as v from usage_logs`);
@@ -234,8 +226,8 @@ describe.each(BACKENDS)('the ledger at scale on %s', (backend) => {
     await ensureMonth(database, nov);
     await insertUsageRows(database, spread('req_oct', Date.UTC(2026, 9, 2, 5), 120, 5 * HOUR + 17));
     await insertUsageRows(database, spread('req_nov', Date.UTC(2026, 10, 1, 3), 60, 3 * HOUR + 5));
-    await correct(database, 'req_oct_3', '0.000000000000000123');
-    await correct(database, 'req_oct_50', '-0.5');
+    await appendCorrection(database, 'req_oct_3', '0.000000000000000123');
+    await appendCorrection(database, 'req_oct_50', '-0.5');
     const octRows = await rowsText(database, oct, nov);
     // a summary spanning the archived and the live month, whole hours at both ends
     const span = { from: new Date(Date.UTC(2026, 9, 10, 7)), to: new Date(Date.UTC(2026, 10, 5, 13)) };
@@ -325,7 +317,7 @@ describe.each(BACKENDS)('the ledger at scale on %s', (backend) => {
     const { database } = db;
     await migrate(database);
     await insertUsageRows(database, spread('req_d', Date.UTC(2026, 11, 1, 20), 200, HOUR / 3));
-    await correct(database, 'req_d_7', '1.000000000000000001');
+    await appendCorrection(database, 'req_d_7', '1.000000000000000001');
     expect(await dailyMismatches(database)).toBe(0);
     await database.rows(sql`update usage_logs set model = 'm-z' where request_id like 'req_d_1%'`);
     expect(await dailyMismatches(database)).toBe(0);

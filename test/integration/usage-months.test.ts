@@ -17,6 +17,7 @@ import {
   type UsageFilters,
 } from '../../src/db/usage-repo.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { appendCorrection } from '../helpers/ledger.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -226,14 +227,7 @@ describe.each(BACKENDS)('closed months on %s', (backend) => {
     const victim = rows.find((r) => (r.createdAt as Date).toISOString().startsWith('2026-10-20'));
     if (!victim) throw new Error('no row on the 20th');
     const delta = '0.000000000000000007';
-    await db.database.execute(
-      `insert into usage_corrections (request_id, actor, reprice_id, old_pricing_source, old_input_token_cost,
-         old_output_token_cost, old_cost_input, old_cost_output, old_cost_total, new_pricing_source,
-         new_input_token_cost, new_cached_input_token_cost, new_output_token_cost, new_cost_input,
-         new_cost_output, new_cost_total, delta_usd)
-       values ($1, 'test', 'rp_test', 'env', 0, 0, 0, 0, 0, 'db', 0, 0, 0, 0, 0, 0, $2)`,
-      [victim.requestId, delta],
-    );
+    await appendCorrection(db.database, victim.requestId, delta);
     victim.chargeUsd = addExact(
       victim.chargeUsd ?? multiplyExact(victim.costTotal, victim.markup ?? '1'),
       multiplyExact(delta, victim.markup ?? '1'),

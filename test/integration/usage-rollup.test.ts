@@ -25,6 +25,7 @@ import {
   type UsageFilters,
 } from '../../src/db/usage-repo.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
+import { appendCorrection } from '../helpers/ledger.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 9, 30, 20, 0, 0); // 20:00 UTC, so the rows cross two UTC days
@@ -326,14 +327,7 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
     // a correction of a row of the 30th (as /admin/reprice appends one): its cost and charge move
     const first = rows[0] as UsageLogInsert;
     const delta = '0.000000000000000007';
-    await db.database.execute(
-      `insert into usage_corrections (request_id, actor, reprice_id, old_pricing_source, old_input_token_cost,
-         old_output_token_cost, old_cost_input, old_cost_output, old_cost_total, new_pricing_source,
-         new_input_token_cost, new_cached_input_token_cost, new_output_token_cost, new_cost_input,
-         new_cost_output, new_cost_total, delta_usd)
-       values ($1, 'test', 'rp_test', 'env', 0, 0, 0, 0, 0, 'db', 0, 0, 0, 0, 0, 0, $2)`,
-      [first.requestId, delta],
-    );
+    await appendCorrection(db.database, first.requestId, delta);
     first.chargeUsd = addExact(chargeOfRow(first), multiplyExact(delta, first.markup ?? '1'));
     first.costTotal = formatDecimal(add(parseDecimal(first.costTotal), parseDecimal(delta)));
     expect(first.createdAt).toEqual(new Date(T0));
