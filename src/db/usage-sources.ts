@@ -113,7 +113,8 @@ function rawSums(selections: UsageFilters[], tagRows: boolean, timed: boolean): 
  * corrections × markup as cost_usd has its corrections. Sources, coarsest first, from the first
  * rollup holding every dimension needed: whole UTC days from its daily layer (hour_utc is the day's
  * start, so not when grouping by hour), or from the smallest closed table holding those dimensions for
- * a day usage_closed_days lists (usage-layers.ts), whole hours from its hourly layer, and partial hours from
+ * a day usage_closed_days lists (usage-layers.ts; for end users not by time, a closed month's
+ * running totals), whole hours from its hourly layer, and partial hours from
  * usage_logs itself (read by the created_at index), each edge added or taken away as `cover` reads
  * less; with no such rollup, everything from usage_logs. Lines may carry negative sums: only their
  * sums per group mean anything, and a group whose requests sum to zero has no row in the selection.
