@@ -4,16 +4,8 @@
 // here from the rows themselves, after inserts, skipped replays, deletes, updates and a truncate.
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addExact, exactText, multiplyExact } from '../../src/billing/charge.ts';
-import {
-  add,
-  canonical,
-  compare,
-  type Decimal,
-  formatDecimal,
-  parseDecimal,
-  ZERO,
-} from '../../src/billing/money.ts';
+import { addExact, multiplyExact } from '../../src/billing/charge.ts';
+import { add, formatDecimal, parseDecimal } from '../../src/billing/money.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import type { UsageLogInsert } from '../../src/db/schema.ts';
 import { insertUsageRows } from '../../src/db/usage-insert.ts';
@@ -21,11 +13,11 @@ import {
   type GroupBy,
   selectUsageGroups,
   selectUsageTotals,
-  type UsageAggregate,
   type UsageFilters,
 } from '../../src/db/usage-repo.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { appendCorrection } from '../helpers/ledger.ts';
+import { chargeOfRow, exact, expected, zeroSums } from '../helpers/usage-oracle.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 9, 30, 20, 0, 0); // 20:00 UTC, so the rows cross two UTC days
@@ -93,112 +85,6 @@ function chargeOf(i: number, cost: string): Partial<UsageLogInsert> {
   return i % 2 === 0 ? { markup: '1', chargeUsd: cost } : {};
 }
 
-const chargeOfRow = (row: UsageLogInsert) => row.chargeUsd ?? multiplyExact(row.costTotal, row.markup ?? '1');
-
-type Sums = {
-  requests: bigint;
-  prompt: bigint;
-  completion: bigint;
-  total: bigint;
-  cost: Decimal;
-  unpriced: bigint;
-  /** exact at any scale (charge.ts) */
-  charge: string;
-};
-
-/** A row's groups under `groupBy`: one, or one per distinct tag ('' when it has none). */
-function labelsOf(row: UsageLogInsert, at: number, groupBy: GroupBy | undefined): string[] {
-  switch (groupBy) {
-    case 'day':
-      return [new Date(Math.floor(at / (24 * HOUR)) * 24 * HOUR).toISOString()];
-    case 'hour':
-      return [new Date(Math.floor(at / HOUR) * HOUR).toISOString()];
-    case 'model':
-      return [row.model];
-    case 'key':
-      return [row.apiKeyId ?? 'master'];
-    case 'status':
-      return [row.status];
-    case 'endpoint':
-      return [row.endpoint ?? 'chat.completions'];
-    case 'served_by':
-      return [row.servedBy ?? ''];
-    case 'user':
-      return [row.endUser ?? ''];
-    case 'tag':
-      return row.tags && row.tags.length > 0 ? [...new Set(row.tags)] : [''];
-    case 'account':
-      return [row.accountId ?? ''];
-    default:
-      return [''];
-  }
-}
-
-/** The oracle: the selection's sums per group, from the rows in memory. */
-function expected(rows: UsageLogInsert[], filters: UsageFilters, groupBy?: GroupBy) {
-  const groups = new Map<string, Sums>();
-  for (const row of rows) {
-    const at = (row.createdAt as Date).getTime();
-    if (filters.from && at < filters.from.getTime()) continue;
-    if (filters.to && at >= filters.to.getTime()) continue;
-    if (filters.model !== undefined && row.model !== filters.model) continue;
-    if (filters.status !== undefined && row.status !== filters.status) continue;
-    if (filters.keyId !== undefined && (row.apiKeyId ?? 'master') !== filters.keyId) continue;
-    if (filters.endpoint !== undefined && row.endpoint !== filters.endpoint) continue;
-    if (filters.servedBy !== undefined && row.servedBy !== filters.servedBy) continue;
-    if (filters.user !== undefined && row.endUser !== filters.user) continue;
-    if (filters.tag !== undefined && !row.tags?.includes(filters.tag)) continue;
-    if (filters.accountId !== undefined && row.accountId !== filters.accountId) continue;
-    // grouped by tag with a tag filter: that tag's group only
-    const labels = labelsOf(row, at, groupBy).filter(
-      (label) => groupBy !== 'tag' || filters.tag === undefined || label === filters.tag,
-    );
-    for (const label of labels) {
-      const sums = groups.get(label) ?? {
-        requests: 0n,
-        prompt: 0n,
-        completion: 0n,
-        total: 0n,
-        cost: ZERO,
-        unpriced: 0n,
-        charge: '0',
-      };
-      sums.requests += 1n;
-      sums.prompt += BigInt(row.promptTokens ?? 0);
-      sums.completion += BigInt(row.completionTokens ?? 0);
-      sums.total += BigInt(row.totalTokens ?? 0);
-      sums.cost = add(sums.cost, parseDecimal(row.costTotal));
-      sums.unpriced += row.pricingSource === 'builtin' || row.pricingSource === 'env' ? 1n : 0n;
-      sums.charge = addExact(sums.charge, chargeOfRow(row));
-      groups.set(label, sums);
-    }
-  }
-  const timeOrder = groupBy === 'day' || groupBy === 'hour';
-  return [...groups]
-    .sort(([a, x], [b, y]) =>
-      timeOrder
-        ? a < b
-          ? -1
-          : 1
-        : compare(y.cost, x.cost) || (Buffer.compare(Buffer.from(a), Buffer.from(b)) as number),
-    )
-    .map(([group, s]) => ({
-      group,
-      requests: s.requests,
-      promptTokens: s.prompt,
-      completionTokens: s.completion,
-      totalTokens: s.total,
-      costUsd: formatDecimal(s.cost),
-      unpricedRequests: s.unpriced,
-      chargeUsd: s.charge,
-    }));
-}
-
-const exact = (a: UsageAggregate & { group?: string }) => ({
-  ...a,
-  costUsd: canonical(a.costUsd),
-  chargeUsd: exactText(a.chargeUsd),
-});
 const at = (hours: number, ms = 0) => new Date(T0 + hours * HOUR + ms);
 
 /** Ranges on hour boundaries, between them, inside one hour, open on either side, and filtered. */
@@ -369,15 +255,3 @@ describe.each(BACKENDS)('the hourly rollup on %s', (backend) => {
     }
   });
 });
-
-function zeroSums(): UsageAggregate {
-  return {
-    requests: 0n,
-    promptTokens: 0n,
-    completionTokens: 0n,
-    totalTokens: 0n,
-    costUsd: '0',
-    unpricedRequests: 0n,
-    chargeUsd: '0',
-  };
-}
