@@ -1,6 +1,16 @@
-// The summary rollups over usage_logs (drizzle/0004, 0009, 0015, 0017, 0022, 0023): hourly and daily sums kept by
+// The summary rollups over usage_logs (drizzle/0004, 0009, 0015, 0017, 0022, 0023, 0024): hourly and daily sums kept by
 // triggers, read by /usage/summary.
-import { bigint, index, numeric, pgTable, primaryKey, smallint, text, timestamp } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  index,
+  numeric,
+  pgTable,
+  primaryKey,
+  smallint,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
 
 /**
  * Hourly sums of usage_logs per key, model and status, kept by a trigger in the same transaction as
@@ -166,7 +176,17 @@ export const usageDailyTags = pgTable(
  * the list in the same transaction, and the next run sums it again. Nothing on the recorder's path
  * writes here.
  */
-export const usageClosedDays = pgTable('usage_closed_days', { day: day().primaryKey() });
+export const usageClosedDays = pgTable('usage_closed_days', {
+  day: day().primaryKey(),
+  /** the day's sums per tag and status were taken from its rows (drizzle/0024) */
+  tagStatuses: boolean('tag_statuses').notNull().default(false),
+});
+
+/** A day being closed from its rows (drizzle/0024): the run's token, removed by any write to the day. */
+export const usageClosingDays = pgTable('usage_closing_days', {
+  day: day().primaryKey(),
+  token: bigint('token', { mode: 'number' }).notNull(),
+});
 
 export const usageClosedTotals = pgTable(
   'usage_closed_totals',
@@ -186,6 +206,19 @@ export const usageClosedTags = pgTable(
   (t) => [
     primaryKey({ name: 'usage_closed_tags_pk', columns: [t.day, t.tag] }),
     index('usage_closed_tags_tag').on(t.tag, t.day),
+  ],
+);
+
+/**
+ * A closed day's sums per tag and status, summed from its rows when it was closed (drizzle/0024): no
+ * rollup keeps a tag with a status. Read only for days usage_closed_days lists with tag_statuses.
+ */
+export const usageClosedTagStatuses = pgTable(
+  'usage_closed_tag_statuses',
+  { day: day(), tag: text('tag').notNull(), status: text('status').notNull(), ...rollupSums() },
+  (t) => [
+    primaryKey({ name: 'usage_closed_tag_statuses_pk', columns: [t.day, t.tag, t.status] }),
+    index('usage_closed_tag_statuses_tag').on(t.tag, t.day),
   ],
 );
 

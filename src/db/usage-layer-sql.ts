@@ -73,18 +73,23 @@ export const negated = (
     -total_tokens as total_tokens, -cost_usd as cost_usd, -unpriced_requests as unpriced_requests,
     -charge_usd as charge_usd from (${part}) as outside`;
 
+/** The days usage_closed_days lists; with `fromRows`, those whose sums from the rows were taken (drizzle/0024). */
+function listedDays(fromRows: boolean): SQL {
+  return sql`select ${usageClosedDays.day} from ${usageClosedDays}${fromRows ? sql` where ${usageClosedDays.tagStatuses}` : sql``}`;
+}
+
 /** A closed table's row is of a day usage_closed_days lists (`day`: its day column). */
-export function closedDay(day: AnyPgColumn): SQL {
-  return sql`${day} in (select ${usageClosedDays.day} from ${usageClosedDays})`;
+export function closedDay(day: AnyPgColumn, fromRows = false): SQL {
+  return sql`${day} in (${listedDays(fromRows)})`;
 }
 
 /**
  * The days or hours of a range that no closed day holds, as an array: the rollup is read by its
  * primary key's time for these alone (usually today), never scanned for the closed ones.
  */
-export function openUnits(layer: Layer, range: Range, step: '1 hour' | '24 hours'): SQL {
+export function openUnits(layer: Layer, range: Range, step: '1 hour' | '24 hours', fromRows = false): SQL {
   return sql`array(select u from generate_series(${steps(layer, range)}, ${step}::interval) as u
-    where date_trunc('day', u at time zone 'UTC') at time zone 'UTC' not in (select ${usageClosedDays.day} from ${usageClosedDays}))`;
+    where date_trunc('day', u at time zone 'UTC') at time zone 'UTC' not in (${listedDays(fromRows)}))`;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import {
   usageClosedHours,
   usageClosedKeys,
+  usageClosedTagStatuses,
   usageClosedTags,
   usageClosedTotals,
   usageClosedUserMonthEnds,
@@ -60,6 +61,7 @@ export type Layer = {
     | typeof usageDailyTags
     | typeof usageClosedKeys
     | typeof usageClosedTags
+    | typeof usageClosedTagStatuses
     | typeof usageClosedHours
     | typeof usageClosedTotals
     | typeof usageClosedUserMonths
@@ -208,5 +210,19 @@ export const CLOSED: readonly ClosedLayer[] = [
     grain: 'day',
     columns: { key: usageClosedKeys.apiKeyId },
     keyProbe: '24 hours',
+  },
+];
+
+/**
+ * Closed tables summed from the rows themselves when a day is closed (drizzle/0024), for dimensions no
+ * rollup keeps together: a report on them reads a day here while usage_closed_days lists it with those
+ * sums, and every other day (today, a day written again, an archived month's) from usage_logs.
+ */
+export const CLOSED_FROM_ROWS: readonly ClosedLayer[] = [
+  {
+    table: usageClosedTagStatuses,
+    time: usageClosedTagStatuses.day,
+    grain: 'day',
+    columns: { tag: usageClosedTagStatuses.tag, status: usageClosedTagStatuses.status },
   },
 ];

@@ -8,7 +8,15 @@ import { correctionsOf } from './corrections-repo.ts';
 import { usageLogs } from './schema.ts';
 import { cover, DAY_MS, HOUR_MS } from './usage-cover.ts';
 import { closedDay, monthSums, negated, openUnits, rollupSelect, rollupWhere } from './usage-layer-sql.ts';
-import { CLOSED, type Dimension, type Layer, ROLLUPS, type UsageFilters } from './usage-layers.ts';
+import {
+  CLOSED,
+  CLOSED_FROM_ROWS,
+  type ClosedLayer,
+  type Dimension,
+  type Layer,
+  ROLLUPS,
+  type UsageFilters,
+} from './usage-layers.ts';
 
 export type { UsageEndpoint, UsageFilters, UsageStatus } from './usage-layers.ts';
 
@@ -77,8 +85,11 @@ export function logsWhere(filters: UsageFilters, { tagRows = false } = {}): SQL 
   );
 }
 
-/** usage_logs rows in any of `selections`, one line each (one per distinct tag with `tagRows`). */
-function rawSums(selections: UsageFilters[], tagRows: boolean, timed: boolean): SQL {
+/**
+ * usage_logs rows in any of `selections`, one line each (one per distinct tag with `tagRows`); with
+ * `days` (an array of UTC day starts), only the rows of those days, each day read as a range.
+ */
+function rawSums(selections: UsageFilters[], tagRows: boolean, timed: boolean, days?: SQL): SQL {
   const where = sql.join(
     selections.map((filters) => sql`(${logsWhere(filters, { tagRows })})`),
     sql` or `,
@@ -102,7 +113,13 @@ function rawSums(selections: UsageFilters[], tagRows: boolean, timed: boolean): 
            (${usageLogs.pricingSource} in ('env', 'builtin'))::int::bigint as unpriced_requests,
            coalesce(${usageLogs.chargeUsd}, ${usageLogs.costTotal} * ${usageLogs.markup})
              + corrected.delta * ${usageLogs.markup} as charge_usd
-    from ${usageLogs} cross join lateral (select ${correctionsOf(usageLogs.requestId)} as delta offset 0) as corrected ${perTag}
+    from ${
+      days
+        ? sql`unnest(${days}) as open_day(day) join ${usageLogs} on ${usageLogs.createdAt} >= open_day.day
+        and ${usageLogs.createdAt} < open_day.day + interval '24 hours'`
+        : usageLogs
+    }
+      cross join lateral (select ${correctionsOf(usageLogs.requestId)} as delta offset 0) as corrected ${perTag}
     where ${where}`;
 }
 
@@ -126,9 +143,14 @@ export function hourlySums(filters: UsageFilters, groupBy?: GroupBy, now = Date.
   const { from, to, ...rest } = filters;
   // UTC wall times cost a time zone conversion per line: only a report by day or hour reads them
   const timed = groupBy === 'day' || groupBy === 'hour';
-  // no rollup for this combination: every row from usage_logs
-  if (!rollup) return rawSums([filters], tagRows, timed);
   const byHour = groupBy === 'hour';
+  if (!rollup) {
+    // no rollup for this combination: every row from usage_logs, but for the closed days summed from them
+    const fromRows = byHour ? undefined : CLOSED_FROM_ROWS.find((c) => needed.every((d) => c.columns[d]));
+    return fromRows
+      ? closedFromRows(fromRows, filters, tagRows, timed, now)
+      : rawSums([filters], tagRows, timed);
+  }
   const layers = byHour ? [rollup.hourly] : [rollup.daily, rollup.hourly];
   const units = byHour ? [HOUR_MS] : [DAY_MS, HOUR_MS];
   // the closed days of the coarsest level come from a closed table when one holds the dimensions
@@ -166,5 +188,37 @@ export function hourlySums(filters: UsageFilters, groupBy?: GroupBy, now = Date.
       );
     lines.push(...(sign === 1 ? read : read.map(negated)));
   }
+  return sql.join(lines, sql` union all `);
+}
+
+/**
+ * A selection no rollup holds, with a closed table summed from the rows (CLOSED_FROM_ROWS): its whole UTC
+ * days from that table for the days listed with those sums and from usage_logs for the rest (one range
+ * per day), the partial days at its edges from usage_logs, each edge added or taken away as `cover`
+ * reads less. For the 30 days to now at 50 M rows, the tag's rows of today and the range's first hours,
+ * not of 30 days.
+ */
+function closedFromRows(
+  closed: ClosedLayer,
+  filters: UsageFilters,
+  tagRows: boolean,
+  timed: boolean,
+  now: number,
+): SQL {
+  const { from, to, ...rest } = filters;
+  // the ledger's days, for an open end: every day with rows has a line in the routes rollup
+  const days = (ROLLUPS[0] as (typeof ROLLUPS)[number]).daily;
+  const lines = cover({ from, to }, [DAY_MS], now, 1).flatMap(({ level, range, sign }) => {
+    const selection = { ...rest, ...range };
+    const read =
+      level > 0
+        ? [rawSums([selection], tagRows, timed)]
+        : [
+            sql`select ${rollupSelect(closed, timed)} from ${closed.table}
+              where ${rollupWhere(closed, selection)} and ${closedDay(closed.time, true)}`,
+            rawSums([selection], tagRows, timed, openUnits(days, range, '24 hours', true)),
+          ];
+    return sign === 1 ? read : read.map(negated);
+  });
   return sql.join(lines, sql` union all `);
 }

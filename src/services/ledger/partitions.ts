@@ -116,8 +116,13 @@ export function createLedgerPartitions({
     );
     let closed = 0;
     for (const { day } of days) {
+      // two steps (drizzle/0024): the day's rows are summed by tag and status between them, unlocked
+      const [begun] = await database.rows<{ token: string | null }>(
+        sql`select tollgate_begin_close_usage_day(${day}::timestamptz)::text as token`,
+      );
+      if (begun?.token == null) continue;
       const [row] = await database.rows<{ closed: boolean }>(
-        sql`select tollgate_close_usage_day(${day}::timestamptz) as closed`,
+        sql`select tollgate_close_usage_day(${day}::timestamptz, ${begun.token}::bigint) as closed`,
       );
       if (row?.closed) closed += 1;
     }
