@@ -100,7 +100,7 @@ function rawSums(selections: UsageFilters[], tagRows: boolean, timed: boolean, d
         then ${usageLogs.tags} else array['']::text[] end) as x) as t(tag)`
     : sql``;
   // offset 0 keeps the planner from inlining `corrected`, which ran its subquery once per use (twice a row)
-  return sql`
+  const rows = sql`
     select ${timed ? sql`date_trunc('hour', ${usageLogs.createdAt} at time zone 'UTC')` : sql`null::timestamp`} as hour_utc,
            ${usageLogs.apiKeyId} as api_key_id,
            ${usageLogs.model} as model, ${usageLogs.status} as status, ${usageLogs.endpoint} as endpoint,
@@ -113,14 +113,13 @@ function rawSums(selections: UsageFilters[], tagRows: boolean, timed: boolean, d
            (${usageLogs.pricingSource} in ('env', 'builtin'))::int::bigint as unpriced_requests,
            coalesce(${usageLogs.chargeUsd}, ${usageLogs.costTotal} * ${usageLogs.markup})
              + corrected.delta * ${usageLogs.markup} as charge_usd
-    from ${
-      days
-        ? sql`unnest(${days}) as open_day(day) join ${usageLogs} on ${usageLogs.createdAt} >= open_day.day
-        and ${usageLogs.createdAt} < open_day.day + interval '24 hours'`
-        : usageLogs
-    }
-      cross join lateral (select ${correctionsOf(usageLogs.requestId)} as delta offset 0) as corrected ${perTag}
-    where ${where}`;
+    from ${usageLogs} cross join lateral (select ${correctionsOf(usageLogs.requestId)} as delta offset 0) as corrected ${perTag}
+    where (${where})${days ? sql` and ${usageLogs.createdAt} >= open_day.day and ${usageLogs.createdAt} < open_day.day + interval '24 hours'` : sql``}`;
+  // each day by its own range, read per day (offset 0: flattened into a join, the planner read the whole
+  // range's rows of the tag first, then kept the days')
+  return days
+    ? sql`select day_rows.* from unnest(${days}) as open_day(day) cross join lateral (${rows} offset 0) as day_rows`
+    : rows;
 }
 
 /**
@@ -216,7 +215,18 @@ function closedFromRows(
         : [
             sql`select ${rollupSelect(closed, timed)} from ${closed.table}
               where ${rollupWhere(closed, selection)} and ${closedDay(closed.time, true)}`,
-            rawSums([selection], tagRows, timed, openUnits(days, range, '24 hours', true)),
+            // the days the range holds (generate_series would take a day starting at its end too)
+            rawSums(
+              [selection],
+              tagRows,
+              timed,
+              openUnits(
+                days,
+                { ...range, to: range.to && new Date(range.to.getTime() - 1) },
+                '24 hours',
+                true,
+              ),
+            ),
           ];
     return sign === 1 ? read : read.map(negated);
   });
