@@ -24,6 +24,8 @@ export type Database = {
   rows<T>(query: SQL): Promise<T[]>;
   /** runs a parameterized statement through the driver itself (hot paths that skip the query builder) */
   execute(text: string, params: Parameter[]): Promise<void>;
+  /** the rows of a parameterized statement through the driver, prepared once per connection (hot paths) */
+  query<T>(text: string, params: Parameter[]): Promise<T[]>;
   /** subscribes to a NOTIFY channel; resolves to an unsubscribe function */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
@@ -94,6 +96,8 @@ function openPostgres(url: string, max: number, statementTimeoutMs: number): Dat
     async execute(text, params) {
       await sql.unsafe(text, params, { prepare: true });
     },
+    query: async <T>(text: string, params: Parameter[]) =>
+      [...(await sql.unsafe(text, params, { prepare: true }))] as T[],
     async listen(channel, onPayload) {
       const { unlisten } = await sql.listen(channel, onPayload);
       return unlisten;
@@ -132,6 +136,7 @@ async function openPglite(dataDir: string | undefined, image: Blob | undefined):
     async execute(text, params) {
       await pg.query(text, params);
     },
+    query: async <T>(text: string, params: Parameter[]) => (await pg.query<T>(text, params)).rows,
     async listen(channel, onPayload) {
       const unsubscribe = await pg.listen(channel, onPayload);
       return unsubscribe;

@@ -3,6 +3,7 @@
 // is a budget_reservations row keyed by its request id, freed exactly once: by the usage row's trigger
 // (drizzle/0010), by releaseReservation, or by reapReservations.
 import { sql } from 'drizzle-orm';
+import { admitBatched } from './admission-batches.ts';
 import type { Database } from './client.ts';
 
 /**
@@ -71,8 +72,22 @@ export type AdmitResult = {
   tokens: number | null;
 };
 
+/** What one request asks of admission (tollgate_admit's parameters). */
+export type AdmitInput = {
+  id: string;
+  keyId: string;
+  period: string;
+  amount: string;
+  floor: string;
+  trackKey: boolean;
+  budget: string | null;
+  account: { id: string; markup: string } | null;
+  rate: { windowStart: Date; tokens: number; rpm: number | null; tpm: number | null } | null;
+};
+
 /**
- * A request's whole admission in one statement and one commit: the key's budget (when it tracks one),
+ * A request's whole admission in one statement and one commit (with its key's other requests waiting
+ * at that moment, in one batch: admission-batches.ts): the key's budget (when it tracks one),
  * the account's balance and budget (when the key bills to one), the key's rate window (when it has rpm
  * or tpm). All or nothing: a part that refuses leaves nothing taken (drizzle/0020).
  *
@@ -82,28 +97,8 @@ export type AdmitResult = {
  * least `floor` is reserved (the bound BUDGET_DEFAULT_MAX_TOKENS stands for), so concurrent requests
  * that ignore their bound overshoot the budget by one request's excess at most, not by all of theirs.
  */
-export async function admitRequest(
-  database: Database,
-  r: {
-    id: string;
-    keyId: string;
-    period: string;
-    amount: string;
-    floor: string;
-    trackKey: boolean;
-    budget: string | null;
-    account: { id: string; markup: string } | null;
-    rate: { windowStart: Date; tokens: number; rpm: number | null; tpm: number | null } | null;
-  },
-): Promise<AdmitResult> {
-  const { account, rate } = r;
-  const [row] = await database.rows<Omit<AdmitResult, 'tokens'> & { tokens: string | null }>(sql`
-    select * from tollgate_admit(${r.id}, ${r.keyId}, ${r.period}::date, ${r.amount}::numeric,
-      ${r.floor}::numeric, ${r.trackKey}, ${r.budget}::numeric, ${account?.id ?? null},
-      ${account?.markup ?? null}::numeric, ${rate?.windowStart.toISOString() ?? null}::timestamptz,
-      ${rate?.tokens ?? null}::bigint, ${rate?.rpm ?? null}::int, ${rate?.tpm ?? null}::bigint)`);
-  if (!row) throw new Error('tollgate_admit returned nothing');
-  return { ...row, tokens: row.tokens === null ? null : Number(row.tokens) };
+export function admitRequest(database: Database, r: AdmitInput): Promise<AdmitResult> {
+  return admitBatched(database, r);
 }
 
 /** Drops windows older than `before`; they can never limit anything again. */

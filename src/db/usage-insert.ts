@@ -95,7 +95,8 @@ function arrayLiteral(rows: readonly UsageLogInsert[], field: keyof UsageLogInse
   return arrayText(rows.map((row) => valueText(row, field)));
 }
 
-function arrayText(values: ReadonlyArray<string | null>): string {
+/** Values as one PostgreSQL array literal (see arrayLiteral), bound as a single parameter. */
+export function arrayText(values: ReadonlyArray<string | null>): string {
   let literal = '{';
   for (let i = 0; i < values.length; i++) {
     const text = values[i] ?? null;

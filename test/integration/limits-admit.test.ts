@@ -6,6 +6,7 @@ import { add, formatDecimal, parseDecimal, times } from '../../src/billing/money
 import { createPriceBook } from '../../src/billing/pricing.ts';
 import { insertAccount } from '../../src/db/accounts-repo.ts';
 import type { Database } from '../../src/db/client.ts';
+import { admitRequest } from '../../src/db/limits-repo.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { GatewayError } from '../../src/errors.ts';
 import { estimatePromptTokens } from '../../src/metering/tokens.ts';
@@ -47,12 +48,14 @@ function counting(database: Database): { database: Database; statements: () => n
   let n = 0;
   const counted = new Proxy(database, {
     get(target, prop, receiver) {
-      if (prop === 'rows')
-        return (query: Parameters<Database['rows']>[0]) => {
+      const value = Reflect.get(target, prop, receiver);
+      // every way a statement is sent: through drizzle, or as the driver's own text (hot paths)
+      if (prop === 'rows' || prop === 'query' || prop === 'execute')
+        return (...args: unknown[]) => {
           n++;
-          return target.rows(query);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
-      return Reflect.get(target, prop, receiver);
+      return value;
     },
   });
   return { database: counted, statements: () => n };
@@ -234,5 +237,54 @@ describe.each(BACKENDS)('admission in one call on %s', (backend) => {
     expect(window?.requests).toBe(10);
     for (const r of admitted) await r.value.finish({ metered: false });
     expect(await accountFigures('acct_50')).toMatchObject({ reserved: '0' });
+  });
+
+  it("admits a key's concurrent requests in batches, each decided as it would be alone", async () => {
+    // a hard budget for exactly 7 holds of ONE
+    const key = { monthlyBudgetUsd: times(7, parseDecimal(ONE)), rpm: 1000 };
+    await awayFromMinuteEdge();
+    const before = count.statements();
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => limits.admit(input('key_batch', key))),
+    );
+    // the first call goes alone, the 19 that came while it was in flight in one more
+    expect(count.statements() - before).toBe(2);
+    const admitted = results.filter((r) => r.status === 'fulfilled');
+    expect(admitted).toHaveLength(7);
+    for (const r of results)
+      if (r.status === 'rejected') expect(r.reason).toMatchObject({ status: 429, code: 'budget_exceeded' });
+    expect(await keyFigures('key_batch')).toEqual({
+      reserved: formatDecimal(times(7, parseDecimal(ONE))),
+      holds: 7,
+    });
+    const [window] = await test.database.rows<{ requests: number }>(
+      sql`select sum(requests)::int as requests from key_rate_windows where api_key_id = 'key_batch'`,
+    );
+    expect(window?.requests).toBe(7);
+    for (const r of admitted) await r.value.finish({ metered: false });
+    expect(await keyFigures('key_batch')).toEqual({ reserved: '0', holds: 0 });
+  });
+
+  it("a request whose values the database rejects fails alone, not its batch's others", async () => {
+    const request = (i: number, amount = '0.001') => ({
+      id: `req_err_${i}`,
+      keyId: 'key_err',
+      period: '2026-12-01',
+      amount,
+      floor: '0',
+      trackKey: true,
+      budget: '1',
+      account: null,
+      rate: null,
+    });
+    const results = await Promise.allSettled([
+      admitRequest(test.database, request(0)),
+      admitRequest(test.database, request(1)),
+      admitRequest(test.database, request(2, 'not a number')),
+      admitRequest(test.database, request(3)),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: '22P02' });
+    expect(await keyFigures('key_err')).toEqual({ reserved: '0.003', holds: 3 });
   });
 });

@@ -33,11 +33,10 @@ const input = (over: Partial<AdmissionInput> = {}): AdmissionInput => ({
 });
 
 /** A database that cannot be reached: every query fails as a dropped connection would. */
-const unreachable = {
-  rows: async () => {
-    throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-  },
-} as unknown as Database;
+const refused = async () => {
+  throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+};
+const unreachable = { rows: refused, query: refused } as unknown as Database;
 
 const limitsWith = (failMode: FailMode) =>
   createLimits({
