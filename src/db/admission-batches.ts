@@ -76,7 +76,7 @@ async function settle(database: Database, batch: readonly Waiting[]): Promise<vo
       database,
       batch.map((w) => w.input),
     );
-    batch.forEach((w, i) => w.resolve(results[i] as AdmitResult));
+    for (const [i, w] of batch.entries()) w.resolve(results[i] as AdmitResult);
   } catch (err) {
     if (batch.length === 1 || !ownError(err)) for (const w of batch) w.reject(err);
     else
