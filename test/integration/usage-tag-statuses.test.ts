@@ -19,7 +19,7 @@ import { createLogger } from '../../src/logger.ts';
 import { archiveMonth } from '../../src/services/ledger/archive.ts';
 import { createLedgerPartitions, ensureMonth } from '../../src/services/ledger/partitions.ts';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
-import { appendCorrection } from '../helpers/ledger.ts';
+import { appendCorrection, usageRow } from '../helpers/ledger.ts';
 import { chargeOfRow, exact, expected } from '../helpers/usage-oracle.ts';
 
 const HOUR = 3_600_000;
@@ -32,32 +32,22 @@ const TAGS: Array<string[] | null> = [null, ['a'], ['b'], ['a', 'b'], ['a', 'a']
 
 function makeRows(): UsageLogInsert[] {
   return Array.from({ length: 700 }, (_, i) => {
-    const at = START + ((i * 79_191_137) % (SPAN_DAYS * DAY)) + (i % 997);
     const cost = `0.${String((i * 982_451_653) % 1_000_000_007).padStart(18, '0')}`;
     const status = STATUSES[i % STATUSES.length] ?? 'ok';
-    return {
+    return usageRow({
       requestId: `req_tag_status_${i}`,
-      createdAt: new Date(at),
+      createdAt: new Date(START + ((i * 79_191_137) % (SPAN_DAYS * DAY)) + (i % 997)),
       apiKeyId: i % 3 === 0 ? null : 'key_a',
-      provider: 'huggingface',
-      model: 'm',
       tags: TAGS[(i >> 2) % TAGS.length] ?? null,
-      stream: false,
       status,
       httpStatus: status === 'ok' ? 200 : 502,
       promptTokens: 10 + (i % 300),
       completionTokens: i % 70,
       totalTokens: 10 + (i % 300) + (i % 70),
-      usageSource: 'upstream',
-      inputTokenCost: '0.000001',
-      outputTokenCost: '0.000003',
       pricingSource: i % 9 === 0 ? 'builtin' : 'env',
-      costInput: '0',
-      costOutput: '0',
       costTotal: cost,
-      latencyMs: 10,
       ...(i % 4 === 0 ? { markup: '1.25', chargeUsd: multiplyExact(cost, '1.25') } : {}),
-    };
+    });
   });
 }
 
