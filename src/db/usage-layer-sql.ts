@@ -109,9 +109,12 @@ export function monthSums(months: MonthLayer, daily: Layer, filters: UsageFilter
       : sql`len`;
   const run = sql`coalesce((select min(g) from generate_series(0, len - 1) as g where not exists
     (select 1 from ${usageClosedDays} where ${usageClosedDays.day} = m + g * interval '24 hours')), len)`;
+  // each month's rows are probed by its key from the few spans (a lateral, offset 0): joined, the planner
+  // trusted generate_series' 1,000-row guess over the spans and hashed all 408 k totals (250 ms at 10 M)
   const prefix = (days: SQL, more: SQL) => sql`select ${rollupSelect(months, false)}
-    from ${months.table} join spans on ${months.time} = spans.m and ${months.days} = ${days}
-    where spans.hi > spans.lo and not spans.tail ${more} and ${rollupWhere(months, filters)}`;
+    from spans cross join lateral (select * from ${months.table} where ${months.time} = spans.m
+      and ${months.days} = ${days} and ${rollupWhere(months, filters)} offset 0) as ${months.table}
+    where spans.hi > spans.lo and not spans.tail ${more}`;
   const { ends: tails } = months;
   // tail: from a day after the month's first to its end, the month all closed: one row per user
   return sql`select * from (
@@ -127,8 +130,9 @@ export function monthSums(months: MonthLayer, daily: Layer, filters: UsageFilter
     ${prefix(sql`spans.hi`, sql``)}
     union all ${negated(prefix(sql`spans.lo`, sql`and spans.lo > 0`))}
     union all select ${rollupSelect(tails, false)}
-      from ${tails.table} join spans on ${tails.time} = spans.m and ${tails.after} = spans.lo
-      where spans.tail and ${rollupWhere(tails, filters)}
+      from spans cross join lateral (select * from ${tails.table} where ${tails.time} = spans.m
+        and ${tails.after} = spans.lo and ${rollupWhere(tails, filters)} offset 0) as ${tails.table}
+      where spans.tail
     union all select ${rollupSelect(daily, false)} from ${daily.table}
       where ${rollupWhere(daily, { ...filters, ...range })} and ${daily.time} = any(array(
         select m + g * interval '24 hours' from spans, generate_series(greatest(lo, hi), len - 1) as g))
