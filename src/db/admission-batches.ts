@@ -57,9 +57,9 @@ async function call(database: Database, inputs: readonly AdmitInput[]): Promise<
     return [resultOf(row)];
   }
   const columns = inputs.map(parameters);
-  // one array per parameter, the key's (the same for all) once
-  const params = (first ? parameters(first) : []).map((_, i) =>
-    i === 1 ? (first?.keyId ?? null) : arrayText(columns.map((c) => (c[i] === null ? null : String(c[i])))),
+  // one array per parameter; the key (the same for all, index 1) once
+  const params = (columns[0] ?? []).map((value, i) =>
+    i === 1 ? value : arrayText(columns.map((c) => (c[i] === null ? null : String(c[i])))),
   );
   const rows = await database.query<Row>(MANY, params);
   if (rows.length !== inputs.length) throw new Error(`tollgate_admit_batch returned ${rows.length} rows`);
